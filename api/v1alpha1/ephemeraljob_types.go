@@ -1,0 +1,254 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// EphemeralJobSpec is the desired state of an EphemeralJob: which pods to run in,
+// how many at once, and what to run.
+type EphemeralJobSpec struct {
+	// Selector picks the pods, in the job's namespace, that get the ephemeral containers.
+	// +required
+	Selector *metav1.LabelSelector `json:"selector"`
+
+	// Replicas is the most pods this job ever targets over its whole life.
+	// Unset means every matching pod, including pods that start running while the job is unfinished.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Parallelism is the most targets that may have an unfinished ephemeral container at once.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	// +kubebuilder:default=1
+	// +optional
+	Parallelism *int32 `json:"parallelism,omitempty"`
+
+	// Template holds the ephemeral containers injected into each target pod.
+	// +required
+	Template EphemeralContainerTemplateSpec `json:"template"`
+
+	// TTLSecondsAfterCreated deletes the job this many seconds after it was created,
+	// finished or not. Unset means never.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	TTLSecondsAfterCreated *int32 `json:"ttlSecondsAfterCreated,omitempty"`
+
+	// TTLSecondsAfterFinished deletes the job this many seconds after it finished.
+	// Unset means never.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// ActiveDeadlineSeconds fails the job this many seconds after it started;
+	// no container is injected after that.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// Paused stops new injections; containers already injected keep running and are counted.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// EphemeralContainerTemplateSpec describes the ephemeral containers added to each target pod.
+type EphemeralContainerTemplateSpec struct {
+	// EphemeralContainers are added to each target pod, in this order.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	// +required
+	EphemeralContainers []corev1.EphemeralContainer `json:"ephemeralContainers"`
+}
+
+// EphemeralJobPhase is the lifecycle phase of an EphemeralJob.
+// +kubebuilder:validation:Enum=Waiting;Running;Succeeded;Failed;Error;Paused
+type EphemeralJobPhase string
+
+const (
+	// EphemeralJobWaiting means no ephemeral container has started yet, or no pod matches.
+	EphemeralJobWaiting EphemeralJobPhase = "Waiting"
+	// EphemeralJobRunning means containers were injected and not every target has finished.
+	EphemeralJobRunning EphemeralJobPhase = "Running"
+	// EphemeralJobSucceeded means every target finished and none failed.
+	EphemeralJobSucceeded EphemeralJobPhase = "Succeeded"
+	// EphemeralJobFailed means every target finished and at least one failed, or the deadline passed.
+	EphemeralJobFailed EphemeralJobPhase = "Failed"
+	// EphemeralJobError means the job cannot run at all (for example, an invalid selector).
+	EphemeralJobError EphemeralJobPhase = "Error"
+	// EphemeralJobPaused means spec.paused is set and the job is unfinished.
+	EphemeralJobPaused EphemeralJobPhase = "Paused"
+)
+
+// IsFinished reports whether the phase is terminal.
+func (p EphemeralJobPhase) IsFinished() bool {
+	return p == EphemeralJobSucceeded || p == EphemeralJobFailed
+}
+
+// EphemeralJobStatus is the observed state of an EphemeralJob.
+//
+// Every target pod is in exactly one of succeeded, failed, running and waiting,
+// so match = succeeded + failed + running + waiting at all times.
+type EphemeralJobStatus struct {
+	// Phase is where the job is in its lifecycle.
+	// +optional
+	Phase EphemeralJobPhase `json:"phase,omitempty"`
+
+	// Match is the number of target pods.
+	// +optional
+	Match int32 `json:"match"`
+
+	// Succeeded is the number of targets whose containers all exited 0.
+	// +optional
+	Succeeded int32 `json:"succeeded"`
+
+	// Failed is the number of targets where a container failed, could not start,
+	// was refused at injection, or whose pod vanished before it finished.
+	// +optional
+	Failed int32 `json:"failed"`
+
+	// Running is the number of targets with a running container.
+	// +optional
+	Running int32 `json:"running"`
+
+	// Waiting is the number of targets not started yet, injected or not.
+	// +optional
+	Waiting int32 `json:"waiting"`
+
+	// Targeted is the number of pods this job has committed to (injected or refused).
+	// Each got an index from 0 to targeted-1, carried by its containers in the
+	// EPHEMERALJOB_INDEX environment variable.
+	// +optional
+	Targeted int32 `json:"targeted,omitempty"`
+
+	// SucceededIndexes lists the indexes of targets that succeeded, as ranges ("0-3,7").
+	// With failedIndexes it keeps each result after its pod is gone.
+	// +optional
+	SucceededIndexes string `json:"succeededIndexes,omitempty"`
+
+	// FailedIndexes lists the indexes of targets that failed, as ranges ("4,6").
+	// +optional
+	FailedIndexes string `json:"failedIndexes,omitempty"`
+
+	// Refused lists the pods that refused injection, so they are never targeted again.
+	// +listType=atomic
+	// +optional
+	Refused []RefusedPod `json:"refused,omitempty"`
+
+	// StartTime is when the first container was injected.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// CompletionTime is when the job finished.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// Conditions say in words what happened to the job.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the spec generation this status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// RefusedPod is a target pod that could not be injected.
+type RefusedPod struct {
+	// Index is the target index the pod was given.
+	Index int32 `json:"index"`
+	// Name is the pod's name.
+	Name string `json:"name"`
+	// UID is the pod's UID.
+	UID types.UID `json:"uid"`
+	// Reason is a CamelCase reason such as TargetContainerNotFound.
+	Reason string `json:"reason"`
+	// Message says why, in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// Condition types of an EphemeralJob.
+const (
+	// ConditionComplete is True once the job has finished, successfully or not.
+	ConditionComplete = "Complete"
+	// ConditionFailed is True once the job has finished with at least one failed target, or past its deadline.
+	ConditionFailed = "Failed"
+	// ConditionProgressing is True while targets are unfinished.
+	ConditionProgressing = "Progressing"
+	// ConditionInjectionFailed is True when at least one pod refused injection.
+	ConditionInjectionFailed = "InjectionFailed"
+)
+
+// Condition reasons of an EphemeralJob.
+const (
+	ReasonNoMatchingPods          = "NoMatchingPods"
+	ReasonInjecting               = "Injecting"
+	ReasonPaused                  = "Paused"
+	ReasonAllSucceeded            = "AllSucceeded"
+	ReasonSomeFailed              = "SomeFailed"
+	ReasonDeadlineExceeded        = "DeadlineExceeded"
+	ReasonInvalidSelector         = "InvalidSelector"
+	ReasonTargetContainerNotFound = "TargetContainerNotFound"
+	ReasonContainerNameTaken      = "ContainerNameTaken"
+	ReasonInjectionRefused        = "InjectionRefused"
+	ReasonPodVanished             = "PodVanished"
+	ReasonNoRefusals              = "NoRefusals"
+)
+
+// Environment variables set in every injected container.
+const (
+	// EnvJobName carries the job's name, as in the proposal's Story 2.
+	EnvJobName = "ephemeraljob"
+	// EnvJobUID carries the job's UID; it marks which containers of a pod the job owns.
+	EnvJobUID = "EPHEMERALJOB_UID"
+	// EnvJobIndex carries the pod's target index within the job.
+	EnvJobIndex = "EPHEMERALJOB_INDEX"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ejob
+// +kubebuilder:printcolumn:name="STATUS",type=string,JSONPath=`.status.phase`,description="The phase of the job"
+// +kubebuilder:printcolumn:name="MATCH",type=integer,JSONPath=`.status.match`,description="Number of target pods"
+// +kubebuilder:printcolumn:name="SUCCEED",type=integer,JSONPath=`.status.succeeded`,description="Targets that succeeded"
+// +kubebuilder:printcolumn:name="FAILED",type=integer,JSONPath=`.status.failed`,description="Targets that failed"
+// +kubebuilder:printcolumn:name="RUNNING",type=integer,JSONPath=`.status.running`,description="Targets running"
+// +kubebuilder:printcolumn:name="WAITING",type=integer,JSONPath=`.status.waiting`,description="Targets waiting"
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// EphemeralJob runs ephemeral containers in every pod matching a selector.
+type EphemeralJob struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   EphemeralJobSpec   `json:"spec"`
+	Status EphemeralJobStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// EphemeralJobList contains a list of EphemeralJob.
+type EphemeralJobList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []EphemeralJob `json:"items"`
+}

@@ -1,0 +1,243 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package podstate answers, for one pod and one EphemeralJob, which ephemeral
+// containers of the pod the job owns and what the pod's outcome is for the job.
+// It is pure: both the controller and the recorder use it, and it never calls a client.
+package podstate
+
+import (
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+)
+
+// Outcome is where a target pod stands for one job.
+type Outcome string
+
+const (
+	// Waiting: not injected yet, or injected and not started.
+	Waiting Outcome = "Waiting"
+	// Running: at least one of the job's containers runs and none failed.
+	Running Outcome = "Running"
+	// Succeeded: every container of the job terminated with exit code 0.
+	Succeeded Outcome = "Succeeded"
+	// Failed: a container terminated non-zero, or can never start.
+	Failed Outcome = "Failed"
+)
+
+// IsFinished reports whether the outcome can no longer change.
+func (o Outcome) IsFinished() bool { return o == Succeeded || o == Failed }
+
+// unrecoverableWaitingReasons are waiting reasons an ephemeral container never leaves:
+// ephemeral containers are never restarted, so the kubelet gives up on them.
+var unrecoverableWaitingReasons = map[string]bool{
+	"CreateContainerConfigError": true,
+	"CreateContainerError":       true,
+	"RunContainerError":          true,
+	"InvalidImageName":           true,
+	"ErrImageNeverPull":          true,
+	"PreCreateHookError":         true,
+	"PreStartHookError":          true,
+}
+
+// Result is a pod's outcome for one job, with the details of the container that decided it.
+type Result struct {
+	Outcome Outcome
+	// Container is the name of the container that decided the outcome.
+	Container string
+	// Reason, ExitCode and Message come from that container's state.
+	Reason   string
+	ExitCode *int32
+	Message  string
+	// StartedAt and FinishedAt span the job's containers in the pod.
+	StartedAt  *metav1.Time
+	FinishedAt *metav1.Time
+}
+
+// EnvValue returns the value of the named variable in a container's env, if set.
+func EnvValue(c *corev1.EphemeralContainer, name string) (string, bool) {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return c.Env[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// IsOwnedBy reports whether the job with this UID injected the container.
+func IsOwnedBy(c *corev1.EphemeralContainer, jobUID types.UID) bool {
+	v, ok := EnvValue(c, appsv1alpha1.EnvJobUID)
+	return ok && v == string(jobUID)
+}
+
+// OwnedContainers returns the pod's ephemeral containers injected by the job.
+func OwnedContainers(pod *corev1.Pod, jobUID types.UID) []*corev1.EphemeralContainer {
+	var owned []*corev1.EphemeralContainer
+	for i := range pod.Spec.EphemeralContainers {
+		if IsOwnedBy(&pod.Spec.EphemeralContainers[i], jobUID) {
+			owned = append(owned, &pod.Spec.EphemeralContainers[i])
+		}
+	}
+	return owned
+}
+
+// JobUIDs returns the UIDs of every job that owns a container in the pod, in order of first appearance.
+func JobUIDs(pod *corev1.Pod) []types.UID {
+	var uids []types.UID
+	seen := map[string]bool{}
+	for i := range pod.Spec.EphemeralContainers {
+		v, ok := EnvValue(&pod.Spec.EphemeralContainers[i], appsv1alpha1.EnvJobUID)
+		if ok && !seen[v] {
+			seen[v] = true
+			uids = append(uids, types.UID(v))
+		}
+	}
+	return uids
+}
+
+// Index returns the target index the job gave the pod, read from its containers' env.
+func Index(pod *corev1.Pod, jobUID types.UID) (int32, bool) {
+	for _, c := range OwnedContainers(pod, jobUID) {
+		if v, ok := EnvValue(c, appsv1alpha1.EnvJobIndex); ok {
+			i, err := strconv.ParseInt(v, 10, 32)
+			if err == nil && i >= 0 {
+				return int32(i), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Evaluate returns the pod's outcome for the job, and false when the job owns no container in the pod.
+//
+// The outcome is Failed when any owned container terminated non-zero or waits for a
+// reason it can never leave, or when the pod itself terminated before the containers did;
+// Succeeded when every owned container terminated with 0; Running when one runs;
+// Waiting otherwise.
+func Evaluate(pod *corev1.Pod, jobUID types.UID) (Result, bool) {
+	owned := OwnedContainers(pod, jobUID)
+	if len(owned) == 0 {
+		return Result{}, false
+	}
+	statuses := make(map[string]*corev1.ContainerStatus, len(pod.Status.EphemeralContainerStatuses))
+	for i := range pod.Status.EphemeralContainerStatuses {
+		statuses[pod.Status.EphemeralContainerStatuses[i].Name] = &pod.Status.EphemeralContainerStatuses[i]
+	}
+	podDone := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+
+	var res Result
+	var failed, running, waiting *Result
+	succeeded := 0
+	for _, c := range owned {
+		r := evaluateContainer(c.Name, statuses[c.Name], podDone)
+		res.StartedAt = earliest(res.StartedAt, r.StartedAt)
+		res.FinishedAt = latest(res.FinishedAt, r.FinishedAt)
+		switch r.Outcome {
+		case Failed:
+			if failed == nil {
+				failed = &r
+			}
+		case Running:
+			if running == nil {
+				running = &r
+			}
+		case Waiting:
+			if waiting == nil {
+				waiting = &r
+			}
+		case Succeeded:
+			succeeded++
+			if succeeded == len(owned) {
+				// Every container succeeded: report the last one.
+				res.Container, res.Reason, res.ExitCode, res.Message = r.Container, r.Reason, r.ExitCode, r.Message
+			}
+		}
+	}
+	decider := failed
+	switch {
+	case failed != nil:
+		res.Outcome = Failed
+	case running != nil:
+		res.Outcome, decider = Running, running
+	case waiting != nil:
+		res.Outcome, decider = Waiting, waiting
+	default:
+		res.Outcome = Succeeded
+	}
+	if decider != nil {
+		res.Container, res.Reason, res.ExitCode, res.Message = decider.Container, decider.Reason, decider.ExitCode, decider.Message
+	}
+	if !res.Outcome.IsFinished() {
+		res.FinishedAt = nil
+	}
+	return res, true
+}
+
+func evaluateContainer(name string, st *corev1.ContainerStatus, podDone bool) Result {
+	r := Result{Outcome: Waiting, Container: name}
+	switch {
+	case st == nil:
+		if podDone {
+			r.Outcome, r.Reason, r.Message = Failed, appsv1alpha1.ReasonPodVanished, "the pod terminated before the container started"
+		}
+	case st.State.Terminated != nil:
+		t := st.State.Terminated
+		code := t.ExitCode
+		r.ExitCode, r.Reason, r.Message = &code, t.Reason, t.Message
+		r.StartedAt, r.FinishedAt = timePtr(t.StartedAt), timePtr(t.FinishedAt)
+		r.Outcome = Succeeded
+		if code != 0 {
+			r.Outcome = Failed
+		}
+	case st.State.Running != nil:
+		r.Outcome, r.StartedAt = Running, timePtr(st.State.Running.StartedAt)
+		if podDone {
+			r.Outcome, r.Reason, r.Message = Failed, appsv1alpha1.ReasonPodVanished, "the pod terminated while the container ran"
+		}
+	case st.State.Waiting != nil:
+		r.Reason, r.Message = st.State.Waiting.Reason, st.State.Waiting.Message
+		if unrecoverableWaitingReasons[r.Reason] || podDone {
+			r.Outcome = Failed
+		}
+	}
+	return r
+}
+
+func timePtr(t metav1.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func earliest(a, b *metav1.Time) *metav1.Time {
+	if a == nil || (b != nil && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b *metav1.Time) *metav1.Time {
+	if a == nil || (b != nil && a.Before(b)) {
+		return b
+	}
+	return a
+}
