@@ -19,38 +19,135 @@ package v1alpha1
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
 
 // +kubebuilder:webhook:path=/validate-apps-kruise-io-v1alpha1-ephemeraljob,mutating=false,failurePolicy=fail,sideEffects=None,timeoutSeconds=5,groups=apps.kruise.io,resources=ephemeraljobs,verbs=create;update,versions=v1alpha1,name=vephemeraljob-v1alpha1.kb.io,admissionReviewVersions=v1
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// ephemeralJobGroupKind is the group and kind named in validation errors.
+var ephemeralJobGroupKind = schema.GroupKind{Group: appsv1alpha1.GroupVersion.Group, Kind: "EphemeralJob"}
+
+// ephemeralJobGroupResource is the group and resource named in authorization errors.
+var ephemeralJobGroupResource = schema.GroupResource{Group: appsv1alpha1.GroupVersion.Group, Resource: "ephemeraljobs"}
+
+// SubjectAccessReviewCreator creates a SubjectAccessReview and fills in its status with the
+// API server's answer. A controller-runtime client is one.
+type SubjectAccessReviewCreator interface {
+	Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error
+}
 
 // SetupEphemeralJobWebhookWithManager registers the validating webhook with the manager.
+// The validator asks the API server, through the manager's client, whether the user
+// creating a job may add ephemeral containers to pods herself.
 func SetupEphemeralJobWebhookWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewWebhookManagedBy(mgr, &appsv1alpha1.EphemeralJob{}).
-		WithValidator(&EphemeralJobValidator{}).
+		WithValidator(&EphemeralJobValidator{SubjectAccessReviews: mgr.GetClient()}).
 		Complete()
 }
 
 // EphemeralJobValidator validates EphemeralJobs on create and update.
-type EphemeralJobValidator struct{}
+//
+// The controller adds the job's containers to pods with its own, namespace-wide permission.
+// So that creating a job does not lend that permission to its creator, a create is allowed
+// only when the requesting user may update pods/ephemeralcontainers in the job's namespace.
+type EphemeralJobValidator struct {
+	// SubjectAccessReviews asks the API server about the requesting user's permissions.
+	// When it is nil, every create is refused.
+	SubjectAccessReviews SubjectAccessReviewCreator
+}
 
 var _ admission.Validator[*appsv1alpha1.EphemeralJob] = &EphemeralJobValidator{}
 
-// ValidateCreate validates a new job.
-func (v *EphemeralJobValidator) ValidateCreate(_ context.Context, _ *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
-	return nil, nil
+// ValidateCreate validates a new job, then checks that its creator may add ephemeral containers to pods.
+func (v *EphemeralJobValidator) ValidateCreate(ctx context.Context, ej *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
+	if err := invalid(ej, validate(nil, ej)); err != nil {
+		return nil, err
+	}
+	return nil, v.authorize(ctx, ej)
 }
 
 // ValidateUpdate validates a change to a job.
-func (v *EphemeralJobValidator) ValidateUpdate(_ context.Context, _, _ *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
-	return nil, nil
+func (v *EphemeralJobValidator) ValidateUpdate(_ context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
+	return nil, invalid(newJob, validate(oldJob, newJob))
 }
 
 // ValidateDelete allows every deletion.
 func (v *EphemeralJobValidator) ValidateDelete(_ context.Context, _ *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
 	return nil, nil
+}
+
+// invalid returns the Invalid status error holding errs, or nil when errs is empty.
+func invalid(ej *appsv1alpha1.EphemeralJob, errs field.ErrorList) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(ephemeralJobGroupKind, ej.Name, errs)
+}
+
+// authorize allows the create only when the requesting user may update pods/ephemeralcontainers
+// in the job's namespace. Anything that prevents the check from being answered refuses the create.
+func (v *EphemeralJobValidator) authorize(ctx context.Context, ej *appsv1alpha1.EphemeralJob) error {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("finding the user creating the EphemeralJob: %w", err))
+	}
+	namespace := ej.Namespace
+	if namespace == "" {
+		namespace = req.Namespace
+	}
+	userName := req.UserInfo.Username
+	if v.SubjectAccessReviews == nil {
+		return apierrors.NewInternalError(fmt.Errorf("checking whether user %q may update pods/ephemeralcontainers in namespace %q: %w",
+			userName, namespace, errors.New("no SubjectAccessReview client is configured")))
+	}
+
+	sar := subjectAccessReview(req, namespace)
+	if err := v.SubjectAccessReviews.Create(ctx, sar); err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("checking whether user %q may update pods/ephemeralcontainers in namespace %q: %w",
+			userName, namespace, err))
+	}
+	if !sar.Status.Allowed {
+		return apierrors.NewForbidden(ephemeralJobGroupResource, ej.Name,
+			fmt.Errorf("user %q may not update pods/ephemeralcontainers in namespace %q: creating an EphemeralJob needs that permission",
+				userName, namespace))
+	}
+	return nil
+}
+
+// subjectAccessReview asks whether the user of req may update pods/ephemeralcontainers in namespace.
+func subjectAccessReview(req admission.Request, namespace string) *authorizationv1.SubjectAccessReview {
+	var extra map[string]authorizationv1.ExtraValue
+	if len(req.UserInfo.Extra) > 0 {
+		extra = make(map[string]authorizationv1.ExtraValue, len(req.UserInfo.Extra))
+		for k, v := range req.UserInfo.Extra {
+			extra[k] = authorizationv1.ExtraValue(append([]string(nil), v...))
+		}
+	}
+	return &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace:   namespace,
+				Verb:        "update",
+				Group:       "",
+				Resource:    "pods",
+				Subresource: "ephemeralcontainers",
+			},
+			User:   req.UserInfo.Username,
+			Groups: append([]string(nil), req.UserInfo.Groups...),
+			UID:    req.UserInfo.UID,
+			Extra:  extra,
+		},
+	}
 }

@@ -1,0 +1,67 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	"encoding/json"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+)
+
+// FuzzValidate checks, whatever the objects hold, that validate never panics and never
+// refuses an update that changes nothing.
+func FuzzValidate(f *testing.F) {
+	seed := func(ej *appsv1alpha1.EphemeralJob) []byte {
+		data, err := json.Marshal(ej)
+		if err != nil {
+			f.Fatalf("encoding seed: %v", err)
+		}
+		return data
+	}
+	story1, story2 := loadJob(f, "proposal-story1.yaml"), loadJob(f, "proposal-story2.yaml")
+	f.Add(seed(story1), seed(story2))
+	f.Add([]byte(nil), seed(story1))
+	f.Add(seed(validJob()), seed(validJob()))
+	f.Add([]byte(`{}`), []byte(`{}`))
+	f.Add([]byte(`{"spec":{"selector":{}}}`), []byte(`{"spec":{"selector":{"matchExpressions":[{"key":"","operator":"Bogus","values":["x"]}]},"template":{"ephemeralContainers":[{}]}}}`))
+	f.Add(seed(validJob()), []byte(`{"spec":{"parallelism":-2147483648,"replicas":-1,"activeDeadlineSeconds":-9223372036854775808,`+
+		`"template":{"ephemeralContainers":[{"name":"a","ports":[{}],"resources":{"limits":{}},"env":[{"name":"="},{"name":"ephemeraljob"}],`+
+		`"volumeMounts":[{"subPath":"x"}],"restartPolicy":"Always"},{"name":"a"}]}}}`))
+	if doc, err := yaml.YAMLToJSON([]byte("spec:\n  selector:\n    matchLabels:\n      \"\": \"\"\n")); err == nil {
+		f.Add(doc, doc)
+	}
+
+	f.Fuzz(func(t *testing.T, oldData, newData []byte) {
+		oldJob, newJob := &appsv1alpha1.EphemeralJob{}, &appsv1alpha1.EphemeralJob{}
+		_ = json.Unmarshal(oldData, oldJob)
+		_ = json.Unmarshal(newData, newJob)
+
+		created := validate(nil, newJob)
+		_ = validate(oldJob, newJob)
+		_ = validate(newJob, oldJob)
+		for _, e := range created {
+			_ = e.Error()
+		}
+
+		if errs := validate(newJob, newJob.DeepCopy()); len(errs) != 0 {
+			t.Errorf("an update that changes nothing is refused: %v", errs.ToAggregate())
+		}
+	})
+}

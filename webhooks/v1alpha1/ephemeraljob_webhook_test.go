@@ -1,0 +1,220 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// fakeSubjectAccessReviews answers every SubjectAccessReview with allowed, or fails with err,
+// and keeps the reviews it was sent.
+type fakeSubjectAccessReviews struct {
+	allowed bool
+	err     error
+	got     []*authorizationv1.SubjectAccessReview
+}
+
+func (f *fakeSubjectAccessReviews) Create(_ context.Context, obj client.Object, _ ...client.CreateOption) error {
+	sar, ok := obj.(*authorizationv1.SubjectAccessReview)
+	if !ok {
+		return errors.New("not a SubjectAccessReview")
+	}
+	f.got = append(f.got, sar.DeepCopy())
+	if f.err != nil {
+		return f.err
+	}
+	sar.Status.Allowed = f.allowed
+	return nil
+}
+
+// createContext returns a context holding a create request from alice for a job in namespace ns.
+func createContext(t *testing.T, ns string) context.Context {
+	t.Helper()
+	return admission.NewContextWithRequest(t.Context(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Create,
+		Namespace: ns,
+		UserInfo: authenticationv1.UserInfo{
+			Username: "alice",
+			UID:      "uid-alice",
+			Groups:   []string{"dev", "system:authenticated"},
+			Extra:    map[string]authenticationv1.ExtraValue{"scopes.example.com": {"a", "b"}},
+		},
+	}})
+}
+
+func TestValidateCreateAuthorization(t *testing.T) {
+	tests := []struct {
+		name        string
+		reviews     *fakeSubjectAccessReviews
+		wantErr     func(error) bool
+		wantMessage string
+	}{
+		{
+			name:    "allowed",
+			reviews: &fakeSubjectAccessReviews{allowed: true},
+		},
+		{
+			name:        "denied",
+			reviews:     &fakeSubjectAccessReviews{allowed: false},
+			wantErr:     apierrors.IsForbidden,
+			wantMessage: `user "alice" may not update pods/ephemeralcontainers in namespace "ns": creating an EphemeralJob needs that permission`,
+		},
+		{
+			name:        "review fails",
+			reviews:     &fakeSubjectAccessReviews{err: errors.New("connection refused")},
+			wantErr:     apierrors.IsInternalError,
+			wantMessage: `checking whether user "alice" may update pods/ephemeralcontainers in namespace "ns": connection refused`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := &EphemeralJobValidator{SubjectAccessReviews: tt.reviews}
+
+			_, err := v.ValidateCreate(createContext(t, "ns"), validJob())
+
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("ValidateCreate() = %v, want nil", err)
+				}
+			} else {
+				if err == nil || !tt.wantErr(err) {
+					t.Fatalf("ValidateCreate() = %v (reason %q), want a %s error", err, apierrors.ReasonForError(err), tt.name)
+				}
+				if !strings.Contains(err.Error(), tt.wantMessage) {
+					t.Errorf("ValidateCreate() = %q, want it to contain %q", err.Error(), tt.wantMessage)
+				}
+			}
+			if len(tt.reviews.got) != 1 {
+				t.Fatalf("sent %d SubjectAccessReviews, want 1", len(tt.reviews.got))
+			}
+		})
+	}
+}
+
+func TestValidateCreateAsksAboutTheRequestingUser(t *testing.T) {
+	reviews := &fakeSubjectAccessReviews{allowed: true}
+	v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
+	ej := validJob()
+	ej.Namespace = "team-a"
+
+	if _, err := v.ValidateCreate(createContext(t, "team-a"), ej); err != nil {
+		t.Fatalf("ValidateCreate() = %v, want nil", err)
+	}
+
+	want := []*authorizationv1.SubjectAccessReview{{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace:   "team-a",
+				Verb:        "update",
+				Group:       "",
+				Resource:    "pods",
+				Subresource: "ephemeralcontainers",
+			},
+			User:   "alice",
+			Groups: []string{"dev", "system:authenticated"},
+			UID:    "uid-alice",
+			Extra:  map[string]authorizationv1.ExtraValue{"scopes.example.com": {"a", "b"}},
+		},
+	}}
+	if diff := cmp.Diff(want, reviews.got); diff != "" {
+		t.Errorf("SubjectAccessReview mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestValidateCreateUsesTheRequestNamespaceWhenTheJobHasNone(t *testing.T) {
+	reviews := &fakeSubjectAccessReviews{allowed: true}
+	v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
+	ej := validJob()
+	ej.Namespace = ""
+
+	if _, err := v.ValidateCreate(createContext(t, "team-b"), ej); err != nil {
+		t.Fatalf("ValidateCreate() = %v, want nil", err)
+	}
+	if len(reviews.got) != 1 || reviews.got[0].Spec.ResourceAttributes.Namespace != "team-b" {
+		t.Errorf("SubjectAccessReviews = %+v, want one for namespace team-b", reviews.got)
+	}
+}
+
+func TestValidateCreateFailsClosed(t *testing.T) {
+	t.Run("no admission request in the context", func(t *testing.T) {
+		reviews := &fakeSubjectAccessReviews{allowed: true}
+		v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
+
+		_, err := v.ValidateCreate(t.Context(), validJob())
+
+		if !apierrors.IsInternalError(err) {
+			t.Errorf("ValidateCreate() = %v, want an internal error", err)
+		}
+		if len(reviews.got) != 0 {
+			t.Errorf("sent %d SubjectAccessReviews, want none", len(reviews.got))
+		}
+	})
+	t.Run("no SubjectAccessReview client", func(t *testing.T) {
+		v := &EphemeralJobValidator{}
+
+		_, err := v.ValidateCreate(createContext(t, "ns"), validJob())
+
+		if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "no SubjectAccessReview client is configured") {
+			t.Errorf("ValidateCreate() = %v, want an internal error naming the missing client", err)
+		}
+	})
+}
+
+func TestValidateCreateRefusesAnInvalidJobBeforeAskingTheAPIServer(t *testing.T) {
+	reviews := &fakeSubjectAccessReviews{allowed: true}
+	v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
+	ej := validJob()
+	ej.Spec.Parallelism = ptr.To[int32](0)
+
+	_, err := v.ValidateCreate(createContext(t, "ns"), ej)
+
+	if !apierrors.IsInvalid(err) {
+		t.Errorf("ValidateCreate() = %v, want an Invalid status error", err)
+	}
+	if len(reviews.got) != 0 {
+		t.Errorf("sent %d SubjectAccessReviews, want none", len(reviews.got))
+	}
+}
+
+func TestValidateUpdateAndDeleteDoNotAsk(t *testing.T) {
+	reviews := &fakeSubjectAccessReviews{allowed: false}
+	v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
+	newJob := validJob()
+	newJob.Spec.Replicas = ptr.To[int32](8)
+
+	if _, err := v.ValidateUpdate(createContext(t, "ns"), validJob(), newJob); err != nil {
+		t.Errorf("ValidateUpdate() = %v, want nil", err)
+	}
+	if _, err := v.ValidateDelete(createContext(t, "ns"), validJob()); err != nil {
+		t.Errorf("ValidateDelete() = %v, want nil", err)
+	}
+	if len(reviews.got) != 0 {
+		t.Errorf("sent %d SubjectAccessReviews, want none", len(reviews.got))
+	}
+}
