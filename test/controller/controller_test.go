@@ -1,0 +1,415 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+	"github.com/ephemeraljob/ephemeraljob-operator/test/kubelet"
+)
+
+// newNamespace creates a namespace whose ephemeral containers the stand-in treats with decide.
+func newNamespace(ctx context.Context, decide kubelet.Decider) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ejob-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	decidersMu.Lock()
+	deciders[ns.Name] = decide
+	decidersMu.Unlock()
+	return ns.Name
+}
+
+func setDecider(ns string, decide kubelet.Decider) {
+	decidersMu.Lock()
+	deciders[ns] = decide
+	decidersMu.Unlock()
+}
+
+// runPod creates the pod and marks it Running.
+func runPod(ctx context.Context, pod *corev1.Pod) *corev1.Pod {
+	Expect(k8s.Create(ctx, pod)).To(Succeed())
+	pod, err := kubelet.MarkRunning(ctx, clientset, pod)
+	Expect(err).NotTo(HaveOccurred())
+	return pod
+}
+
+func runPods(ctx context.Context, ns, app string, n int) []*corev1.Pod {
+	var pods []*corev1.Pod
+	for i := range n {
+		pods = append(pods, runPod(ctx, testutil.MakePod(fmt.Sprintf("%s-%d", app, i), ns).Label("app", app).Obj()))
+	}
+	return pods
+}
+
+func getJob(ctx context.Context, ns, name string) *appsv1alpha1.EphemeralJob {
+	job := &appsv1alpha1.EphemeralJob{}
+	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, job)).To(Succeed())
+	return job
+}
+
+// counts is the job's status as `kubectl get ejob` shows it.
+type counts struct {
+	Phase                                         appsv1alpha1.EphemeralJobPhase
+	Match, Succeeded, Failed, Running, Waiting int32
+}
+
+// jobCounts returns the job's counts, checking on every read that match = succeeded + failed + running + waiting.
+func jobCounts(ctx context.Context, ns, name string) func(g Gomega) counts {
+	return func(g Gomega) counts {
+		job := &appsv1alpha1.EphemeralJob{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, job)).To(Succeed())
+		s := job.Status
+		Expect(s.Match).To(Equal(s.Succeeded+s.Failed+s.Running+s.Waiting), "invariant broken in %+v", s)
+		return counts{s.Phase, s.Match, s.Succeeded, s.Failed, s.Running, s.Waiting}
+	}
+}
+
+// parallelismMonitor watches the namespace's pods and records the most pods that had an
+// unfinished container of the job at any observed moment.
+type parallelismMonitor struct {
+	mu       sync.Mutex
+	max      int
+	injected map[string]int // pod name -> containers of the job
+	stop     func()
+}
+
+func monitorParallelism(ctx context.Context, ns string) *parallelismMonitor {
+	ctx, cancel := context.WithCancel(ctx)
+	m := &parallelismMonitor{injected: map[string]int{}, stop: cancel}
+	unfinished := map[string]bool{}
+	observe := func(pod *corev1.Pod, deleted bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if deleted {
+			delete(unfinished, pod.Name)
+		} else if uids := podstate.JobUIDs(pod); len(uids) > 0 {
+			res, _ := podstate.Evaluate(pod, uids[0])
+			unfinished[pod.Name] = !res.Outcome.IsFinished()
+			m.injected[pod.Name] = len(podstate.OwnedContainers(pod, uids[0]))
+		}
+		n := 0
+		for _, u := range unfinished {
+			if u {
+				n++
+			}
+		}
+		m.max = max(m.max, n)
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(clientset, 0, informers.WithNamespace(ns))
+	informer := factory.Core().V1().Pods().Informer()
+	_, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { observe(o.(*corev1.Pod), false) },
+		UpdateFunc: func(_, o any) { observe(o.(*corev1.Pod), false) },
+		DeleteFunc: func(o any) {
+			if pod, ok := o.(*corev1.Pod); ok {
+				observe(pod, true)
+			}
+		},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	factory.Start(ctx.Done())
+	Expect(toolscache.WaitForCacheSync(ctx.Done(), informer.HasSynced)).To(BeTrue())
+	return m
+}
+
+func (m *parallelismMonitor) Max() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.max
+}
+
+func (m *parallelismMonitor) Injected() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range m.injected {
+		out[k] = v
+	}
+	return out
+}
+
+func sampleJob(file, ns string) *appsv1alpha1.EphemeralJob {
+	raw, err := testutil.Sample(file)
+	Expect(err).NotTo(HaveOccurred())
+	job := &appsv1alpha1.EphemeralJob{}
+	Expect(yaml.UnmarshalStrict(raw, job)).To(Succeed())
+	job.Namespace = ns
+	return job
+}
+
+// exitOneWhenAppStateFalse plays `pidof helloworld`: it fails in pods whose main container has APP_STATE=false.
+func exitOneWhenAppStateFalse(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
+	for _, e := range pod.Spec.Containers[0].Env {
+		if e.Name == "APP_STATE" && e.Value == "false" {
+			return kubelet.Outcome{ExitCode: 1}
+		}
+	}
+	return kubelet.Outcome{}
+}
+
+func hold(*corev1.Pod, *corev1.EphemeralContainer) kubelet.Outcome { return kubelet.Outcome{Hold: true} }
+
+var _ = Describe("EphemeralJob controller", func() {
+	var stopManager func()
+	BeforeEach(func() {
+		stopManager = startManager()
+		DeferCleanup(func() { stopManager() })
+	})
+
+	It("runs the proposal's Story 1: two pods pass the check and two fail", func(ctx SpecContext) {
+		ns := newNamespace(ctx, exitOneWhenAppStateFalse)
+		mon := monitorParallelism(ctx, ns)
+		defer mon.stop()
+		for i := range 2 {
+			runPod(ctx, testutil.MakePod(fmt.Sprintf("helloworld-%d", i), ns).Containers("helloworld").Label("app", "helloworld").Obj())
+			runPod(ctx, testutil.MakePod(fmt.Sprintf("helloworld-no-work-%d", i), ns).Containers("helloworld").
+				Label("app", "helloworld").Env("APP_STATE", "false").Obj())
+		}
+		Expect(k8s.Create(ctx, sampleJob("story1_ephemeraljob.yaml", ns))).To(Succeed())
+
+		Eventually(jobCounts(ctx, ns, "hello-world-ephemeral-job")).Should(Equal(
+			counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 4, Succeeded: 2, Failed: 2}))
+		job := getJob(ctx, ns, "hello-world-ephemeral-job")
+		Expect(job.Status.CompletionTime).NotTo(BeNil())
+		Expect(job.Status.StartTime).NotTo(BeNil())
+		complete := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)
+		Expect(complete).NotTo(BeNil())
+		Expect(complete.Message).To(ContainSubstring("2 of 4 pods failed"))
+		Expect(complete.Message).To(ContainSubstring("exit code 1"))
+		Expect(mon.Max()).To(Equal(1), "parallelism 1 was exceeded")
+		Expect(mon.Injected()).To(HaveLen(4))
+		for pod, n := range mon.Injected() {
+			Expect(n).To(Equal(1), "pod %s", pod)
+		}
+	})
+
+	It("runs the proposal's Story 2: a long-running container in one pod", func(ctx SpecContext) {
+		ns := newNamespace(ctx, hold)
+		nginx := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "nginx", Namespace: ns, Labels: map[string]string{"env": "test"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Image: "nginx",
+				ImagePullPolicy: corev1.PullIfNotPresent}}},
+		}
+		runPod(ctx, nginx)
+		Expect(k8s.Create(ctx, sampleJob("story2_ephemeraljob.yaml", ns))).To(Succeed())
+
+		Eventually(jobCounts(ctx, ns, "nginx-ephemeral-job")).Should(Equal(
+			counts{Phase: appsv1alpha1.EphemeralJobRunning, Match: 1, Running: 1}))
+		pod := &corev1.Pod{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(nginx), pod)).To(Succeed())
+		Expect(pod.Spec.EphemeralContainers).To(HaveLen(1))
+		ec := pod.Spec.EphemeralContainers[0]
+		Expect(ec.Name).To(Equal("nginx-ec"))
+		Expect(ec.TargetContainerName).To(Equal("nginx"))
+		Expect(ec.Env).To(ContainElement(corev1.EnvVar{Name: "ephemeraljob", Value: "nginx-ephemeral-job"}))
+		Expect(ec.Command).To(Equal([]string{"sleep", "99999"}))
+	})
+
+	It("never has more than parallelism unfinished injections", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		mon := monitorParallelism(ctx, ns)
+		defer mon.stop()
+		runPods(ctx, ns, "web", 6)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("par", ns, "web").Parallelism(2).Obj())).To(Succeed())
+
+		Eventually(jobCounts(ctx, ns, "par")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 6, Succeeded: 6}))
+		Expect(mon.Max()).To(BeNumerically("<=", 2))
+		Expect(mon.Max()).To(BeNumerically(">=", 1))
+		Expect(mon.Injected()).To(HaveLen(6))
+	})
+
+	It("targets at most replicas pods, oldest first, and more when replicas is raised", func(ctx SpecContext) {
+		ns := newNamespace(ctx, hold)
+		pods := runPods(ctx, ns, "web", 5)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("rep", ns, "web").Replicas(1).Parallelism(5).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "rep")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobRunning, Match: 1, Running: 1}))
+		first := &corev1.Pod{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(pods[0]), first)).To(Succeed())
+		Expect(first.Spec.EphemeralContainers).To(HaveLen(1), "the oldest pod comes first")
+
+		job := getJob(ctx, ns, "rep")
+		job.Spec.Replicas = new(int32(3))
+		Expect(k8s.Update(ctx, job)).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "rep")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobRunning, Match: 3, Running: 3}))
+
+		setDecider(ns, kubelet.ExitZero)
+		// Wake the stand-in: it acts on pod events, so touch each pod.
+		for _, p := range pods {
+			Expect(touch(ctx, p)).To(Succeed())
+		}
+		Eventually(jobCounts(ctx, ns, "rep")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 3, Succeeded: 3}))
+		injected := 0
+		for _, p := range pods {
+			got := &corev1.Pod{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+			injected += len(got.Spec.EphemeralContainers)
+		}
+		Expect(injected).To(Equal(3))
+	})
+
+	It("finishes when replicas is larger than the matching pods", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPods(ctx, ns, "web", 2)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("big", ns, "web").Replicas(5).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "big")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 2, Succeeded: 2}))
+	})
+
+	It("injects nothing while paused and resumes when unpaused", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		pods := runPods(ctx, ns, "web", 2)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("p", ns, "web").Paused(true).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "p")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobPaused, Match: 2, Waiting: 2}))
+		for _, p := range pods {
+			got := &corev1.Pod{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+			Expect(got.Spec.EphemeralContainers).To(BeEmpty())
+		}
+		job := getJob(ctx, ns, "p")
+		job.Spec.Paused = false
+		Expect(k8s.Update(ctx, job)).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "p")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 2, Succeeded: 2}))
+	})
+
+	It("fails the job at its deadline and injects nothing after", func(ctx SpecContext) {
+		ns := newNamespace(ctx, hold)
+		runPods(ctx, ns, "web", 3)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("dl", ns, "web").Deadline(2).Obj())).To(Succeed())
+		// Pods never injected are not targets of a job that ended: only the running one counts.
+		Eventually(jobCounts(ctx, ns, "dl")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 1, Running: 1}))
+		job := getJob(ctx, ns, "dl")
+		failed := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionFailed)
+		Expect(failed).NotTo(BeNil())
+		Expect(failed.Reason).To(Equal(appsv1alpha1.ReasonDeadlineExceeded))
+		Expect(job.Status.CompletionTime).NotTo(BeNil())
+		Expect(job.Status.CompletionTime.Sub(job.Status.StartTime.Time).Seconds()).To(BeNumerically(">=", 2))
+		Consistently(jobCounts(ctx, ns, "dl"), "2s").Should(HaveField("Running", int32(1)))
+	})
+
+	It("deletes a finished job after ttlSecondsAfterFinished", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPods(ctx, ns, "web", 1)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("ttl", ns, "web").TTLAfterFinished(1).Obj())).To(Succeed())
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ttl"}, &appsv1alpha1.EphemeralJob{})
+		}).Should(Satisfy(apierrors.IsNotFound))
+	})
+
+	It("deletes an unfinished job after ttlSecondsAfterCreated", func(ctx SpecContext) {
+		ns := newNamespace(ctx, hold)
+		runPods(ctx, ns, "web", 1)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("ttlc", ns, "web").TTLAfterCreated(2).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "ttlc")).Should(HaveField("Running", int32(1)))
+		Eventually(func() error {
+			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ttlc"}, &appsv1alpha1.EphemeralJob{})
+		}).Should(Satisfy(apierrors.IsNotFound))
+	})
+
+	It("keeps the results of pods deleted mid-job", func(ctx SpecContext) {
+		ns := newNamespace(ctx, func(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
+			return kubelet.Outcome{Hold: pod.Name == "web-1"}
+		})
+		pods := runPods(ctx, ns, "web", 2)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("del", ns, "web").Parallelism(2).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "del")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobRunning, Match: 2, Succeeded: 1, Running: 1}))
+		for _, p := range pods {
+			Expect(k8s.Delete(ctx, p, client.GracePeriodSeconds(0))).To(Succeed())
+		}
+		Eventually(jobCounts(ctx, ns, "del")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Succeeded: 1, Failed: 1}))
+	})
+
+	It("fails a pod without the target container and goes on with the others", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPod(ctx, testutil.MakePod("odd", ns).Containers("other").Label("app", "web").Obj())
+		runPods(ctx, ns, "web", 2)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("tgt", ns, "web").Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "tgt")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 3, Succeeded: 2, Failed: 1}))
+		job := getJob(ctx, ns, "tgt")
+		cond := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionInjectionFailed)
+		Expect(cond).NotTo(BeNil())
+		Expect(cond.Reason).To(Equal(appsv1alpha1.ReasonTargetContainerNotFound))
+		Expect(cond.Message).To(ContainSubstring("odd"))
+		Expect(job.Status.Refused).To(ConsistOf(HaveField("Name", "odd")))
+	})
+
+	It("fails a pod whose container name is already taken and goes on with the others", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		taken := runPod(ctx, testutil.MakePod("taken", ns).Label("app", "web").Obj())
+		taken.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: "check", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, TerminationMessagePolicy: corev1.TerminationMessageReadFile}}}
+		Expect(k8s.SubResource("ephemeralcontainers").Update(ctx, taken)).To(Succeed())
+		runPods(ctx, ns, "web", 1)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("coll", ns, "web").Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "coll")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Succeeded: 1, Failed: 1}))
+		job := getJob(ctx, ns, "coll")
+		Expect(job.Status.Refused).To(ConsistOf(And(HaveField("Name", "taken"),
+			HaveField("Reason", appsv1alpha1.ReasonContainerNameTaken))))
+	})
+
+	It("injects nothing twice across a controller restart", func(ctx SpecContext) {
+		ns := newNamespace(ctx, hold)
+		pods := runPods(ctx, ns, "web", 4)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("rs", ns, "web").Parallelism(2).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "rs")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobRunning, Match: 4, Running: 2, Waiting: 2}))
+
+		stopManager()
+		stopManager = startManager()
+		setDecider(ns, kubelet.ExitZero)
+		for _, p := range pods {
+			Expect(touch(ctx, p)).To(Succeed())
+		}
+		Eventually(jobCounts(ctx, ns, "rs")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 4, Succeeded: 4}))
+		for _, p := range pods {
+			got := &corev1.Pod{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+			Expect(got.Spec.EphemeralContainers).To(HaveLen(1), "pod %s", p.Name)
+		}
+	})
+
+	It("reports a job whose selector matches nothing as Waiting, saying so", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("none", ns, "nothing").Obj())).To(Succeed())
+		Eventually(func(g Gomega) string {
+			job := &appsv1alpha1.EphemeralJob{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "none"}, job)).To(Succeed())
+			g.Expect(job.Status.Phase).To(Equal(appsv1alpha1.EphemeralJobWaiting))
+			c := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionProgressing)
+			g.Expect(c).NotTo(BeNil())
+			return c.Reason
+		}).Should(Equal(appsv1alpha1.ReasonNoMatchingPods))
+	})
+})
+
+// touch changes a pod's labels so the kubelet stand-in looks at it again.
+func touch(ctx context.Context, pod *corev1.Pod) error {
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"touched":"%d"}}}`, metav1.Now().UnixNano()))
+	return k8s.Patch(ctx, pod, client.RawPatch("application/merge-patch+json", patch))
+}

@@ -1,0 +1,186 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package kubelet stands in for the kubelet where none runs (envtest): it watches pods and
+// writes the status of their ephemeral containers as a kubelet would, with outcomes the
+// test chooses.
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Outcome is what the stand-in makes of one ephemeral container.
+type Outcome struct {
+	// WaitingReason, when set, leaves the container waiting with this reason.
+	WaitingReason string
+	// Hold keeps the container running (a long-running command).
+	Hold bool
+	// ExitCode is the code the container terminates with, after running.
+	ExitCode int32
+	// Message is the termination message.
+	Message string
+}
+
+// Decider chooses the outcome of an ephemeral container in a pod.
+type Decider func(pod *corev1.Pod, c *corev1.EphemeralContainer) Outcome
+
+// ExitZero runs every container and ends it with exit code 0.
+func ExitZero(*corev1.Pod, *corev1.EphemeralContainer) Outcome { return Outcome{} }
+
+// Stub is the kubelet stand-in.
+type Stub struct {
+	Client kubernetes.Interface
+	Decide Decider
+	// Namespace limits the stand-in to one namespace; empty means all.
+	Namespace string
+	// Workers is how many pods it updates at once (default 4).
+	Workers int
+}
+
+// Run watches pods until ctx ends. Each injected container is reported running, then
+// terminated (unless held or waiting), one status write at a time, as a kubelet does.
+func (s *Stub) Run(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(s.Client, 0, informers.WithNamespace(s.Namespace))
+	informer := factory.Core().V1().Pods().Informer()
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	defer queue.ShutDown()
+	enqueue := func(obj any) {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+			queue.Add(key)
+		}
+	}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return ctx.Err()
+	}
+	workers := s.Workers
+	if workers == 0 {
+		workers = 4
+	}
+	for range workers {
+		go func() {
+			for {
+				key, quit := queue.Get()
+				if quit {
+					return
+				}
+				obj, exists, err := informer.GetIndexer().GetByKey(key)
+				if err == nil && exists {
+					err = s.step(ctx, obj.(*corev1.Pod))
+				}
+				if err != nil && ctx.Err() == nil {
+					queue.AddRateLimited(key)
+				} else {
+					queue.Forget(key)
+				}
+				queue.Done(key)
+			}
+		}()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// step moves every ephemeral container of the pod one state forward, in one status write.
+func (s *Stub) step(ctx context.Context, pod *corev1.Pod) error {
+	if pod.Status.Phase != corev1.PodRunning {
+		return nil
+	}
+	statuses := map[string]corev1.ContainerStatus{}
+	for _, st := range pod.Status.EphemeralContainerStatuses {
+		statuses[st.Name] = st
+	}
+	now := metav1.NewTime(time.Now())
+	changed := false
+	var next []corev1.ContainerStatus
+	for i := range pod.Spec.EphemeralContainers {
+		c := &pod.Spec.EphemeralContainers[i]
+		st, seen := statuses[c.Name]
+		if !seen {
+			st = corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}
+		}
+		out := s.Decide(pod, c)
+		switch {
+		case st.State.Terminated != nil:
+		case out.WaitingReason != "":
+			if st.State.Waiting == nil || st.State.Waiting.Reason != out.WaitingReason {
+				st.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: out.WaitingReason,
+					Message: fmt.Sprintf("container %s: %s", c.Name, out.WaitingReason)}}
+				changed = true
+			}
+		case st.State.Running == nil:
+			st.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
+			st.ContainerID = fmt.Sprintf("stub://%s/%s", pod.UID, c.Name)
+			changed = true
+		case !out.Hold:
+			st.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: out.ExitCode, Reason: reasonFor(out.ExitCode), Message: out.Message,
+				StartedAt: st.State.Running.StartedAt, FinishedAt: now, ContainerID: st.ContainerID,
+			}}
+			changed = true
+		}
+		next = append(next, st)
+	}
+	if !changed {
+		return nil
+	}
+	updated := pod.DeepCopy()
+	updated.Status.EphemeralContainerStatuses = next
+	_, err := s.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func reasonFor(code int32) string {
+	if code == 0 {
+		return "Completed"
+	}
+	return "Error"
+}
+
+// MarkRunning sets a pod's phase to Running, as the kubelet does once its containers start.
+func MarkRunning(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) (*corev1.Pod, error) {
+	pod = pod.DeepCopy()
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.PodIP, pod.Status.HostIP = "10.0.0.1", "192.168.0.1"
+	for _, c := range pod.Spec.Containers {
+		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image, Ready: true, Started: new(true),
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+		})
+	}
+	return c.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+}
