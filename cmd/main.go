@@ -180,7 +180,6 @@ func main() {
 			"invalid flag")
 		os.Exit(1)
 	}
-	_, _ = region, mysqlConfig // wired to the recorder below once it lands
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
@@ -225,6 +224,19 @@ func main() {
 		}
 	}
 	// +kubebuilder:scaffold:builder
+
+	if metaStorage == "mysql" {
+		mysqlReady, err := recorder.SetupWithManager(mgr, mysqlConfig, recorder.Options{Region: region})
+		if err != nil {
+			setupLog.Error(err, "unable to set up the MySQL recorder")
+			os.Exit(1)
+		}
+		if err := mgr.AddReadyzCheck("mysql", mysqlReady); err != nil {
+			setupLog.Error(err, "unable to set up the MySQL ready check")
+			os.Exit(1)
+		}
+		setupLog.Info("recording jobs and pods to MySQL", "mysql", mysqlConfig.String())
+	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up health check")

@@ -120,7 +120,10 @@ func TestAssessAndComputeStatus(t *testing.T) {
 			pods: []podState{exit0, exit0},
 			want: want{phase: appsv1alpha1.EphemeralJobSucceeded, match: 2, succeeded: 2}},
 		{name: "replicas caps the targets",
-			job:  func(j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = new(int32(2)); j.Spec.Parallelism = new(int32(5)) },
+			job: func(j *appsv1alpha1.EphemeralJob) {
+				j.Spec.Replicas = new(int32(2))
+				j.Spec.Parallelism = new(int32(5))
+			},
 			pods: []podState{exit0, notInjected, notInjected, notInjected},
 			want: want{phase: appsv1alpha1.EphemeralJobRunning, match: 2, succeeded: 1, waiting: 1, inject: []string{"web-01"}}},
 		{name: "pods not running are not targets", pods: []podState{notRunning, notInjected},

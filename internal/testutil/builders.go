@@ -89,10 +89,16 @@ func (j *JobWrapper) Paused(p bool) *JobWrapper { j.Spec.Paused = p; return j }
 func (j *JobWrapper) Deadline(s int64) *JobWrapper { j.Spec.ActiveDeadlineSeconds = &s; return j }
 
 // TTLAfterCreated sets spec.ttlSecondsAfterCreated.
-func (j *JobWrapper) TTLAfterCreated(s int32) *JobWrapper { j.Spec.TTLSecondsAfterCreated = &s; return j }
+func (j *JobWrapper) TTLAfterCreated(s int32) *JobWrapper {
+	j.Spec.TTLSecondsAfterCreated = &s
+	return j
+}
 
 // TTLAfterFinished sets spec.ttlSecondsAfterFinished.
-func (j *JobWrapper) TTLAfterFinished(s int32) *JobWrapper { j.Spec.TTLSecondsAfterFinished = &s; return j }
+func (j *JobWrapper) TTLAfterFinished(s int32) *JobWrapper {
+	j.Spec.TTLSecondsAfterFinished = &s
+	return j
+}
 
 // Container renames the template's container and its target.
 func (j *JobWrapper) Container(name, target string) *JobWrapper {

@@ -78,7 +78,7 @@ func getJob(ctx context.Context, ns, name string) *appsv1alpha1.EphemeralJob {
 
 // counts is the job's status as `kubectl get ejob` shows it.
 type counts struct {
-	Phase                                         appsv1alpha1.EphemeralJobPhase
+	Phase                                      appsv1alpha1.EphemeralJobPhase
 	Match, Succeeded, Failed, Running, Waiting int32
 }
 
@@ -176,7 +176,9 @@ func exitOneWhenAppStateFalse(pod *corev1.Pod, _ *corev1.EphemeralContainer) kub
 	return kubelet.Outcome{}
 }
 
-func hold(*corev1.Pod, *corev1.EphemeralContainer) kubelet.Outcome { return kubelet.Outcome{Hold: true} }
+func hold(*corev1.Pod, *corev1.EphemeralContainer) kubelet.Outcome {
+	return kubelet.Outcome{Hold: true}
+}
 
 var _ = Describe("EphemeralJob controller", func() {
 	var stopManager func()

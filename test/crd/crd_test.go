@@ -18,8 +18,8 @@ package crd
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"

@@ -35,7 +35,7 @@ func FuzzValidate(f *testing.F) {
 		}
 		return data
 	}
-	story1, story2 := loadJob(f, "proposal-story1.yaml"), loadJob(f, "proposal-story2.yaml")
+	story1, story2 := loadJob(f, "story1_ephemeraljob.yaml"), loadJob(f, "story2_ephemeraljob.yaml")
 	f.Add(seed(story1), seed(story2))
 	f.Add([]byte(nil), seed(story1))
 	f.Add(seed(validJob()), seed(validJob()))

@@ -35,10 +35,10 @@ import (
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
 
-// loadJob reads an EphemeralJob manifest from testdata.
+// loadJob reads an EphemeralJob manifest from config/samples, where the proposal's manifests are.
 func loadJob(t testing.TB, name string) *appsv1alpha1.EphemeralJob {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", name))
 	if err != nil {
 		t.Fatalf("reading %s: %v", name, err)
 	}
@@ -99,8 +99,8 @@ func TestValidateCreate(t *testing.T) {
 		job  *appsv1alpha1.EphemeralJob
 		want field.ErrorList
 	}{
-		{name: "proposal story 1 manifest", job: loadJob(t, "proposal-story1.yaml")},
-		{name: "proposal story 2 manifest", job: loadJob(t, "proposal-story2.yaml")},
+		{name: "proposal story 1 manifest", job: loadJob(t, "story1_ephemeraljob.yaml")},
+		{name: "proposal story 2 manifest", job: loadJob(t, "story2_ephemeraljob.yaml")},
 		{name: "valid job", job: validJob()},
 		{
 			name: "optional fields unset",

@@ -1,0 +1,298 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package recorder
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
+)
+
+// Annotations of an EphemeralJob that the recorder copies into the job table.
+const (
+	// AnnotationTenant names the tenant the job belongs to (column tenant).
+	AnnotationTenant = "ephemeraljob.kruise.io/tenant"
+	// AnnotationOwner names the user who owns the job (column owner).
+	AnnotationOwner = "ephemeraljob.kruise.io/owner"
+)
+
+// JobKind is the kind recorded for every job.
+const JobKind = "EphemeralJob"
+
+// StatusCreated is the job status recorded before the controller set a phase.
+const StatusCreated = "Created"
+
+// Pod row statuses: the state of the job's containers in the pod.
+const (
+	// PodStatusPending means the job's containers were injected and none started yet.
+	PodStatusPending = "Pending"
+	// PodStatusRunning means a container of the job runs.
+	PodStatusRunning = "Running"
+	// PodStatusSucceeded means every container of the job exited 0.
+	PodStatusSucceeded = "Succeeded"
+	// PodStatusFailed means a container of the job failed or can never start.
+	PodStatusFailed = "Failed"
+	// PodStatusUnknown means the pod was gone before the job's containers finished.
+	PodStatusUnknown = "Unknown"
+)
+
+// Column widths, in characters; longer values are cut to fit.
+const (
+	maxNameLen      = 253
+	maxNamespaceLen = 128
+	maxUIDLen       = 64
+	maxVersionLen   = 64
+	maxStatusLen    = 32
+	maxRegionLen    = 64
+	maxTenantLen    = 255
+	maxImageLen     = 512
+	maxReplicaLen   = 128
+	maxIPLen        = 64
+)
+
+// JobResources is what the job table's resources column holds, as JSON.
+type JobResources struct {
+	// Replicas is spec.replicas; absent means every matching pod.
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Parallelism is spec.parallelism, defaulted.
+	Parallelism int32 `json:"parallelism"`
+	// Selector is spec.selector.
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// Containers summarises the template's ephemeral containers.
+	Containers []ContainerSummary `json:"containers"`
+}
+
+// ContainerSummary is one ephemeral container of a job's template.
+type ContainerSummary struct {
+	Name    string   `json:"name"`
+	Image   string   `json:"image"`
+	Command []string `json:"command,omitempty"`
+	Args    []string `json:"args,omitempty"`
+}
+
+// PodRemark is what the pod table's remark column holds, as JSON: the details of
+// the container that decided the row's status.
+type PodRemark struct {
+	Container string `json:"container,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	ExitCode  *int32 `json:"exitCode,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// JobRecordFor maps an EphemeralJob to its job row. inEtcd is false for a job seen
+// in a delete event. ObservedSeq is left for the caller.
+func JobRecordFor(ej *appsv1alpha1.EphemeralJob, region string, inEtcd bool) JobRecord {
+	status := string(ej.Status.Phase)
+	if status == "" {
+		status = StatusCreated
+	}
+	rec := JobRecord{
+		Name:         clip(ej.Name, maxNameLen),
+		Namespace:    clip(ej.Namespace, maxNamespaceLen),
+		JobID:        clip(string(ej.UID), maxUIDLen),
+		Version:      clip(ej.ResourceVersion, maxVersionLen),
+		Status:       clip(status, maxStatusLen),
+		Kind:         JobKind,
+		Resources:    jobResourcesJSON(&ej.Spec),
+		DeployRegion: clip(region, maxRegionLen),
+		Tenant:       clip(ej.Annotations[AnnotationTenant], maxTenantLen),
+		Owner:        clip(ej.Annotations[AnnotationOwner], maxTenantLen),
+		IsInEtcd:     inEtcd,
+		MatchCount:   ej.Status.Match,
+		Succeeded:    ej.Status.Succeeded,
+		Failed:       ej.Status.Failed,
+		Running:      ej.Status.Running,
+		Waiting:      ej.Status.Waiting,
+		GmtCreated:   utc(ej.CreationTimestamp),
+		GmtModified:  utc(ej.CreationTimestamp),
+		GmtFinished:  utcPtr(ej.Status.CompletionTime),
+	}
+	var lastTransition time.Time
+	for i := range ej.Status.Conditions {
+		if t := ej.Status.Conditions[i].LastTransitionTime.Time; t.After(lastTransition) {
+			lastTransition = t
+		}
+	}
+	if !lastTransition.IsZero() {
+		rec.GmtModified = lastTransition.UTC()
+	}
+	return rec
+}
+
+func jobResourcesJSON(spec *appsv1alpha1.EphemeralJobSpec) string {
+	res := JobResources{
+		Replicas:    spec.Replicas,
+		Parallelism: spec.GetParallelism(),
+		Selector:    spec.Selector,
+		Containers:  make([]ContainerSummary, 0, len(spec.Template.EphemeralContainers)),
+	}
+	for i := range spec.Template.EphemeralContainers {
+		c := &spec.Template.EphemeralContainers[i]
+		res.Containers = append(res.Containers, ContainerSummary{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args})
+	}
+	return mustJSON(res)
+}
+
+// PodRecordsFor maps a pod to one row per job that owns containers in it. inEtcd is
+// false for a pod seen in a delete event.
+func PodRecordsFor(pod *corev1.Pod, region string, inEtcd bool) []PodRecord {
+	uids := podstate.JobUIDs(pod)
+	if len(uids) == 0 {
+		return nil
+	}
+	recs := make([]PodRecord, 0, len(uids))
+	for _, uid := range uids {
+		if rec, ok := PodRecordFor(pod, uid, region, inEtcd); ok {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}
+
+// PodRecordFor maps a pod to its row for one job, and false when the job owns no
+// container in the pod. inEtcd is false for a pod seen in a delete event; its row then
+// says PodStatusUnknown unless the job's containers had finished. ObservedSeq is left
+// for the caller.
+func PodRecordFor(pod *corev1.Pod, jobUID types.UID, region string, inEtcd bool) (PodRecord, bool) {
+	res, ok := podstate.Evaluate(pod, jobUID)
+	if !ok {
+		return PodRecord{}, false
+	}
+	rec := PodRecord{
+		Name:         clip(pod.Name, maxNameLen),
+		Namespace:    clip(pod.Namespace, maxNamespaceLen),
+		PodID:        clip(string(pod.UID), maxUIDLen),
+		Version:      clip(pod.ResourceVersion, maxVersionLen),
+		Status:       podStatus(res.Outcome, inEtcd),
+		JobID:        clip(string(jobUID), maxUIDLen),
+		ReplicaType:  clip(res.Container, maxReplicaLen),
+		HostIP:       clip(pod.Status.HostIP, maxIPLen),
+		PodIP:        clip(pod.Status.PodIP, maxIPLen),
+		DeployRegion: clip(region, maxRegionLen),
+		IsInEtcd:     inEtcd,
+		Remark:       podRemarkJSON(res),
+		GmtCreated:   utc(pod.CreationTimestamp),
+		GmtStarted:   utcPtr(res.StartedAt),
+		GmtFinished:  utcPtr(res.FinishedAt),
+	}
+	rec.GmtModified = rec.GmtCreated
+	for _, t := range []*time.Time{rec.GmtStarted, rec.GmtFinished} {
+		if t != nil && t.After(rec.GmtModified) {
+			rec.GmtModified = *t
+		}
+	}
+	target := ""
+	for i := range pod.Spec.EphemeralContainers {
+		if c := &pod.Spec.EphemeralContainers[i]; c.Name == res.Container {
+			rec.Image = clip(c.Image, maxImageLen)
+			target = c.TargetContainerName
+			break
+		}
+	}
+	rec.Resources = mustJSON(targetResources(pod, target))
+	return rec, true
+}
+
+func podStatus(o podstate.Outcome, inEtcd bool) string {
+	if !inEtcd && !o.IsFinished() {
+		return PodStatusUnknown
+	}
+	switch o {
+	case podstate.Waiting:
+		return PodStatusPending
+	case podstate.Running:
+		return PodStatusRunning
+	case podstate.Succeeded:
+		return PodStatusSucceeded
+	case podstate.Failed:
+		return PodStatusFailed
+	}
+	return PodStatusUnknown
+}
+
+// targetResources returns the resource requirements of the named container of the
+// pod, or none when the ephemeral container targets no container.
+func targetResources(pod *corev1.Pod, name string) corev1.ResourceRequirements {
+	if name == "" {
+		return corev1.ResourceRequirements{}
+	}
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for i := range list {
+			if list[i].Name == name {
+				return list[i].Resources
+			}
+		}
+	}
+	return corev1.ResourceRequirements{}
+}
+
+func podRemarkJSON(res podstate.Result) string {
+	r := PodRemark{Container: res.Container, Reason: res.Reason, ExitCode: res.ExitCode, Message: strings.ToValidUTF8(res.Message, "\uFFFD")}
+	if r.Reason == "" && r.ExitCode == nil && r.Message == "" {
+		return ""
+	}
+	return mustJSON(r)
+}
+
+// mustJSON marshals values that cannot fail to marshal: plain structs of strings,
+// numbers and Kubernetes API types.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// clip cuts s to at most n characters, on a character boundary, replacing invalid UTF-8.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
+}
+
+func utc(t metav1.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func utcPtr(t *metav1.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

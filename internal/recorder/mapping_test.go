@@ -1,0 +1,259 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package recorder
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+)
+
+const appResources = `{"limits":{"cpu":"1","memory":"256Mi"},"requests":{"cpu":"500m"}}`
+
+func TestPodRecordFor(t *testing.T) {
+	tests := []struct {
+		name   string
+		pod    *corev1.Pod
+		jobUID string
+		inEtcd bool
+		wantOK bool
+		want   PodRecord
+	}{
+		{
+			name:   "a pod without the job's containers gives no row",
+			pod:    makePod("p", "pod-1").ephemeral("other", "job-2", nil).obj(),
+			jobUID: "job-1", inEtcd: true,
+		},
+		{
+			name:   "injected and not started is Pending",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", nil).obj(),
+			jobUID: "job-1", inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusPending, Image: "busybox:debug", ReplicaType: "debug",
+				GmtModified: t0},
+		},
+		{
+			name:   "running",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", running(time.Minute)).obj(),
+			jobUID: "job-1", inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusRunning, Image: "busybox:debug", ReplicaType: "debug",
+				GmtStarted: timeAt(time.Minute), GmtModified: t0.Add(time.Minute)},
+		},
+		{
+			name:   "exit 0 is Succeeded with its exit code and times",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", terminated(0, "Completed", "", time.Minute, 3*time.Minute)).obj(),
+			jobUID: "job-1", inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusSucceeded, Image: "busybox:debug", ReplicaType: "debug",
+				Remark:     `{"container":"debug","reason":"Completed","exitCode":0}`,
+				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(3 * time.Minute), GmtModified: t0.Add(3 * time.Minute)},
+		},
+		{
+			name: "a non-zero exit is Failed with reason, exit code and termination message",
+			pod: makePod("p", "pod-1").
+				ephemeral("first", "job-1", terminated(0, "Completed", "", time.Minute, 2*time.Minute)).
+				ephemeral("second", "job-1", terminated(3, "Error", "disk full 💥", 2*time.Minute, 4*time.Minute)).obj(),
+			jobUID: "job-1", inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusFailed, Image: "busybox:second", ReplicaType: "second",
+				Remark:     `{"container":"second","reason":"Error","exitCode":3,"message":"disk full 💥"}`,
+				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(4 * time.Minute), GmtModified: t0.Add(4 * time.Minute)},
+		},
+		{
+			name:   "a waiting reason an ephemeral container never leaves is Failed",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", waiting("CreateContainerError")).obj(),
+			jobUID: "job-1", inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusFailed, Image: "busybox:debug", ReplicaType: "debug",
+				Remark: `{"container":"debug","reason":"CreateContainerError","message":"CreateContainerError happened"}`, GmtModified: t0},
+		},
+		{
+			name:   "a waiting reason the kubelet retries stays Pending",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", waiting("ErrImagePull")).obj(),
+			jobUID: "job-1", inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusPending, Image: "busybox:debug", ReplicaType: "debug",
+				Remark: `{"container":"debug","reason":"ErrImagePull","message":"ErrImagePull happened"}`, GmtModified: t0},
+		},
+		{
+			name:   "a pod deleted while the container runs is Unknown and gone",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", running(time.Minute)).obj(),
+			jobUID: "job-1", inEtcd: false, wantOK: true,
+			want: PodRecord{Status: PodStatusUnknown, Image: "busybox:debug", ReplicaType: "debug",
+				GmtStarted: timeAt(time.Minute), GmtModified: t0.Add(time.Minute)},
+		},
+		{
+			name:   "a pod deleted after the container finished keeps its outcome",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj(),
+			jobUID: "job-1", inEtcd: false, wantOK: true,
+			want: PodRecord{Status: PodStatusSucceeded, Image: "busybox:debug", ReplicaType: "debug",
+				Remark:     `{"container":"debug","reason":"Completed","exitCode":0}`,
+				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(2 * time.Minute), GmtModified: t0.Add(2 * time.Minute)},
+		},
+		{
+			name:   "a pod that terminated before the container started is Failed",
+			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", nil).phase(corev1.PodSucceeded).obj(),
+			jobUID: "job-1", inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusFailed, Image: "busybox:debug", ReplicaType: "debug",
+				Remark:      `{"container":"debug","reason":"PodVanished","message":"the pod terminated before the container started"}`,
+				GmtModified: t0},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := PodRecordFor(tt.pod, types.UID(tt.jobUID), "eu-1", tt.inEtcd)
+			if ok != tt.wantOK {
+				t.Fatalf("ok = %v, want %v", ok, tt.wantOK)
+			}
+			if !ok {
+				return
+			}
+			want := tt.want
+			want.Name, want.Namespace, want.PodID, want.Version, want.JobID = "p", "ns", "pod-1", "7", tt.jobUID
+			want.Resources, want.HostIP, want.PodIP, want.DeployRegion = appResources, "10.0.0.1", "10.1.0.5", "eu-1"
+			want.IsInEtcd, want.GmtCreated = tt.inEtcd, t0
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("PodRecordFor() =\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+func TestPodRecordsForGivesOneRowPerJob(t *testing.T) {
+	pod := makePod("p", "pod-1").
+		ephemeral("a", "job-1", running(time.Minute)).
+		ephemeral("b", "job-2", terminated(0, "Completed", "", time.Minute, 2*time.Minute)).
+		ephemeral("c", "job-1", nil).obj()
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "sidecar"})
+	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "manual", Image: "x"},
+	})
+	recs := PodRecordsFor(pod, "", true)
+	if len(recs) != 2 {
+		t.Fatalf("got %d rows, want 2: %+v", len(recs), recs)
+	}
+	got := map[string]string{}
+	for _, r := range recs {
+		got[r.JobID] = r.Status + "/" + r.ReplicaType
+	}
+	want := map[string]string{"job-1": PodStatusRunning + "/a", "job-2": PodStatusSucceeded + "/b"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows = %v, want %v", got, want)
+	}
+}
+
+func TestPodRecordForResourcesOfTheTarget(t *testing.T) {
+	pod := makePod("p", "pod-1").ephemeral("debug", "job-1", nil).obj()
+	pod.Spec.EphemeralContainers[0].TargetContainerName = ""
+	rec, _ := PodRecordFor(pod, "job-1", "", true)
+	if rec.Resources != "{}" {
+		t.Errorf("resources without a target = %q, want {}", rec.Resources)
+	}
+	pod.Spec.EphemeralContainers[0].TargetContainerName = "init"
+	pod.Spec.InitContainers = []corev1.Container{{Name: "init", Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{corev1.ResourceMemory: pod.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]},
+	}}}
+	rec, _ = PodRecordFor(pod, "job-1", "", true)
+	if rec.Resources != `{"limits":{"memory":"256Mi"}}` {
+		t.Errorf("resources of an init container target = %q", rec.Resources)
+	}
+}
+
+func TestJobRecordFor(t *testing.T) {
+	full := makeJob("ej", "job-1", appsv1alpha1.EphemeralJobFailed)
+	full.Annotations = map[string]string{AnnotationTenant: "team-a", AnnotationOwner: "alice"}
+	full.Spec.Replicas = ptr.To[int32](5)
+	full.Spec.Parallelism = ptr.To[int32](2)
+	full.Status = appsv1alpha1.EphemeralJobStatus{
+		Phase: appsv1alpha1.EphemeralJobFailed, Match: 5, Succeeded: 3, Failed: 1, Running: 1,
+		CompletionTime: ptr.To(mtime(9 * time.Minute)),
+		Conditions: []metav1.Condition{
+			{Type: appsv1alpha1.ConditionFailed, LastTransitionTime: mtime(9 * time.Minute)},
+			{Type: appsv1alpha1.ConditionProgressing, LastTransitionTime: mtime(2 * time.Minute)},
+		},
+	}
+
+	tests := []struct {
+		name   string
+		job    *appsv1alpha1.EphemeralJob
+		inEtcd bool
+		want   JobRecord
+	}{
+		{
+			name: "a new job without status is Created and modified at creation",
+			job:  makeJob("ej", "job-1", ""), inEtcd: true,
+			want: JobRecord{Status: StatusCreated, GmtModified: t0,
+				Resources: `{"parallelism":1,"selector":{"matchLabels":{"app":"web"}},"containers":[{"name":"debug","image":"busybox:1.36","command":["sh","-c","true"]}]}`},
+		},
+		{
+			name: "a finished job with counts, annotations and conditions", job: full, inEtcd: false,
+			want: JobRecord{Status: "Failed", Tenant: "team-a", Owner: "alice",
+				MatchCount: 5, Succeeded: 3, Failed: 1, Running: 1,
+				GmtModified: t0.Add(9 * time.Minute), GmtFinished: timeAt(9 * time.Minute),
+				Resources: `{"replicas":5,"parallelism":2,"selector":{"matchLabels":{"app":"web"}},"containers":[{"name":"debug","image":"busybox:1.36","command":["sh","-c","true"]}]}`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := JobRecordFor(tt.job, "eu-1", tt.inEtcd)
+			want := tt.want
+			want.Name, want.Namespace, want.JobID, want.Version, want.Kind = "ej", "ns", "job-1", "100", JobKind
+			want.DeployRegion, want.IsInEtcd, want.GmtCreated = "eu-1", tt.inEtcd, t0
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("JobRecordFor() =\n%+v\nwant\n%+v", got, want)
+			}
+			var res JobResources
+			if err := json.Unmarshal([]byte(got.Resources), &res); err != nil {
+				t.Errorf("resources are not a JobResources: %v", err)
+			}
+		})
+	}
+}
+
+func TestClip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		n    int
+		want string
+	}{
+		{"short strings stay", "abc", 5, "abc"},
+		{"long strings are cut", "abcdef", 4, "abcd"},
+		{"cuts fall between characters", "ééééé", 3, "ééé"},
+		{"emoji count as one character", "🙂🙂🙂", 2, "🙂🙂"},
+		{"invalid UTF-8 is replaced", "a\xffb", 5, "a\uFFFDb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := clip(tt.in, tt.n); got != tt.want {
+				t.Errorf("clip(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJobRecordForClipsAnnotations(t *testing.T) {
+	ej := makeJob("ej", "job-1", "")
+	ej.Annotations = map[string]string{AnnotationOwner: strings.Repeat("o", 1000)}
+	if got := len(JobRecordFor(ej, "", true).Owner); got != maxTenantLen {
+		t.Errorf("owner length = %d, want %d", got, maxTenantLen)
+	}
+}

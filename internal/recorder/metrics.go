@@ -1,0 +1,69 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package recorder
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Table label values.
+const (
+	tableJob = "job"
+	tablePod = "pod"
+)
+
+var (
+	writeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ephemeraljob_recorder_write_errors_total",
+		Help: "Failed MySQL writes of the recorder, by table; failed batches are retried.",
+	}, []string{"table"})
+	writeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ephemeraljob_recorder_write_duration_seconds",
+		Help:    "Duration of the recorder's MySQL batch writes, by table.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+	}, []string{"table"})
+	droppedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ephemeraljob_recorder_dropped_records_total",
+		Help: "Records MySQL refused for their values (never for an outage), by table.",
+	}, []string{"table"})
+	recordsPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ephemeraljob_recorder_records_pending",
+		Help: "Records observed and not yet written to MySQL.",
+	})
+	missingInStorage = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ephemeraljob_recorder_missing_in_storage",
+		Help: "Objects found in Kubernetes but not in MySQL by the last import, by table; the import inserted them.",
+	}, []string{"table"})
+	importedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ephemeraljob_recorder_imported_total",
+		Help: "Rows inserted by imports because their object was in Kubernetes but not in MySQL, by table.",
+	}, []string{"table"})
+	sweptRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ephemeraljob_recorder_swept_total",
+		Help: "Rows marked is_in_etcd=0 by sweeps because their object was gone, by table.",
+	}, []string{"table"})
+	mysqlUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ephemeraljob_recorder_mysql_up",
+		Help: "1 when MySQL answered the recorder's last ping or write, else 0.",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(writeErrors, writeDuration, droppedRecords, recordsPending,
+		missingInStorage, importedRecords, sweptRecords, mysqlUp)
+}

@@ -1,0 +1,544 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package recorder
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// jobRow returns a job record with the columns the tests vary.
+func jobRow(uid, status, version string, seq uint64) JobRecord {
+	return JobRecord{
+		Name: "ej-" + uid, Namespace: "ns", JobID: uid, Version: version, Status: status, Kind: JobKind,
+		Resources: `{"parallelism":1}`, IsInEtcd: true, GmtCreated: t0, GmtModified: t0, ObservedSeq: seq,
+	}
+}
+
+// podRow returns a pod record with the columns the tests vary.
+func podRow(jobUID, podUID, status, version string, seq uint64) PodRecord {
+	return PodRecord{
+		Name: "pod-" + podUID, Namespace: "ns", PodID: podUID, JobID: jobUID, Version: version, Status: status,
+		Image: "busybox", ReplicaType: "debug", Resources: "{}", IsInEtcd: true, Remark: "",
+		GmtCreated: t0, GmtModified: t0, ObservedSeq: seq,
+	}
+}
+
+func getJob(t *testing.T, s *MySQLStore, uid string) JobRecord {
+	t.Helper()
+	jobs, err := s.ListJobs(testContext(t), JobFilter{Limit: MaxListLimit})
+	if err != nil {
+		t.Fatalf("listing jobs: %v", err)
+	}
+	for _, j := range jobs {
+		if j.JobID == uid {
+			return j
+		}
+	}
+	t.Fatalf("no row for job %s", uid)
+	return JobRecord{}
+}
+
+func getPod(t *testing.T, s *MySQLStore, jobUID, podUID string) PodRecord {
+	t.Helper()
+	pods, err := s.ListPods(testContext(t), jobUID)
+	if err != nil {
+		t.Fatalf("listing pods: %v", err)
+	}
+	for _, p := range pods {
+		if p.PodID == podUID {
+			return p
+		}
+	}
+	t.Fatalf("no row for pod %s of job %s", podUID, jobUID)
+	return PodRecord{}
+}
+
+func TestMigrationsApplyTwice(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrating again with the same store: %v", err)
+	}
+	again := openStore(t, s.cfg, StoreOptions{})
+	if err := again.UpsertJobs(ctx, []JobRecord{jobRow("j", "Running", "1", 1)}); err != nil {
+		t.Fatalf("writing after migrating twice: %v", err)
+	}
+
+	var version int
+	var dirty bool
+	if err := s.db.QueryRowContext(ctx, "SELECT version, dirty FROM schema_migrations").Scan(&version, &dirty); err != nil {
+		t.Fatalf("reading the schema version: %v", err)
+	}
+	if version != 2 || dirty {
+		t.Errorf("schema version = %d (dirty %v), want 2, clean", version, dirty)
+	}
+
+	rows, err := s.db.QueryContext(ctx, "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, '') "+
+		"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()")
+	if err != nil {
+		t.Fatalf("reading the columns: %v", err)
+	}
+	defer func() { _ = rows.Close() }()
+	columns := map[string]string{}
+	for rows.Next() {
+		var table, column, typ, charset string
+		if err := rows.Scan(&table, &column, &typ, &charset); err != nil {
+			t.Fatal(err)
+		}
+		columns[table+"."+column] = typ
+		if charset != "" && charset != "utf8mb4" {
+			t.Errorf("%s.%s has charset %s, want utf8mb4", table, column, charset)
+		}
+	}
+	// Every column of KubeDL's Job and Pod tables, plus the documented additions.
+	want := map[string][]string{
+		"job": {"id", "name", "namespace", "job_id", "version", "status", "kind", "resources", "deploy_region",
+			"tenant", "owner", "is_in_etcd", "gmt_created", "gmt_modified", "gmt_finished",
+			"match_count", "succeeded", "failed", "running", "waiting", "observed_seq"},
+		"pod": {"id", "name", "namespace", "pod_id", "version", "status", "image", "job_id", "replica_type",
+			"resources", "host_ip", "pod_ip", "deploy_region", "is_in_etcd", "remark", "gmt_created",
+			"gmt_modified", "gmt_started", "gmt_finished", "observed_seq"},
+	}
+	for table, cols := range want {
+		for _, c := range cols {
+			if _, ok := columns[table+"."+c]; !ok {
+				t.Errorf("column %s.%s is missing", table, c)
+			}
+		}
+	}
+	for _, c := range []string{"job.gmt_created", "job.gmt_finished", "pod.gmt_started", "pod.gmt_finished"} {
+		if columns[c] != "datetime(3)" {
+			t.Errorf("%s is %q, want datetime(3)", c, columns[c])
+		}
+	}
+
+	var uniques []string
+	idx, err := s.db.QueryContext(ctx, "SELECT TABLE_NAME, INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) "+
+		"FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' "+
+		"AND TABLE_NAME IN ('job', 'pod') GROUP BY TABLE_NAME, INDEX_NAME")
+	if err != nil {
+		t.Fatalf("reading the indexes: %v", err)
+	}
+	defer func() { _ = idx.Close() }()
+	for idx.Next() {
+		var table, name, cols string
+		if err := idx.Scan(&table, &name, &cols); err != nil {
+			t.Fatal(err)
+		}
+		uniques = append(uniques, table+"("+cols+")")
+	}
+	slices.Sort(uniques)
+	if got := strings.Join(uniques, " "); got != "job(job_id) pod(job_id,pod_id)" {
+		t.Errorf("unique keys = %s, want job(job_id) pod(job_id,pod_id)", got)
+	}
+}
+
+func TestUpsertJobsNeverReplacesALaterObservation(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	write := func(rec JobRecord) {
+		t.Helper()
+		if err := s.UpsertJobs(ctx, []JobRecord{rec}); err != nil {
+			t.Fatalf("upserting: %v", err)
+		}
+	}
+	// resourceVersions are opaque: the later observation has the "smaller" one.
+	write(jobRow("j", "Running", "zz-9", 2))
+	write(jobRow("j", "Waiting", "aa-1", 1))
+	if got := getJob(t, s, "j"); got.Status != "Running" || got.Version != "zz-9" {
+		t.Fatalf("after an older write: status %s version %s, want Running zz-9", got.Status, got.Version)
+	}
+
+	later := jobRow("j", "Succeeded", "10", 3)
+	later.GmtFinished = timeAt(time.Hour)
+	write(later)
+	got := getJob(t, s, "j")
+	if got.Status != "Succeeded" || got.Version != "10" || got.GmtFinished == nil || !got.GmtFinished.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("after a newer write: %+v", got)
+	}
+
+	gone := jobRow("j", "Succeeded", "11", 4)
+	gone.IsInEtcd = false
+	write(gone)
+	back := jobRow("j", "Succeeded", "12", 5)
+	write(back)
+	got = getJob(t, s, "j")
+	if got.IsInEtcd || got.Version != "12" {
+		t.Errorf("a job seen gone came back: is_in_etcd %v version %s", got.IsInEtcd, got.Version)
+	}
+
+	jobs, err := s.ListJobs(ctx, JobFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 {
+		t.Errorf("%d rows for one job, want 1", len(jobs))
+	}
+}
+
+func TestUpsertPodsNeverReplacesALaterObservation(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	write := func(recs ...PodRecord) {
+		t.Helper()
+		if err := s.UpsertPods(ctx, recs); err != nil {
+			t.Fatalf("upserting: %v", err)
+		}
+	}
+	finished := podRow("j", "p", PodStatusSucceeded, "v3", 3)
+	finished.GmtFinished = timeAt(time.Minute)
+	finished.Remark = `{"exitCode":0}`
+	write(finished, podRow("k", "p", PodStatusRunning, "v3", 4))
+	write(podRow("j", "p", PodStatusRunning, "v2", 2), podRow("k", "p", PodStatusPending, "v1", 1))
+
+	got := getPod(t, s, "j", "p")
+	if got.Status != PodStatusSucceeded || got.Version != "v3" || got.Remark != `{"exitCode":0}` || got.GmtFinished == nil {
+		t.Errorf("job j: %+v, want the Succeeded row", got)
+	}
+	if got := getPod(t, s, "k", "p"); got.Status != PodStatusRunning {
+		t.Errorf("job k: status %s, want Running", got.Status)
+	}
+
+	// A pod seen gone stays gone; a late record of it running cannot say Running.
+	gone := podRow("k", "p", PodStatusUnknown, "v4", 5)
+	gone.IsInEtcd = false
+	write(gone)
+	write(podRow("k", "p", PodStatusRunning, "v5", 6))
+	if got := getPod(t, s, "k", "p"); got.IsInEtcd || got.Status != PodStatusUnknown {
+		t.Errorf("gone pod: is_in_etcd %v status %s, want false Unknown", got.IsInEtcd, got.Status)
+	}
+}
+
+func TestObservedSeqContinuesAcrossStores(t *testing.T) {
+	first := newTestStore(t)
+	ctx := testContext(t)
+	if err := first.UpsertJobs(ctx, []JobRecord{jobRow("j", "Running", "1", 500)}); err != nil {
+		t.Fatal(err)
+	}
+	// A new process starts counting observations from 1 again.
+	second := openStore(t, first.cfg, StoreOptions{})
+	if err := second.UpsertJobs(ctx, []JobRecord{jobRow("j", "Succeeded", "2", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getJob(t, first, "j"); got.Status != "Succeeded" {
+		t.Errorf("the next process's first write was refused: status %s, want Succeeded", got.Status)
+	}
+}
+
+func TestBatchedUpsertOfAThousandRows(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	var pods []PodRecord
+	var jobs []JobRecord
+	for i := range 1000 {
+		pods = append(pods, podRow("j", fmt.Sprintf("p%04d", i), PodStatusRunning, "1", uint64(i+1)))
+		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), "Running", "1", uint64(i+1)))
+	}
+	if err := s.UpsertPods(ctx, pods); err != nil {
+		t.Fatalf("inserting 1000 pods: %v", err)
+	}
+	if err := s.UpsertJobs(ctx, jobs); err != nil {
+		t.Fatalf("inserting 1000 jobs: %v", err)
+	}
+	for i := range pods {
+		pods[i].Status, pods[i].ObservedSeq = PodStatusSucceeded, uint64(2000+i)
+	}
+	if err := s.UpsertPods(ctx, pods); err != nil {
+		t.Fatalf("updating 1000 pods: %v", err)
+	}
+	got, err := s.ListPods(ctx, "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1000 {
+		t.Fatalf("%d pod rows, want 1000", len(got))
+	}
+	for _, p := range got {
+		if p.Status != PodStatusSucceeded {
+			t.Fatalf("pod %s is %s, want Succeeded", p.PodID, p.Status)
+		}
+	}
+
+	// Page through the jobs with the cursor.
+	var seen []string
+	filter := JobFilter{Limit: 300}
+	for {
+		page, err := s.ListJobs(ctx, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 300 {
+			t.Fatalf("page of %d rows, limit 300", len(page))
+		}
+		for _, j := range page {
+			seen = append(seen, j.JobID)
+		}
+		if len(page) < filter.Limit {
+			break
+		}
+		filter.AfterID = page[len(page)-1].ID
+	}
+	slices.Sort(seen)
+	if len(slices.Compact(seen)) != 1000 {
+		t.Errorf("paging saw %d distinct jobs, want 1000", len(seen))
+	}
+}
+
+func TestListJobsFilters(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	a := jobRow("a", "Running", "1", 1)
+	b := jobRow("b", "Succeeded", "1", 2)
+	b.GmtCreated = t0.Add(time.Hour)
+	c := jobRow("c", "Succeeded", "1", 3)
+	c.Namespace, c.GmtCreated = "other", t0.Add(2*time.Hour)
+	if err := s.UpsertJobs(ctx, []JobRecord{a, b, c}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		filter JobFilter
+		want   string
+	}{
+		{"all", JobFilter{}, "a,b,c"},
+		{"namespace", JobFilter{Namespace: "ns"}, "a,b"},
+		{"status", JobFilter{Status: "Succeeded"}, "b,c"},
+		{"created after, inclusive", JobFilter{CreatedAfter: t0.Add(time.Hour)}, "b,c"},
+		{"created before, exclusive", JobFilter{CreatedBefore: t0.Add(time.Hour)}, "a"},
+		{"limit", JobFilter{Limit: 2}, "a,b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jobs, err := s.ListJobs(ctx, tt.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, j := range jobs {
+				ids = append(ids, j.JobID)
+			}
+			if got := strings.Join(ids, ","); got != tt.want {
+				t.Errorf("ListJobs(%+v) = %s, want %s", tt.filter, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSweepMarksGoneAndKeepsTheFinalState(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	finished := jobRow("gone", "Succeeded", "9", 1)
+	finished.GmtFinished = timeAt(time.Hour)
+	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("live", "Running", "1", 1), finished,
+		jobRow("replaced", "Running", "1", 1), jobRow("unsure", "Running", "1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	done := podRow("gone", "p-done", PodStatusFailed, "3", 1)
+	done.Remark = `{"exitCode":2}`
+	if err := s.UpsertPods(ctx, []PodRecord{podRow("live", "p-live", PodStatusRunning, "1", 1), done,
+		podRow("gone", "p-running", PodStatusRunning, "1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	// The cache: "live" exists; "replaced" exists under the same name with another UID;
+	// the cache cannot tell about "unsure".
+	exists := func(_ context.Context, _, name, uid string) (bool, error) {
+		switch name {
+		case "ej-live", "pod-p-live":
+			return true, nil
+		case "ej-replaced":
+			return uid == "new-uid", nil
+		case "ej-unsure":
+			return false, errors.New("unknown namespace")
+		}
+		return false, nil
+	}
+	n, err := s.SweepJobs(ctx, exists)
+	if err != nil || n != 2 {
+		t.Fatalf("SweepJobs() = %d, %v; want 2 rows marked", n, err)
+	}
+	n, err = s.SweepPods(ctx, exists)
+	if err != nil || n != 2 {
+		t.Fatalf("SweepPods() = %d, %v; want 2 rows marked", n, err)
+	}
+
+	for uid, want := range map[string]bool{"live": true, "gone": false, "replaced": false, "unsure": true} {
+		if got := getJob(t, s, uid); got.IsInEtcd != want {
+			t.Errorf("job %s: is_in_etcd %v, want %v", uid, got.IsInEtcd, want)
+		}
+	}
+	got := getJob(t, s, "gone")
+	if got.Status != "Succeeded" || got.Version != "9" || got.GmtFinished == nil {
+		t.Errorf("the swept job lost its final state: %+v", got)
+	}
+	if got := getPod(t, s, "gone", "p-done"); got.IsInEtcd || got.Status != PodStatusFailed || got.Remark != `{"exitCode":2}` {
+		t.Errorf("finished pod after sweep: %+v", got)
+	}
+	if got := getPod(t, s, "gone", "p-running"); got.IsInEtcd || got.Status != PodStatusUnknown {
+		t.Errorf("unfinished pod after sweep: is_in_etcd %v status %s, want false Unknown", got.IsInEtcd, got.Status)
+	}
+	if got := getPod(t, s, "live", "p-live"); !got.IsInEtcd || got.Status != PodStatusRunning {
+		t.Errorf("live pod after sweep: %+v", got)
+	}
+}
+
+func TestSweepPagesThroughManyRows(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	var jobs []JobRecord
+	for i := range 2*sweepPageSize + 7 {
+		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), "Running", "1", 1))
+	}
+	if err := s.UpsertJobs(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	n, err := s.SweepJobs(ctx, func(context.Context, string, string, string) (bool, error) {
+		asked++
+		return asked%2 == 0, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != len(jobs) || n != (len(jobs)+1)/2 {
+		t.Errorf("asked about %d rows and marked %d; want %d and %d", asked, n, len(jobs), (len(jobs)+1)/2)
+	}
+}
+
+func TestImportLeavesExistingRowsAlone(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("old", "Running", "5", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpsertPods(ctx, []PodRecord{podRow("old", "p", PodStatusRunning, "5", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.InsertMissingJobs(ctx, []JobRecord{jobRow("old", "Succeeded", "6", 100), jobRow("new", "Waiting", "1", 100)})
+	if err != nil || n != 1 {
+		t.Fatalf("InsertMissingJobs() = %d, %v; want 1 inserted", n, err)
+	}
+	n, err = s.InsertMissingPods(ctx, []PodRecord{podRow("old", "p", PodStatusSucceeded, "6", 100),
+		podRow("new", "p", PodStatusPending, "1", 100)})
+	if err != nil || n != 1 {
+		t.Fatalf("InsertMissingPods() = %d, %v; want 1 inserted", n, err)
+	}
+	if got := getJob(t, s, "old"); got.Status != "Running" || got.Version != "5" {
+		t.Errorf("the import changed an existing job: %+v", got)
+	}
+	if got := getPod(t, s, "old", "p"); got.Status != PodStatusRunning || got.Version != "5" {
+		t.Errorf("the import changed an existing pod: %+v", got)
+	}
+	if got := getJob(t, s, "new"); got.Status != "Waiting" {
+		t.Errorf("imported job: %+v", got)
+	}
+	if got := getPod(t, s, "new", "p"); got.Status != PodStatusPending {
+		t.Errorf("imported pod: %+v", got)
+	}
+}
+
+func TestRoundTripKeepsTextAndTimes(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	pod := makePod("p", "pod-1").ephemeral("debug", "job-1",
+		terminated(1, "Error", "stack trace 🙂 ünïcödé", time.Minute, 2*time.Minute+1500*time.Millisecond)).obj()
+	rec, ok := PodRecordFor(pod, "job-1", "eu-1", true)
+	if !ok {
+		t.Fatal("no row")
+	}
+	rec.ObservedSeq = 1
+	if err := s.UpsertPods(ctx, []PodRecord{rec}); err != nil {
+		t.Fatal(err)
+	}
+	got := getPod(t, s, "job-1", "pod-1")
+	rec.ID, rec.ObservedSeq = got.ID, got.ObservedSeq
+	if fmt.Sprintf("%+v", deref(got)) != fmt.Sprintf("%+v", deref(rec)) {
+		t.Errorf("read back\n%+v\nwrote\n%+v", deref(got), deref(rec))
+	}
+}
+
+// deref shows the times behind the pointers of a pod record.
+func deref(p PodRecord) string {
+	show := func(t *time.Time) string {
+		if t == nil {
+			return "nil"
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	started, finished := show(p.GmtStarted), show(p.GmtFinished)
+	p.GmtStarted, p.GmtFinished = nil, nil
+	return fmt.Sprintf("%+v started=%s finished=%s", p, started, finished)
+}
+
+func TestErrorsNeverShowThePassword(t *testing.T) {
+	srv := testServer(t)
+	const password = "S3cret-Pa55word-4-tests"
+	cfg := configFor(srv, srv.DBName)
+	cfg.Password = password
+	s, err := NewMySQLStore(cfg, StoreOptions{QueryTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	mc, err := cfg.mysqlConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	errs := map[string]error{"Migrate": s.Migrate(ctx), "Ping": s.Ping(ctx)}
+	_, errs["ListJobs"] = s.ListJobs(ctx, JobFilter{})
+	errs["UpsertJobs"] = s.UpsertJobs(ctx, []JobRecord{jobRow("j", "Running", "1", 1)})
+	for op, err := range errs {
+		if err == nil {
+			t.Fatalf("%s succeeded with a wrong password", op)
+		}
+		var me *mysql.MySQLError
+		if op != "Migrate" && (!errors.As(err, &me) || me.Number != 1045) {
+			t.Errorf("%s: %v, want MySQL's access denied (1045)", op, err)
+		}
+		for _, secret := range []string{password, mc.FormatDSN()} {
+			if strings.Contains(err.Error(), secret) || strings.Contains(fmt.Sprintf("%+v", err), secret) {
+				t.Errorf("%s error shows a secret: %v", op, err)
+			}
+		}
+		if !strings.Contains(err.Error(), "Access denied") {
+			t.Errorf("%s error does not say why: %v", op, err)
+		}
+	}
+	conn := newConnector(s, cfg, Options{}, testLogger(t))
+	conn.setErr(errs["Migrate"])
+	if err := conn.Check(nil); err == nil || strings.Contains(err.Error(), password) {
+		t.Errorf("readiness = %v, want an error without the password", err)
+	}
+}
+
+func rowCount(t *testing.T, db *sql.DB, query string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(testContext(t), query).Scan(&n); err != nil {
+		t.Fatalf("counting: %v", err)
+	}
+	return n
+}

@@ -1,0 +1,127 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package recorder
+
+import (
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+)
+
+// Defaults of Options.
+const (
+	DefaultSweepInterval  = 5 * time.Minute
+	DefaultBatchSize      = 200
+	DefaultBatchWait      = 100 * time.Millisecond
+	DefaultRetryBaseDelay = 100 * time.Millisecond
+	DefaultRetryMaxDelay  = 30 * time.Second
+	DefaultPingInterval   = 15 * time.Second
+)
+
+// Options tune the recorder. Zero fields take their defaults.
+type Options struct {
+	// Region is recorded as deploy_region of every row.
+	Region string
+	// SweepInterval is the time between two passes that mark gone the rows of vanished
+	// objects and import the objects without a row; DefaultSweepInterval when zero.
+	SweepInterval time.Duration
+	// BatchSize caps the rows of each table written in one batch; DefaultBatchSize when zero.
+	BatchSize int
+	// BatchWait is how long the writer waits for a batch to fill; DefaultBatchWait when zero.
+	BatchWait time.Duration
+	// RetryBaseDelay and RetryMaxDelay bound the exponential backoff between retries of
+	// a failed write or connection; DefaultRetryBaseDelay and DefaultRetryMaxDelay when zero.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// PingInterval is the time between two pings that keep the mysql_up gauge current;
+	// DefaultPingInterval when zero.
+	PingInterval time.Duration
+	// QueryTimeout bounds each statement; DefaultQueryTimeout when zero.
+	QueryTimeout time.Duration
+	// MaxOpenConns bounds the connection pool; DefaultMaxOpenConns when zero.
+	MaxOpenConns int
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.SweepInterval, DefaultSweepInterval)
+	def(&o.BatchWait, DefaultBatchWait)
+	def(&o.RetryBaseDelay, DefaultRetryBaseDelay)
+	def(&o.RetryMaxDelay, DefaultRetryMaxDelay)
+	def(&o.PingInterval, DefaultPingInterval)
+	def(&o.QueryTimeout, DefaultQueryTimeout)
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.MaxOpenConns <= 0 {
+		o.MaxOpenConns = DefaultMaxOpenConns
+	}
+	return o
+}
+
+// +kubebuilder:rbac:groups=apps.kruise.io,resources=ephemeraljobs,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+
+// SetupWithManager adds the MySQL recorder to the manager and returns its readiness
+// check, for mgr.AddReadyzCheck. It registers two runnables:
+//
+//   - a connector, on every replica: it connects to MySQL and applies the embedded
+//     migrations in the background, retrying with backoff, so the manager starts while
+//     MySQL is down; the readiness check fails until this first succeeded. It then
+//     pings MySQL every PingInterval for the mysql_up gauge.
+//   - the recorder, on the leader only: event handlers on the manager's informers for
+//     EphemeralJobs and Pods queue a row per job and per (job, pod) pair (pods are
+//     related to a job by the EPHEMERALJOB_UID of their ephemeral containers), and a
+//     writer drains the queue in batches of up to BatchSize rows or BatchWait, retrying
+//     failed writes until they succeed. Deleted objects are recorded with
+//     is_in_etcd=0 and their last known state. Once the cache synced and MySQL is
+//     ready, and then every SweepInterval, it marks gone the rows whose object is no
+//     longer in the cache and imports the objects that have no row, leaving existing
+//     rows alone.
+//
+// Metrics, on controller-runtime's registry: ephemeraljob_recorder_write_errors_total,
+// _write_duration_seconds, _dropped_records_total, _records_pending,
+// _missing_in_storage, _imported_total, _swept_total and _mysql_up.
+// The manager's scheme must know the EphemeralJob types.
+func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Checker, error) {
+	opts = opts.withDefaults()
+	log := mgr.GetLogger().WithName("recorder")
+	store, err := NewMySQLStore(cfg, StoreOptions{QueryTimeout: opts.QueryTimeout, MaxOpenConns: opts.MaxOpenConns, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("setting up the MySQL store: %w", err)
+	}
+	closer := &storeCloser{close: store.Close, log: log}
+	conn := newConnector(store, cfg, opts, log.WithName("connector"))
+	conn.closer = closer
+	rec := newRecorder(store, mgr.GetCache(), mgr.GetCache(), opts, log, conn.ready)
+	rec.closer = closer
+	if err := mgr.Add(conn); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("adding the MySQL connector: %w", err)
+	}
+	if err := mgr.Add(rec); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("adding the recorder: %w", err)
+	}
+	return conn.Check, nil
+}

@@ -1,0 +1,160 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
+	p := newPending()
+	p.addJob(JobRecord{JobID: "j", Status: "Running", ObservedSeq: 2})
+	p.addJob(JobRecord{JobID: "j", Status: "Waiting", ObservedSeq: 1})
+	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusPending, ObservedSeq: 3})
+	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, ObservedSeq: 4})
+	p.addPod(PodRecord{JobID: "k", PodID: "a", Status: PodStatusPending, ObservedSeq: 5})
+	if got := p.len(); got != 3 {
+		t.Fatalf("len = %d, want 3", got)
+	}
+	jobs, pods := p.take(10)
+	if len(jobs) != 1 || jobs[0].Status != "Running" {
+		t.Errorf("jobs = %+v, want the Running record only", jobs)
+	}
+	statuses := map[string]string{}
+	for _, r := range pods {
+		statuses[r.JobID+"/"+r.PodID] = r.Status
+	}
+	if len(pods) != 2 || statuses["j/a"] != PodStatusRunning || statuses["k/a"] != PodStatusPending {
+		t.Errorf("pods = %+v", pods)
+	}
+	if got := p.len(); got != 0 {
+		t.Errorf("len after take = %d, want 0", got)
+	}
+}
+
+func TestPendingRequeueNeverHidesALaterRecord(t *testing.T) {
+	p := newPending()
+	p.addJob(JobRecord{JobID: "j", Status: "Running", ObservedSeq: 1})
+	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, ObservedSeq: 2})
+	jobs, pods := p.take(10)
+	// Newer observations arrive while the write of the taken records fails.
+	p.addJob(JobRecord{JobID: "j", Status: "Succeeded", ObservedSeq: 3})
+	p.requeueJobs(jobs)
+	p.requeuePods(pods)
+	jobs, pods = p.take(10)
+	if len(jobs) != 1 || jobs[0].Status != "Succeeded" {
+		t.Errorf("jobs = %+v, want the Succeeded record", jobs)
+	}
+	if len(pods) != 1 || pods[0].Status != PodStatusRunning {
+		t.Errorf("pods = %+v, want the requeued Running record", pods)
+	}
+}
+
+func TestPendingTakeIsBounded(t *testing.T) {
+	p := newPending()
+	for i := range 25 {
+		p.addPod(PodRecord{JobID: "j", PodID: fmt.Sprint(i)})
+	}
+	_, pods := p.take(10)
+	if len(pods) != 10 || p.len() != 15 {
+		t.Errorf("took %d, left %d; want 10 and 15", len(pods), p.len())
+	}
+}
+
+func TestScrubRemovesSecrets(t *testing.T) {
+	cfg := Config{Host: "db", Port: 3306, DBName: "d", User: "u", Password: "hunter2-long"}
+	mc, err := cfg.mysqlConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := mc.FormatDSN()
+	secrets := []string{dsn, cfg.Password}
+	inner := fmt.Errorf("dial %s failed, password %s", dsn, cfg.Password)
+	err = fmt.Errorf("connecting: %w", scrub(inner, secrets))
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("scrubbed error %q still holds the password", err)
+	}
+	if !strings.Contains(err.Error(), redacted) {
+		t.Errorf("scrubbed error %q does not say what it removed", err)
+	}
+	if errors.Unwrap(errors.Unwrap(err)) != nil {
+		t.Error("a scrubbed error unwraps to the text holding the password")
+	}
+
+	clean := &mysql.MySQLError{Number: 1406, Message: "Data too long"}
+	if !isDataError(scrub(clean, secrets)) {
+		t.Error("a scrubbed error without secrets no longer unwraps to the MySQL error")
+	}
+}
+
+func TestConfigNeverPrintsThePassword(t *testing.T) {
+	cfg := Config{Host: "db", Port: 3306, DBName: "d", User: "u", Password: "hunter2-long"}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(verb, cfg); strings.Contains(s, "hunter2") {
+			t.Errorf("%s prints the password: %s", verb, s)
+		}
+	}
+}
+
+func TestMySQLConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantTLS string
+		wantErr bool
+	}{
+		{name: "no TLS", cfg: Config{Host: "db", Port: 3306}},
+		{name: "verified TLS", cfg: Config{Host: "db", Port: 3306, TLS: "true"}, wantTLS: "true"},
+		{name: "preferred TLS", cfg: Config{Host: "db", Port: 3306, TLS: "preferred"}, wantTLS: "preferred"},
+		{name: "unknown TLS mode", cfg: Config{Host: "db", Port: 3306, TLS: "maybe"}, wantErr: true},
+		{name: "missing CA file", cfg: Config{Host: "db", Port: 3306, TLSCAFile: "/nonexistent/ca.pem"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mc, err := tt.cfg.mysqlConfig()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if mc.TLSConfig != tt.wantTLS {
+				t.Errorf("TLSConfig = %q, want %q", mc.TLSConfig, tt.wantTLS)
+			}
+			if !mc.ParseTime || mc.Loc.String() != "UTC" || mc.Addr != "db:3306" || mc.Net != "tcp" {
+				t.Errorf("config = parseTime %v, loc %v, %s %s", mc.ParseTime, mc.Loc, mc.Net, mc.Addr)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	var d []string
+	var delay = backoff(0, 100, 500)
+	for range 5 {
+		d = append(d, fmt.Sprint(int64(delay)))
+		delay = backoff(delay, 100, 500)
+	}
+	if got := strings.Join(d, ","); got != "100,200,400,500,500" {
+		t.Errorf("delays = %s, want 100,200,400,500,500", got)
+	}
+}
