@@ -57,9 +57,14 @@ fmt: ## Run go fmt against code.
 vet: ## Run go vet against code.
 	go vet ./...
 
+## FUZZTIME is how long `make test` fuzzes the webhook's validation; run longer by hand with FUZZTIME=10m.
+FUZZTIME ?= 10s
+
 .PHONY: test
 test: manifests generate fmt vet envtest-bins ## Run all tests: unit tests and the envtest suites (starts its own kube-apiserver, etcd and MariaDB).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
+	go test ./webhooks/v1alpha1 -run '^$$' -fuzz FuzzValidate -fuzztime $(FUZZTIME)
+
 
 .PHONY: verify
 verify: manifests generate ## Fail when committed generated files (CRD, RBAC, webhook, deepcopy) are stale.

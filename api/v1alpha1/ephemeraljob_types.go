@@ -152,7 +152,7 @@ type EphemeralJobStatus struct {
 	// +optional
 	Refused []RefusedPod `json:"refused,omitempty"`
 
-	// StartTime is when the first container was injected.
+	// StartTime is when the controller started the job; activeDeadlineSeconds counts from it.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 
