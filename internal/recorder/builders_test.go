@@ -27,6 +27,17 @@ import (
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
 
+// Values shared by the tests.
+const (
+	testRegion   = "eu-1"
+	testJobUID   = "job-1"
+	debugName    = "debug"
+	debugImage   = "busybox:debug"
+	targetName   = "app"
+	jobRunning   = string(appsv1alpha1.EphemeralJobRunning)
+	jobSucceeded = string(appsv1alpha1.EphemeralJobSucceeded)
+)
+
 // t0 is the base time of the objects built by the tests.
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
@@ -42,7 +53,7 @@ func makeJob(name, uid string, phase appsv1alpha1.EphemeralJobPhase) *appsv1alph
 		Spec: appsv1alpha1.EphemeralJobSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			Template: appsv1alpha1.EphemeralContainerTemplateSpec{EphemeralContainers: []corev1.EphemeralContainer{{
-				EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: "busybox:1.36", Command: []string{"sh", "-c", "true"}},
+				EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: debugName, Image: "busybox:1.36", Command: []string{"sh", "-c", "exit 0"}},
 			}}},
 		},
 		Status: appsv1alpha1.EphemeralJobStatus{Phase: phase},
@@ -58,7 +69,7 @@ func makePod(name, uid string) *podBuilder {
 			Name: name, Namespace: "ns", UID: types.UID(uid), ResourceVersion: "7", CreationTimestamp: mtime(0),
 		},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "app", Image: "nginx",
+			Name: targetName, Image: "nginx",
 			Resources: corev1.ResourceRequirements{
 				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")},
@@ -68,7 +79,7 @@ func makePod(name, uid string) *podBuilder {
 	}}
 }
 
-// ephemeral adds an ephemeral container of the job, targeting "app", with a status
+// ephemeral adds an ephemeral container of the job, targeting the "app" container, with a status
 // in the given state (none when nil).
 func (b *podBuilder) ephemeral(name, jobUID string, state *corev1.ContainerState) *podBuilder {
 	b.pod.Spec.EphemeralContainers = append(b.pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
@@ -76,7 +87,7 @@ func (b *podBuilder) ephemeral(name, jobUID string, state *corev1.ContainerState
 			Name: name, Image: "busybox:" + name,
 			Env: []corev1.EnvVar{{Name: appsv1alpha1.EnvJobUID, Value: jobUID}, {Name: appsv1alpha1.EnvJobIndex, Value: "0"}},
 		},
-		TargetContainerName: "app",
+		TargetContainerName: targetName,
 	})
 	if state != nil {
 		b.pod.Status.EphemeralContainerStatuses = append(b.pod.Status.EphemeralContainerStatuses,

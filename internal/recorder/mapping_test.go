@@ -45,81 +45,81 @@ func TestPodRecordFor(t *testing.T) {
 		{
 			name:   "a pod without the job's containers gives no row",
 			pod:    makePod("p", "pod-1").ephemeral("other", "job-2", nil).obj(),
-			jobUID: "job-1", inEtcd: true,
+			jobUID: testJobUID, inEtcd: true,
 		},
 		{
 			name:   "injected and not started is Pending",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", nil).obj(),
-			jobUID: "job-1", inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusPending, Image: "busybox:debug", ReplicaType: "debug",
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, nil).obj(),
+			jobUID: testJobUID, inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusPending, Image: debugImage, ReplicaType: debugName,
 				GmtModified: t0},
 		},
 		{
 			name:   "running",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", running(time.Minute)).obj(),
-			jobUID: "job-1", inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusRunning, Image: "busybox:debug", ReplicaType: "debug",
-				GmtStarted: timeAt(time.Minute), GmtModified: t0.Add(time.Minute)},
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, running(90*time.Second)).obj(),
+			jobUID: testJobUID, inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusRunning, Image: debugImage, ReplicaType: debugName,
+				GmtStarted: timeAt(90 * time.Second), GmtModified: t0.Add(90 * time.Second)},
 		},
 		{
 			name:   "exit 0 is Succeeded with its exit code and times",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", terminated(0, "Completed", "", time.Minute, 3*time.Minute)).obj(),
-			jobUID: "job-1", inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusSucceeded, Image: "busybox:debug", ReplicaType: "debug",
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, terminated(0, "Completed", "", time.Minute, 3*time.Minute)).obj(),
+			jobUID: testJobUID, inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusSucceeded, Image: debugImage, ReplicaType: debugName,
 				Remark:     `{"container":"debug","reason":"Completed","exitCode":0}`,
 				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(3 * time.Minute), GmtModified: t0.Add(3 * time.Minute)},
 		},
 		{
 			name: "a non-zero exit is Failed with reason, exit code and termination message",
 			pod: makePod("p", "pod-1").
-				ephemeral("first", "job-1", terminated(0, "Completed", "", time.Minute, 2*time.Minute)).
-				ephemeral("second", "job-1", terminated(3, "Error", "disk full 💥", 2*time.Minute, 4*time.Minute)).obj(),
-			jobUID: "job-1", inEtcd: true, wantOK: true,
+				ephemeral("first", testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).
+				ephemeral("second", testJobUID, terminated(3, "Error", "disk full 💥", 2*time.Minute, 4*time.Minute)).obj(),
+			jobUID: testJobUID, inEtcd: true, wantOK: true,
 			want: PodRecord{Status: PodStatusFailed, Image: "busybox:second", ReplicaType: "second",
 				Remark:     `{"container":"second","reason":"Error","exitCode":3,"message":"disk full 💥"}`,
 				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(4 * time.Minute), GmtModified: t0.Add(4 * time.Minute)},
 		},
 		{
 			name:   "a waiting reason an ephemeral container never leaves is Failed",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", waiting("CreateContainerError")).obj(),
-			jobUID: "job-1", inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusFailed, Image: "busybox:debug", ReplicaType: "debug",
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, waiting("CreateContainerError")).obj(),
+			jobUID: testJobUID, inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusFailed, Image: debugImage, ReplicaType: debugName,
 				Remark: `{"container":"debug","reason":"CreateContainerError","message":"CreateContainerError happened"}`, GmtModified: t0},
 		},
 		{
 			name:   "a waiting reason the kubelet retries stays Pending",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", waiting("ErrImagePull")).obj(),
-			jobUID: "job-1", inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusPending, Image: "busybox:debug", ReplicaType: "debug",
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, waiting("ErrImagePull")).obj(),
+			jobUID: testJobUID, inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusPending, Image: debugImage, ReplicaType: debugName,
 				Remark: `{"container":"debug","reason":"ErrImagePull","message":"ErrImagePull happened"}`, GmtModified: t0},
 		},
 		{
 			name:   "a pod deleted while the container runs is Unknown and gone",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", running(time.Minute)).obj(),
-			jobUID: "job-1", inEtcd: false, wantOK: true,
-			want: PodRecord{Status: PodStatusUnknown, Image: "busybox:debug", ReplicaType: "debug",
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, running(time.Minute)).obj(),
+			jobUID: testJobUID, inEtcd: false, wantOK: true,
+			want: PodRecord{Status: PodStatusUnknown, Image: debugImage, ReplicaType: debugName,
 				GmtStarted: timeAt(time.Minute), GmtModified: t0.Add(time.Minute)},
 		},
 		{
 			name:   "a pod deleted after the container finished keeps its outcome",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj(),
-			jobUID: "job-1", inEtcd: false, wantOK: true,
-			want: PodRecord{Status: PodStatusSucceeded, Image: "busybox:debug", ReplicaType: "debug",
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj(),
+			jobUID: testJobUID, inEtcd: false, wantOK: true,
+			want: PodRecord{Status: PodStatusSucceeded, Image: debugImage, ReplicaType: debugName,
 				Remark:     `{"container":"debug","reason":"Completed","exitCode":0}`,
 				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(2 * time.Minute), GmtModified: t0.Add(2 * time.Minute)},
 		},
 		{
 			name:   "a pod that terminated before the container started is Failed",
-			pod:    makePod("p", "pod-1").ephemeral("debug", "job-1", nil).phase(corev1.PodSucceeded).obj(),
-			jobUID: "job-1", inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusFailed, Image: "busybox:debug", ReplicaType: "debug",
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, nil).phase(corev1.PodSucceeded).obj(),
+			jobUID: testJobUID, inEtcd: true, wantOK: true,
+			want: PodRecord{Status: PodStatusFailed, Image: debugImage, ReplicaType: debugName,
 				Remark:      `{"container":"debug","reason":"PodVanished","message":"the pod terminated before the container started"}`,
 				GmtModified: t0},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := PodRecordFor(tt.pod, types.UID(tt.jobUID), "eu-1", tt.inEtcd)
+			got, ok := PodRecordFor(tt.pod, types.UID(tt.jobUID), testRegion, tt.inEtcd)
 			if ok != tt.wantOK {
 				t.Fatalf("ok = %v, want %v", ok, tt.wantOK)
 			}
@@ -128,7 +128,7 @@ func TestPodRecordFor(t *testing.T) {
 			}
 			want := tt.want
 			want.Name, want.Namespace, want.PodID, want.Version, want.JobID = "p", "ns", "pod-1", "7", tt.jobUID
-			want.Resources, want.HostIP, want.PodIP, want.DeployRegion = appResources, "10.0.0.1", "10.1.0.5", "eu-1"
+			want.Resources, want.HostIP, want.PodIP, want.DeployRegion = appResources, "10.0.0.1", "10.1.0.5", testRegion
 			want.IsInEtcd, want.GmtCreated = tt.inEtcd, t0
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("PodRecordFor() =\n%+v\nwant\n%+v", got, want)
@@ -139,9 +139,9 @@ func TestPodRecordFor(t *testing.T) {
 
 func TestPodRecordsForGivesOneRowPerJob(t *testing.T) {
 	pod := makePod("p", "pod-1").
-		ephemeral("a", "job-1", running(time.Minute)).
+		ephemeral("a", testJobUID, running(time.Minute)).
 		ephemeral("b", "job-2", terminated(0, "Completed", "", time.Minute, 2*time.Minute)).
-		ephemeral("c", "job-1", nil).obj()
+		ephemeral("c", testJobUID, nil).obj()
 	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "sidecar"})
 	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
 		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "manual", Image: "x"},
@@ -154,16 +154,16 @@ func TestPodRecordsForGivesOneRowPerJob(t *testing.T) {
 	for _, r := range recs {
 		got[r.JobID] = r.Status + "/" + r.ReplicaType
 	}
-	want := map[string]string{"job-1": PodStatusRunning + "/a", "job-2": PodStatusSucceeded + "/b"}
+	want := map[string]string{testJobUID: PodStatusRunning + "/a", "job-2": PodStatusSucceeded + "/b"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rows = %v, want %v", got, want)
 	}
 }
 
 func TestPodRecordForResourcesOfTheTarget(t *testing.T) {
-	pod := makePod("p", "pod-1").ephemeral("debug", "job-1", nil).obj()
+	pod := makePod("p", "pod-1").ephemeral(debugName, testJobUID, nil).obj()
 	pod.Spec.EphemeralContainers[0].TargetContainerName = ""
-	rec, _ := PodRecordFor(pod, "job-1", "", true)
+	rec, _ := PodRecordFor(pod, testJobUID, "", true)
 	if rec.Resources != "{}" {
 		t.Errorf("resources without a target = %q, want {}", rec.Resources)
 	}
@@ -171,14 +171,14 @@ func TestPodRecordForResourcesOfTheTarget(t *testing.T) {
 	pod.Spec.InitContainers = []corev1.Container{{Name: "init", Resources: corev1.ResourceRequirements{
 		Limits: corev1.ResourceList{corev1.ResourceMemory: pod.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]},
 	}}}
-	rec, _ = PodRecordFor(pod, "job-1", "", true)
+	rec, _ = PodRecordFor(pod, testJobUID, "", true)
 	if rec.Resources != `{"limits":{"memory":"256Mi"}}` {
 		t.Errorf("resources of an init container target = %q", rec.Resources)
 	}
 }
 
 func TestJobRecordFor(t *testing.T) {
-	full := makeJob("ej", "job-1", appsv1alpha1.EphemeralJobFailed)
+	full := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobFailed)
 	full.Annotations = map[string]string{AnnotationTenant: "team-a", AnnotationOwner: "alice"}
 	full.Spec.Replicas = ptr.To[int32](5)
 	full.Spec.Parallelism = ptr.To[int32](2)
@@ -199,24 +199,24 @@ func TestJobRecordFor(t *testing.T) {
 	}{
 		{
 			name: "a new job without status is Created and modified at creation",
-			job:  makeJob("ej", "job-1", ""), inEtcd: true,
+			job:  makeJob("ej", testJobUID, ""), inEtcd: true,
 			want: JobRecord{Status: StatusCreated, GmtModified: t0,
-				Resources: `{"parallelism":1,"selector":{"matchLabels":{"app":"web"}},"containers":[{"name":"debug","image":"busybox:1.36","command":["sh","-c","true"]}]}`},
+				Resources: `{"parallelism":1,"selector":{"matchLabels":{"app":"web"}},"containers":[{"name":"debug","image":"busybox:1.36","command":["sh","-c","exit 0"]}]}`},
 		},
 		{
 			name: "a finished job with counts, annotations and conditions", job: full, inEtcd: false,
 			want: JobRecord{Status: "Failed", Tenant: "team-a", Owner: "alice",
 				MatchCount: 5, Succeeded: 3, Failed: 1, Running: 1,
 				GmtModified: t0.Add(9 * time.Minute), GmtFinished: timeAt(9 * time.Minute),
-				Resources: `{"replicas":5,"parallelism":2,"selector":{"matchLabels":{"app":"web"}},"containers":[{"name":"debug","image":"busybox:1.36","command":["sh","-c","true"]}]}`},
+				Resources: `{"replicas":5,"parallelism":2,"selector":{"matchLabels":{"app":"web"}},"containers":[{"name":"debug","image":"busybox:1.36","command":["sh","-c","exit 0"]}]}`},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := JobRecordFor(tt.job, "eu-1", tt.inEtcd)
+			got := JobRecordFor(tt.job, testRegion, tt.inEtcd)
 			want := tt.want
-			want.Name, want.Namespace, want.JobID, want.Version, want.Kind = "ej", "ns", "job-1", "100", JobKind
-			want.DeployRegion, want.IsInEtcd, want.GmtCreated = "eu-1", tt.inEtcd, t0
+			want.Name, want.Namespace, want.JobID, want.Version, want.Kind = "ej", "ns", testJobUID, "100", JobKind
+			want.DeployRegion, want.IsInEtcd, want.GmtCreated = testRegion, tt.inEtcd, t0
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("JobRecordFor() =\n%+v\nwant\n%+v", got, want)
 			}
@@ -251,7 +251,7 @@ func TestClip(t *testing.T) {
 }
 
 func TestJobRecordForClipsAnnotations(t *testing.T) {
-	ej := makeJob("ej", "job-1", "")
+	ej := makeJob("ej", testJobUID, "")
 	ej.Annotations = map[string]string{AnnotationOwner: strings.Repeat("o", 1000)}
 	if got := len(JobRecordFor(ej, "", true).Owner); got != maxTenantLen {
 		t.Errorf("owner length = %d, want %d", got, maxTenantLen)

@@ -21,26 +21,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Table label values.
+// Label names and table label values.
 const (
-	tableJob = "job"
-	tablePod = "pod"
+	labelTable = "table"
+	tableJob   = "job"
+	tablePod   = "pod"
 )
 
 var (
 	writeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ephemeraljob_recorder_write_errors_total",
 		Help: "Failed MySQL writes of the recorder, by table; failed batches are retried.",
-	}, []string{"table"})
+	}, []string{labelTable})
 	writeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ephemeraljob_recorder_write_duration_seconds",
 		Help:    "Duration of the recorder's MySQL batch writes, by table.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-	}, []string{"table"})
+	}, []string{labelTable})
 	droppedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ephemeraljob_recorder_dropped_records_total",
 		Help: "Records MySQL refused for their values (never for an outage), by table.",
-	}, []string{"table"})
+	}, []string{labelTable})
 	recordsPending = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ephemeraljob_recorder_records_pending",
 		Help: "Records observed and not yet written to MySQL.",
@@ -48,15 +49,15 @@ var (
 	missingInStorage = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ephemeraljob_recorder_missing_in_storage",
 		Help: "Objects found in Kubernetes but not in MySQL by the last import, by table; the import inserted them.",
-	}, []string{"table"})
+	}, []string{labelTable})
 	importedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ephemeraljob_recorder_imported_total",
 		Help: "Rows inserted by imports because their object was in Kubernetes but not in MySQL, by table.",
-	}, []string{"table"})
+	}, []string{labelTable})
 	sweptRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ephemeraljob_recorder_swept_total",
 		Help: "Rows marked is_in_etcd=0 by sweeps because their object was gone, by table.",
-	}, []string{"table"})
+	}, []string{labelTable})
 	mysqlUp = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ephemeraljob_recorder_mysql_up",
 		Help: "1 when MySQL answered the recorder's last ping or write, else 0.",

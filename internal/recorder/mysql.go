@@ -219,13 +219,20 @@ func (s *MySQLStore) applyMigrations(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// Columns the upserts treat specially.
+const (
+	colStatus      = "status"
+	colIsInEtcd    = "is_in_etcd"
+	colObservedSeq = "observed_seq"
+)
+
 var (
-	jobColumns = []string{"name", "namespace", "job_id", "version", "status", "kind", "resources",
-		"deploy_region", "tenant", "owner", "is_in_etcd", "match_count", "succeeded", "failed", "running",
-		"waiting", "gmt_created", "gmt_modified", "gmt_finished", "observed_seq"}
-	podColumns = []string{"name", "namespace", "pod_id", "version", "status", "image", "job_id",
-		"replica_type", "resources", "host_ip", "pod_ip", "deploy_region", "is_in_etcd", "remark",
-		"gmt_created", "gmt_modified", "gmt_started", "gmt_finished", "observed_seq"}
+	jobColumns = []string{"name", "namespace", "job_id", "version", colStatus, "kind", "resources",
+		"deploy_region", "tenant", "owner", colIsInEtcd, "match_count", "succeeded", "failed", "running",
+		"waiting", "gmt_created", "gmt_modified", "gmt_finished", colObservedSeq}
+	podColumns = []string{"name", "namespace", "pod_id", "version", colStatus, "image", "job_id",
+		"replica_type", "resources", "host_ip", "pod_ip", "deploy_region", colIsInEtcd, "remark",
+		"gmt_created", "gmt_modified", "gmt_started", "gmt_finished", colObservedSeq}
 
 	// jobUpsert and podUpsert end the multi-row INSERTs of UpsertJobs and UpsertPods.
 	jobUpsert = onDuplicateKeyUpdate(jobColumns, "job_id")
@@ -243,8 +250,8 @@ func onDuplicateKeyUpdate(columns []string, keys ...string) string {
 	var sets []string
 	for _, c := range columns {
 		switch {
-		case slices.Contains(keys, c), c == "observed_seq", c == "is_in_etcd":
-		case c == "status" && slices.Contains(keys, "pod_id"):
+		case slices.Contains(keys, c), c == colObservedSeq, c == colIsInEtcd:
+		case c == colStatus && slices.Contains(keys, "pod_id"):
 			sets = append(sets, "`status` = IF("+newer+", IF(LEAST(`is_in_etcd`, VALUES(`is_in_etcd`)) = 0 AND "+
 				"VALUES(`status`) IN ('"+PodStatusPending+"', '"+PodStatusRunning+"'), '"+PodStatusUnknown+"', "+
 				"VALUES(`status`)), `status`)")

@@ -41,7 +41,7 @@ func jobRow(uid, status, version string, seq uint64) JobRecord {
 func podRow(jobUID, podUID, status, version string, seq uint64) PodRecord {
 	return PodRecord{
 		Name: "pod-" + podUID, Namespace: "ns", PodID: podUID, JobID: jobUID, Version: version, Status: status,
-		Image: "busybox", ReplicaType: "debug", Resources: "{}", IsInEtcd: true, Remark: "",
+		Image: "busybox", ReplicaType: debugName, Resources: "{}", IsInEtcd: true, Remark: "",
 		GmtCreated: t0, GmtModified: t0, ObservedSeq: seq,
 	}
 }
@@ -83,7 +83,7 @@ func TestMigrationsApplyTwice(t *testing.T) {
 		t.Fatalf("migrating again with the same store: %v", err)
 	}
 	again := openStore(t, s.cfg, StoreOptions{})
-	if err := again.UpsertJobs(ctx, []JobRecord{jobRow("j", "Running", "1", 1)}); err != nil {
+	if err := again.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1", 1)}); err != nil {
 		t.Fatalf("writing after migrating twice: %v", err)
 	}
 
@@ -114,16 +114,14 @@ func TestMigrationsApplyTwice(t *testing.T) {
 		}
 	}
 	// Every column of KubeDL's Job and Pod tables, plus the documented additions.
-	want := map[string][]string{
-		"job": {"id", "name", "namespace", "job_id", "version", "status", "kind", "resources", "deploy_region",
-			"tenant", "owner", "is_in_etcd", "gmt_created", "gmt_modified", "gmt_finished",
-			"match_count", "succeeded", "failed", "running", "waiting", "observed_seq"},
-		"pod": {"id", "name", "namespace", "pod_id", "version", "status", "image", "job_id", "replica_type",
-			"resources", "host_ip", "pod_ip", "deploy_region", "is_in_etcd", "remark", "gmt_created",
-			"gmt_modified", "gmt_started", "gmt_finished", "observed_seq"},
+	want := map[string]string{
+		"job": "id name namespace job_id version status kind resources deploy_region tenant owner is_in_etcd " +
+			"gmt_created gmt_modified gmt_finished match_count succeeded failed running waiting observed_seq",
+		"pod": "id name namespace pod_id version status image job_id replica_type resources host_ip pod_ip " +
+			"deploy_region is_in_etcd remark gmt_created gmt_modified gmt_started gmt_finished observed_seq",
 	}
 	for table, cols := range want {
-		for _, c := range cols {
+		for _, c := range strings.Fields(cols) {
 			if _, ok := columns[table+"."+c]; !ok {
 				t.Errorf("column %s.%s is missing", table, c)
 			}
@@ -166,24 +164,24 @@ func TestUpsertJobsNeverReplacesALaterObservation(t *testing.T) {
 		}
 	}
 	// resourceVersions are opaque: the later observation has the "smaller" one.
-	write(jobRow("j", "Running", "zz-9", 2))
+	write(jobRow("j", jobRunning, "zz-9", 2))
 	write(jobRow("j", "Waiting", "aa-1", 1))
-	if got := getJob(t, s, "j"); got.Status != "Running" || got.Version != "zz-9" {
+	if got := getJob(t, s, "j"); got.Status != jobRunning || got.Version != "zz-9" {
 		t.Fatalf("after an older write: status %s version %s, want Running zz-9", got.Status, got.Version)
 	}
 
-	later := jobRow("j", "Succeeded", "10", 3)
+	later := jobRow("j", jobSucceeded, "10", 3)
 	later.GmtFinished = timeAt(time.Hour)
 	write(later)
 	got := getJob(t, s, "j")
-	if got.Status != "Succeeded" || got.Version != "10" || got.GmtFinished == nil || !got.GmtFinished.Equal(t0.Add(time.Hour)) {
+	if got.Status != jobSucceeded || got.Version != "10" || got.GmtFinished == nil || !got.GmtFinished.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("after a newer write: %+v", got)
 	}
 
-	gone := jobRow("j", "Succeeded", "11", 4)
+	gone := jobRow("j", jobSucceeded, "11", 4)
 	gone.IsInEtcd = false
 	write(gone)
-	back := jobRow("j", "Succeeded", "12", 5)
+	back := jobRow("j", jobSucceeded, "12", 5)
 	write(back)
 	got = getJob(t, s, "j")
 	if got.IsInEtcd || got.Version != "12" {
@@ -235,15 +233,15 @@ func TestUpsertPodsNeverReplacesALaterObservation(t *testing.T) {
 func TestObservedSeqContinuesAcrossStores(t *testing.T) {
 	first := newTestStore(t)
 	ctx := testContext(t)
-	if err := first.UpsertJobs(ctx, []JobRecord{jobRow("j", "Running", "1", 500)}); err != nil {
+	if err := first.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1", 500)}); err != nil {
 		t.Fatal(err)
 	}
 	// A new process starts counting observations from 1 again.
 	second := openStore(t, first.cfg, StoreOptions{})
-	if err := second.UpsertJobs(ctx, []JobRecord{jobRow("j", "Succeeded", "2", 1)}); err != nil {
+	if err := second.UpsertJobs(ctx, []JobRecord{jobRow("j", jobSucceeded, "2", 1)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := getJob(t, first, "j"); got.Status != "Succeeded" {
+	if got := getJob(t, first, "j"); got.Status != jobSucceeded {
 		t.Errorf("the next process's first write was refused: status %s, want Succeeded", got.Status)
 	}
 }
@@ -251,11 +249,11 @@ func TestObservedSeqContinuesAcrossStores(t *testing.T) {
 func TestBatchedUpsertOfAThousandRows(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	var pods []PodRecord
-	var jobs []JobRecord
+	pods := make([]PodRecord, 0, 1000)
+	jobs := make([]JobRecord, 0, 1000)
 	for i := range 1000 {
 		pods = append(pods, podRow("j", fmt.Sprintf("p%04d", i), PodStatusRunning, "1", uint64(i+1)))
-		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), "Running", "1", uint64(i+1)))
+		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), jobRunning, "1", uint64(i+1)))
 	}
 	if err := s.UpsertPods(ctx, pods); err != nil {
 		t.Fatalf("inserting 1000 pods: %v", err)
@@ -310,10 +308,10 @@ func TestBatchedUpsertOfAThousandRows(t *testing.T) {
 func TestListJobsFilters(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	a := jobRow("a", "Running", "1", 1)
-	b := jobRow("b", "Succeeded", "1", 2)
+	a := jobRow("a", jobRunning, "1", 1)
+	b := jobRow("b", jobSucceeded, "1", 2)
 	b.GmtCreated = t0.Add(time.Hour)
-	c := jobRow("c", "Succeeded", "1", 3)
+	c := jobRow("c", jobSucceeded, "1", 3)
 	c.Namespace, c.GmtCreated = "other", t0.Add(2*time.Hour)
 	if err := s.UpsertJobs(ctx, []JobRecord{a, b, c}); err != nil {
 		t.Fatal(err)
@@ -325,7 +323,7 @@ func TestListJobsFilters(t *testing.T) {
 	}{
 		{"all", JobFilter{}, "a,b,c"},
 		{"namespace", JobFilter{Namespace: "ns"}, "a,b"},
-		{"status", JobFilter{Status: "Succeeded"}, "b,c"},
+		{"status", JobFilter{Status: jobSucceeded}, "b,c"},
 		{"created after, inclusive", JobFilter{CreatedAfter: t0.Add(time.Hour)}, "b,c"},
 		{"created before, exclusive", JobFilter{CreatedBefore: t0.Add(time.Hour)}, "a"},
 		{"limit", JobFilter{Limit: 2}, "a,b"},
@@ -350,10 +348,10 @@ func TestListJobsFilters(t *testing.T) {
 func TestSweepMarksGoneAndKeepsTheFinalState(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	finished := jobRow("gone", "Succeeded", "9", 1)
+	finished := jobRow("gone", jobSucceeded, "9", 1)
 	finished.GmtFinished = timeAt(time.Hour)
-	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("live", "Running", "1", 1), finished,
-		jobRow("replaced", "Running", "1", 1), jobRow("unsure", "Running", "1", 1)}); err != nil {
+	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("live", jobRunning, "1", 1), finished,
+		jobRow("replaced", jobRunning, "1", 1), jobRow("unsure", jobRunning, "1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	done := podRow("gone", "p-done", PodStatusFailed, "3", 1)
@@ -390,7 +388,7 @@ func TestSweepMarksGoneAndKeepsTheFinalState(t *testing.T) {
 		}
 	}
 	got := getJob(t, s, "gone")
-	if got.Status != "Succeeded" || got.Version != "9" || got.GmtFinished == nil {
+	if got.Status != jobSucceeded || got.Version != "9" || got.GmtFinished == nil {
 		t.Errorf("the swept job lost its final state: %+v", got)
 	}
 	if got := getPod(t, s, "gone", "p-done"); got.IsInEtcd || got.Status != PodStatusFailed || got.Remark != `{"exitCode":2}` {
@@ -407,9 +405,9 @@ func TestSweepMarksGoneAndKeepsTheFinalState(t *testing.T) {
 func TestSweepPagesThroughManyRows(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	var jobs []JobRecord
-	for i := range 2*sweepPageSize + 7 {
-		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), "Running", "1", 1))
+	jobs := make([]JobRecord, 0, 2*sweepPageSize+7)
+	for i := range cap(jobs) {
+		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), jobRunning, "1", 1))
 	}
 	if err := s.UpsertJobs(ctx, jobs); err != nil {
 		t.Fatal(err)
@@ -430,13 +428,13 @@ func TestSweepPagesThroughManyRows(t *testing.T) {
 func TestImportLeavesExistingRowsAlone(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("old", "Running", "5", 1)}); err != nil {
+	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("old", jobRunning, "5", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpsertPods(ctx, []PodRecord{podRow("old", "p", PodStatusRunning, "5", 1)}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.InsertMissingJobs(ctx, []JobRecord{jobRow("old", "Succeeded", "6", 100), jobRow("new", "Waiting", "1", 100)})
+	n, err := s.InsertMissingJobs(ctx, []JobRecord{jobRow("old", jobSucceeded, "6", 100), jobRow("new", "Waiting", "1", 100)})
 	if err != nil || n != 1 {
 		t.Fatalf("InsertMissingJobs() = %d, %v; want 1 inserted", n, err)
 	}
@@ -445,7 +443,7 @@ func TestImportLeavesExistingRowsAlone(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("InsertMissingPods() = %d, %v; want 1 inserted", n, err)
 	}
-	if got := getJob(t, s, "old"); got.Status != "Running" || got.Version != "5" {
+	if got := getJob(t, s, "old"); got.Status != jobRunning || got.Version != "5" {
 		t.Errorf("the import changed an existing job: %+v", got)
 	}
 	if got := getPod(t, s, "old", "p"); got.Status != PodStatusRunning || got.Version != "5" {
@@ -462,9 +460,9 @@ func TestImportLeavesExistingRowsAlone(t *testing.T) {
 func TestRoundTripKeepsTextAndTimes(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	pod := makePod("p", "pod-1").ephemeral("debug", "job-1",
+	pod := makePod("p", "pod-1").ephemeral(debugName, testJobUID,
 		terminated(1, "Error", "stack trace 🙂 ünïcödé", time.Minute, 2*time.Minute+1500*time.Millisecond)).obj()
-	rec, ok := PodRecordFor(pod, "job-1", "eu-1", true)
+	rec, ok := PodRecordFor(pod, testJobUID, testRegion, true)
 	if !ok {
 		t.Fatal("no row")
 	}
@@ -472,7 +470,7 @@ func TestRoundTripKeepsTextAndTimes(t *testing.T) {
 	if err := s.UpsertPods(ctx, []PodRecord{rec}); err != nil {
 		t.Fatal(err)
 	}
-	got := getPod(t, s, "job-1", "pod-1")
+	got := getPod(t, s, testJobUID, "pod-1")
 	rec.ID, rec.ObservedSeq = got.ID, got.ObservedSeq
 	if fmt.Sprintf("%+v", deref(got)) != fmt.Sprintf("%+v", deref(rec)) {
 		t.Errorf("read back\n%+v\nwrote\n%+v", deref(got), deref(rec))
@@ -509,7 +507,7 @@ func TestErrorsNeverShowThePassword(t *testing.T) {
 	ctx := testContext(t)
 	errs := map[string]error{"Migrate": s.Migrate(ctx), "Ping": s.Ping(ctx)}
 	_, errs["ListJobs"] = s.ListJobs(ctx, JobFilter{})
-	errs["UpsertJobs"] = s.UpsertJobs(ctx, []JobRecord{jobRow("j", "Running", "1", 1)})
+	errs["UpsertJobs"] = s.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1", 1)})
 	for op, err := range errs {
 		if err == nil {
 			t.Fatalf("%s succeeded with a wrong password", op)

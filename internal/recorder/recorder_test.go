@@ -38,17 +38,17 @@ import (
 )
 
 func TestHandlersQueueRows(t *testing.T) {
-	r := newRecorder(nil, nil, nil, Options{Region: "eu-1"}, testLogger(t), nil)
+	r := newRecorder(nil, nil, nil, Options{Region: testRegion}, testLogger(t), nil)
 
-	job := makeJob("ej", "job-1", appsv1alpha1.EphemeralJobRunning)
+	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning)
 	r.recordJob(toolscache.DeletedFinalStateUnknown{Key: "ns/ej", Obj: job}, false)
-	pod := makePod("p", "pod-1").ephemeral("a", "job-1", running(time.Minute)).ephemeral("b", "job-2", nil).obj()
+	pod := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).ephemeral("b", "job-2", nil).obj()
 	r.recordPod(toolscache.DeletedFinalStateUnknown{Key: "ns/p", Obj: pod}, false)
 	r.recordPod(makePod("plain", "pod-2").obj(), true)
 	r.recordJob("not a job", true)
 
 	jobs, pods := r.pending.take(10)
-	if len(jobs) != 1 || jobs[0].IsInEtcd || jobs[0].Status != "Running" || jobs[0].DeployRegion != "eu-1" {
+	if len(jobs) != 1 || jobs[0].IsInEtcd || jobs[0].Status != jobRunning || jobs[0].DeployRegion != testRegion {
 		t.Errorf("deleted job from a tombstone: %+v", jobs)
 	}
 	if len(pods) != 2 {
@@ -65,7 +65,7 @@ func TestHandlersQueueRows(t *testing.T) {
 	}
 
 	// An update that only changes the resourceVersion is not written again.
-	old := makePod("p", "pod-1").ephemeral("a", "job-1", running(time.Minute)).obj()
+	old := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).obj()
 	same := old.DeepCopy()
 	same.ResourceVersion = "8"
 	same.Labels = map[string]string{"touched": "yes"}
@@ -73,7 +73,7 @@ func TestHandlersQueueRows(t *testing.T) {
 	if n := r.pending.len(); n != 0 {
 		t.Errorf("a version-only pod update queued %d rows", n)
 	}
-	done := makePod("p", "pod-1").ephemeral("a", "job-1", terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj()
+	done := makePod("p", "pod-1").ephemeral("a", testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj()
 	r.podUpdated(old, done)
 	if _, pods := r.pending.take(10); len(pods) != 1 || pods[0].Status != PodStatusSucceeded {
 		t.Errorf("a finished container queued %+v, want one Succeeded row", pods)
@@ -120,7 +120,7 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 		t.Skip("the server comes from " + mariadb.EnvDSN + "; it cannot be stopped")
 	}
 	s := openStore(t, configFor(srv, srv.DBName), StoreOptions{QueryTimeout: 3 * time.Second})
-	r := newRecorder(s, nil, nil, Options{Region: "eu-1", BatchWait: 20 * time.Millisecond,
+	r := newRecorder(s, nil, nil, Options{Region: testRegion, BatchWait: 20 * time.Millisecond,
 		RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 300 * time.Millisecond}, testLogger(t), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
@@ -134,12 +134,12 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 	}()
 
 	podOf := func(i int, state *corev1.ContainerState) *corev1.Pod {
-		return makePod(fmt.Sprintf("p%03d", i), fmt.Sprintf("pod-%03d", i)).ephemeral("debug", "job-1", state).obj()
+		return makePod(fmt.Sprintf("p%03d", i), fmt.Sprintf("pod-%03d", i)).ephemeral(debugName, testJobUID, state).obj()
 	}
 	for i := range 300 {
 		r.recordPod(podOf(i, running(time.Minute)), true)
 	}
-	r.recordJob(makeJob("ej", "job-1", appsv1alpha1.EphemeralJobRunning), true)
+	r.recordJob(makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning), true)
 	count := func(query string, want int) func() (bool, error) {
 		return func() (bool, error) {
 			var n int
@@ -158,7 +158,7 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 		r.recordPod(podOf(i, terminated(0, "Completed", "", time.Minute, 2*time.Minute)), true)
 	}
 	r.recordPod(podOf(7, terminated(0, "Completed", "", time.Minute, 2*time.Minute)), false)
-	succeeded := makeJob("ej", "job-1", appsv1alpha1.EphemeralJobSucceeded)
+	succeeded := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobSucceeded)
 	succeeded.Status.Succeeded = 500
 	r.recordJob(succeeded, true)
 	eventually(t, time.Minute, "the writer failed and retried twice while MySQL is down", func() (bool, error) {
@@ -185,7 +185,7 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 	if n := rowCount(t, s.db, "SELECT COUNT(*) FROM pod WHERE is_in_etcd = 0 AND pod_id = 'pod-007'"); n != 1 {
 		t.Errorf("the pod deleted during the outage is not marked gone")
 	}
-	if job := getJob(t, s, "job-1"); job.Status != "Succeeded" || job.Succeeded != 500 {
+	if job := getJob(t, s, testJobUID); job.Status != jobSucceeded || job.Succeeded != 500 {
 		t.Errorf("job after the outage: status %s succeeded %d, want Succeeded 500", job.Status, job.Succeeded)
 	}
 	if up := testutil.ToFloat64(mysqlUp); up != 1 {
@@ -251,7 +251,7 @@ func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
 	// Rows written by an earlier process, with its own observation numbers.
 	earlier := newTestStore(t)
 	ctx := testContext(t)
-	if err := earlier.UpsertJobs(ctx, []JobRecord{jobRow("vanished", "Running", "3", 500), jobRow("kept", "Running", "1", 500)}); err != nil {
+	if err := earlier.UpsertJobs(ctx, []JobRecord{jobRow("vanished", jobRunning, "3", 500), jobRow("kept", jobRunning, "1", 500)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -264,7 +264,7 @@ func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
 	s := openStore(t, earlier.cfg, StoreOptions{})
 	ready := make(chan struct{})
 	close(ready)
-	r := newRecorder(s, informers, reader, Options{Region: "eu-1", BatchWait: 10 * time.Millisecond,
+	r := newRecorder(s, informers, reader, Options{Region: testRegion, BatchWait: 10 * time.Millisecond,
 		SweepInterval: time.Hour}, testLogger(t), ready)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
@@ -285,10 +285,10 @@ func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
 		pods, err := s.ListPods(ctx, "fresh")
 		return len(pods) == 1 && !getJob(t, s, "vanished").IsInEtcd, err
 	})
-	if got := getJob(t, s, "kept"); got.Version != "1" || got.Status != "Running" {
+	if got := getJob(t, s, "kept"); got.Version != "1" || got.Status != jobRunning {
 		t.Errorf("the import changed an existing row: %+v", got)
 	}
-	if got := getJob(t, s, "vanished"); got.Status != "Running" || got.Version != "3" {
+	if got := getJob(t, s, "vanished"); got.Status != jobRunning || got.Version != "3" {
 		t.Errorf("the sweep lost the last state of a vanished job: %+v", got)
 	}
 	if got := testutil.ToFloat64(missingInStorage.WithLabelValues(tableJob)); got != 1 {
@@ -316,7 +316,7 @@ func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
 		if err != nil || len(pods) != 1 {
 			return false, err
 		}
-		return getJob(t, s, "kept").Status == "Succeeded" && !pods[0].IsInEtcd && pods[0].Status == PodStatusUnknown, nil
+		return getJob(t, s, "kept").Status == jobSucceeded && !pods[0].IsInEtcd && pods[0].Status == PodStatusUnknown, nil
 	})
 	if got := getPod(t, s, "fresh", "pod-1"); got.IsInEtcd || got.Status != PodStatusUnknown {
 		t.Errorf("the other job's row of the deleted pod: is_in_etcd %v status %s, want false Unknown", got.IsInEtcd, got.Status)

@@ -27,7 +27,7 @@ import (
 
 func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
 	p := newPending()
-	p.addJob(JobRecord{JobID: "j", Status: "Running", ObservedSeq: 2})
+	p.addJob(JobRecord{JobID: "j", Status: jobRunning, ObservedSeq: 2})
 	p.addJob(JobRecord{JobID: "j", Status: "Waiting", ObservedSeq: 1})
 	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusPending, ObservedSeq: 3})
 	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, ObservedSeq: 4})
@@ -36,7 +36,7 @@ func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
 		t.Fatalf("len = %d, want 3", got)
 	}
 	jobs, pods := p.take(10)
-	if len(jobs) != 1 || jobs[0].Status != "Running" {
+	if len(jobs) != 1 || jobs[0].Status != jobRunning {
 		t.Errorf("jobs = %+v, want the Running record only", jobs)
 	}
 	statuses := map[string]string{}
@@ -53,15 +53,15 @@ func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
 
 func TestPendingRequeueNeverHidesALaterRecord(t *testing.T) {
 	p := newPending()
-	p.addJob(JobRecord{JobID: "j", Status: "Running", ObservedSeq: 1})
+	p.addJob(JobRecord{JobID: "j", Status: jobRunning, ObservedSeq: 1})
 	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, ObservedSeq: 2})
 	jobs, pods := p.take(10)
 	// Newer observations arrive while the write of the taken records fails.
-	p.addJob(JobRecord{JobID: "j", Status: "Succeeded", ObservedSeq: 3})
+	p.addJob(JobRecord{JobID: "j", Status: jobSucceeded, ObservedSeq: 3})
 	p.requeueJobs(jobs)
 	p.requeuePods(pods)
 	jobs, pods = p.take(10)
-	if len(jobs) != 1 || jobs[0].Status != "Succeeded" {
+	if len(jobs) != 1 || jobs[0].Status != jobSucceeded {
 		t.Errorf("jobs = %+v, want the Succeeded record", jobs)
 	}
 	if len(pods) != 1 || pods[0].Status != PodStatusRunning {
@@ -124,6 +124,7 @@ func TestMySQLConfig(t *testing.T) {
 	}{
 		{name: "no TLS", cfg: Config{Host: "db", Port: 3306}},
 		{name: "verified TLS", cfg: Config{Host: "db", Port: 3306, TLS: "true"}, wantTLS: "true"},
+		{name: "unverified TLS", cfg: Config{Host: "db", Port: 3306, TLS: "skip-verify"}, wantTLS: "skip-verify"},
 		{name: "preferred TLS", cfg: Config{Host: "db", Port: 3306, TLS: "preferred"}, wantTLS: "preferred"},
 		{name: "unknown TLS mode", cfg: Config{Host: "db", Port: 3306, TLS: "maybe"}, wantErr: true},
 		{name: "missing CA file", cfg: Config{Host: "db", Port: 3306, TLSCAFile: "/nonexistent/ca.pem"}, wantErr: true},
@@ -148,8 +149,8 @@ func TestMySQLConfig(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	var d []string
-	var delay = backoff(0, 100, 500)
+	d := make([]string, 0, 5)
+	delay := backoff(0, 100, 500)
 	for range 5 {
 		d = append(d, fmt.Sprint(int64(delay)))
 		delay = backoff(delay, 100, 500)

@@ -231,14 +231,15 @@ var _ = Describe("the EphemeralJob webhook", func() {
 		It("denies a user who may create jobs but not add ephemeral containers to pods", func(ctx SpecContext) {
 			grant(ctx, ns, "alice", "create-jobs", createJobs)
 			alice := impersonating("alice")
-			want := fmt.Sprintf(`user "alice" may not update pods/ephemeralcontainers in namespace %q: creating an EphemeralJob needs that permission`, ns)
+			want := fmt.Sprintf(`user "alice" may not update pods/ephemeralcontainers in namespace %q: `+
+				`creating an EphemeralJob needs that permission`, ns)
 
 			// RBAC takes a moment to see the binding; until then the API server itself refuses.
 			Eventually(func(g Gomega) {
 				err := alice.Create(ctx, sample("story2_ephemeraljob.yaml", ns))
 				g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
 				g.Expect(err.Error()).To(ContainSubstring(want))
-			}).WithContext(ctx).Should(Succeed())
+			}).Should(Succeed())
 			Expect(admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nginx-ephemeral-job"}, &appsv1alpha1.EphemeralJob{})).
 				To(Satisfy(apierrors.IsNotFound))
 		})
@@ -250,7 +251,7 @@ var _ = Describe("the EphemeralJob webhook", func() {
 
 			Eventually(func() error {
 				return bob.Create(ctx, sample("story2_ephemeraljob.yaml", ns))
-			}).WithContext(ctx).Should(Succeed())
+			}).Should(Succeed())
 			Expect(admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nginx-ephemeral-job"}, &appsv1alpha1.EphemeralJob{})).
 				To(Succeed())
 		})
@@ -269,13 +270,13 @@ var _ = Describe("the EphemeralJob webhook", func() {
 				}}
 				g.Expect(carol.Create(ctx, review)).To(Succeed())
 				g.Expect(review.Status.Allowed).To(BeTrue(), "carol may not yet add ephemeral containers in %s", other)
-			}).WithContext(ctx).Should(Succeed())
+			}).Should(Succeed())
 
 			Eventually(func(g Gomega) {
 				err := carol.Create(ctx, sample("story2_ephemeraljob.yaml", ns))
 				g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
 				g.Expect(err.Error()).To(ContainSubstring(want))
-			}).WithContext(ctx).Should(Succeed())
+			}).Should(Succeed())
 		})
 	})
 })

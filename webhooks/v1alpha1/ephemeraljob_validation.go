@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -35,7 +33,8 @@ import (
 )
 
 // immutableSpecMessage is the detail of every error about a spec field changed on update.
-const immutableSpecMessage = "may not be changed after creation: only spec.parallelism, spec.replicas and spec.paused may change"
+const immutableSpecMessage = "may not be changed after creation: " +
+	"only spec.parallelism, spec.replicas and spec.paused may change"
 
 // ephemeralContainerForbiddenMessage is the detail the API server gives for a field
 // an ephemeral container may not set; the same words are used here.
@@ -128,11 +127,11 @@ func validateSpec(spec *appsv1alpha1.EphemeralJobSpec, fldPath *field.Path) fiel
 		errs = append(errs, validateParallelism(*spec.Parallelism, fldPath.Child("parallelism"))...)
 	}
 	errs = append(errs, validateTemplate(&spec.Template, fldPath.Child("template"))...)
-	if spec.TTLSecondsAfterCreated != nil {
-		errs = append(errs, validateMinimum(int64(*spec.TTLSecondsAfterCreated), 0, fldPath.Child("ttlSecondsAfterCreated"))...)
+	if ttl := spec.TTLSecondsAfterCreated; ttl != nil {
+		errs = append(errs, validateMinimum(int64(*ttl), 0, fldPath.Child("ttlSecondsAfterCreated"))...)
 	}
-	if spec.TTLSecondsAfterFinished != nil {
-		errs = append(errs, validateMinimum(int64(*spec.TTLSecondsAfterFinished), 0, fldPath.Child("ttlSecondsAfterFinished"))...)
+	if ttl := spec.TTLSecondsAfterFinished; ttl != nil {
+		errs = append(errs, validateMinimum(int64(*ttl), 0, fldPath.Child("ttlSecondsAfterFinished"))...)
 	}
 	if spec.ActiveDeadlineSeconds != nil {
 		errs = append(errs, validateMinimum(*spec.ActiveDeadlineSeconds, 1, fldPath.Child("activeDeadlineSeconds"))...)
@@ -147,7 +146,8 @@ func validateSelector(sel *metav1.LabelSelector, fldPath *field.Path) field.Erro
 	}
 	errs := metav1validation.ValidateLabelSelector(sel, metav1validation.LabelSelectorValidationOptions{}, fldPath)
 	if len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0 {
-		errs = append(errs, field.Invalid(fldPath, sel, "must not be empty: an empty selector matches every pod in the namespace"))
+		errs = append(errs, field.Invalid(fldPath, sel,
+			"must not be empty: an empty selector matches every pod in the namespace"))
 	}
 	return errs
 }
@@ -155,7 +155,8 @@ func validateSelector(sel *metav1.LabelSelector, fldPath *field.Path) field.Erro
 // validateParallelism requires parallelism between 1 and MaxParallelism.
 func validateParallelism(parallelism int32, fldPath *field.Path) field.ErrorList {
 	if parallelism < 1 || parallelism > appsv1alpha1.MaxParallelism {
-		return field.ErrorList{field.Invalid(fldPath, parallelism, utilvalidation.InclusiveRangeError(1, int(appsv1alpha1.MaxParallelism)))}
+		msg := utilvalidation.InclusiveRangeError(1, int(appsv1alpha1.MaxParallelism))
+		return field.ErrorList{field.Invalid(fldPath, parallelism, msg)}
 	}
 	return nil
 }
@@ -271,8 +272,8 @@ func validateAllowedFields(c *corev1.EphemeralContainerCommon, fldPath *field.Pa
 		if value.Field(i).IsZero() {
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(f.Name)
-		errs = append(errs, field.Forbidden(fldPath.Child(string(unicode.ToLower(r))+f.Name[n:]), ephemeralContainerForbiddenMessage))
+		jsonName, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		errs = append(errs, field.Forbidden(fldPath.Child(jsonName), ephemeralContainerForbiddenMessage))
 	}
 	return errs
 }

@@ -85,6 +85,13 @@ func withContainer(mutate func(ec *corev1.EphemeralContainer)) *appsv1alpha1.Eph
 	return withJob(func(ej *appsv1alpha1.EphemeralJob) { mutate(&ej.Spec.Template.EphemeralContainers[0]) })
 }
 
+// Details of the errors validate reports, as users read them.
+const (
+	cannotBeSet     = "cannot be set for an Ephemeral Container"
+	outsideOneToTen = "must be between 1 and 10, inclusive"
+	targetRequired  = "the container whose namespaces the ephemeral container shares"
+)
+
 var (
 	specPath = field.NewPath("spec")
 	ec0Path  = specPath.Child("template", "ephemeralContainers").Index(0)
@@ -161,7 +168,8 @@ func TestValidateCreate(t *testing.T) {
 		{
 			name: "no ephemeral containers",
 			job:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Template.EphemeralContainers = nil }),
-			want: field.ErrorList{field.Required(specPath.Child("template", "ephemeralContainers"), "at least one ephemeral container is required")},
+			want: field.ErrorList{field.Required(specPath.Child("template", "ephemeralContainers"),
+				"at least one ephemeral container is required")},
 		},
 		{
 			name: "name empty",
@@ -192,7 +200,8 @@ func TestValidateCreate(t *testing.T) {
 		{
 			name: "image with surrounding whitespace",
 			job:  withContainer(func(ec *corev1.EphemeralContainer) { ec.Image = " busybox " }),
-			want: field.ErrorList{field.Invalid(ec0Path.Child("image"), " busybox ", "must not have leading or trailing whitespace")},
+			want: field.ErrorList{field.Invalid(ec0Path.Child("image"), " busybox ",
+				"must not have leading or trailing whitespace")},
 		},
 		{
 			name: "imagePullPolicy empty",
@@ -213,75 +222,82 @@ func TestValidateCreate(t *testing.T) {
 		{
 			name: "terminationMessagePolicy unknown",
 			job:  withContainer(func(ec *corev1.EphemeralContainer) { ec.TerminationMessagePolicy = "Stdout" }),
-			want: field.ErrorList{field.NotSupported(ec0Path.Child("terminationMessagePolicy"), corev1.TerminationMessagePolicy("Stdout"),
-				[]corev1.TerminationMessagePolicy{corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError})},
+			want: field.ErrorList{field.NotSupported(ec0Path.Child("terminationMessagePolicy"),
+				corev1.TerminationMessagePolicy("Stdout"),
+				[]corev1.TerminationMessagePolicy{
+					corev1.TerminationMessageReadFile,
+					corev1.TerminationMessageFallbackToLogsOnError,
+				})},
 		},
 		{
 			name: "targetContainerName empty",
 			job:  withContainer(func(ec *corev1.EphemeralContainer) { ec.TargetContainerName = "" }),
-			want: field.ErrorList{field.Required(ec0Path.Child("targetContainerName"), "the container whose namespaces the ephemeral container shares")},
+			want: field.ErrorList{field.Required(ec0Path.Child("targetContainerName"), targetRequired)},
 		},
 		{
 			name: "targetContainerName not a container name",
 			job:  withContainer(func(ec *corev1.EphemeralContainer) { ec.TargetContainerName = "Web" }),
-			want: field.ErrorList{field.Invalid(ec0Path.Child("targetContainerName"), "Web", utilvalidation.IsDNS1123Label("Web")[0])},
+			want: field.ErrorList{field.Invalid(ec0Path.Child("targetContainerName"), "Web",
+				utilvalidation.IsDNS1123Label("Web")[0])},
 		},
 		{
 			name: "ports forbidden",
 			job: withContainer(func(ec *corev1.EphemeralContainer) {
 				ec.Ports = []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}}
 			}),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("ports"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("ports"), cannotBeSet)},
 		},
 		{
 			name: "resources forbidden",
 			job: withContainer(func(ec *corev1.EphemeralContainer) {
 				ec.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}
 			}),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("resources"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("resources"), cannotBeSet)},
 		},
 		{
 			name: "resizePolicy forbidden",
 			job: withContainer(func(ec *corev1.EphemeralContainer) {
-				ec.ResizePolicy = []corev1.ContainerResizePolicy{{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired}}
+				ec.ResizePolicy = []corev1.ContainerResizePolicy{
+					{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.NotRequired},
+				}
 			}),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("resizePolicy"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("resizePolicy"), cannotBeSet)},
 		},
 		{
 			name: "restartPolicy forbidden",
 			job: withContainer(func(ec *corev1.EphemeralContainer) {
 				ec.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
 			}),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("restartPolicy"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("restartPolicy"), cannotBeSet)},
 		},
 		{
 			name: "restartPolicyRules forbidden",
 			job: withContainer(func(ec *corev1.EphemeralContainer) {
 				ec.RestartPolicyRules = []corev1.ContainerRestartRule{{Action: corev1.ContainerRestartRuleActionRestart}}
 			}),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("restartPolicyRules"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("restartPolicyRules"), cannotBeSet)},
 		},
 		{
 			name: "livenessProbe forbidden",
 			job:  withContainer(func(ec *corev1.EphemeralContainer) { ec.LivenessProbe = probe }),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("livenessProbe"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("livenessProbe"), cannotBeSet)},
 		},
 		{
 			name: "readinessProbe forbidden",
 			job:  withContainer(func(ec *corev1.EphemeralContainer) { ec.ReadinessProbe = probe }),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("readinessProbe"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("readinessProbe"), cannotBeSet)},
 		},
 		{
 			name: "startupProbe forbidden",
 			job:  withContainer(func(ec *corev1.EphemeralContainer) { ec.StartupProbe = probe }),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("startupProbe"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("startupProbe"), cannotBeSet)},
 		},
 		{
 			name: "lifecycle forbidden",
 			job: withContainer(func(ec *corev1.EphemeralContainer) {
-				ec.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
+				ec.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: probe.Exec}}
 			}),
-			want: field.ErrorList{field.Forbidden(ec0Path.Child("lifecycle"), "cannot be set for an Ephemeral Container")},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("lifecycle"), cannotBeSet)},
 		},
 		{
 			name: "volume mount subPath and subPathExpr forbidden",
@@ -292,8 +308,8 @@ func TestValidateCreate(t *testing.T) {
 				}
 			}),
 			want: field.ErrorList{
-				field.Forbidden(ec0Path.Child("volumeMounts").Index(0).Child("subPath"), "cannot be set for an Ephemeral Container"),
-				field.Forbidden(ec0Path.Child("volumeMounts").Index(1).Child("subPathExpr"), "cannot be set for an Ephemeral Container"),
+				field.Forbidden(ec0Path.Child("volumeMounts").Index(0).Child("subPath"), cannotBeSet),
+				field.Forbidden(ec0Path.Child("volumeMounts").Index(1).Child("subPathExpr"), cannotBeSet),
 			},
 		},
 		{
@@ -302,9 +318,9 @@ func TestValidateCreate(t *testing.T) {
 				ec.Env = []corev1.EnvVar{{Name: ""}, {Name: "A=B"}, {Name: "ÜBER"}}
 			}),
 			want: field.ErrorList{
-				field.Required(ec0Path.Child("env").Index(0).Child("name"), ""),
-				field.Invalid(ec0Path.Child("env").Index(1).Child("name"), "A=B", utilvalidation.IsRelaxedEnvVarName("A=B")[0]),
-				field.Invalid(ec0Path.Child("env").Index(2).Child("name"), "ÜBER", utilvalidation.IsRelaxedEnvVarName("ÜBER")[0]),
+				field.Required(envName(0), ""),
+				field.Invalid(envName(1), "A=B", utilvalidation.IsRelaxedEnvVarName("A=B")[0]),
+				field.Invalid(envName(2), "ÜBER", utilvalidation.IsRelaxedEnvVarName("ÜBER")[0]),
 			},
 		},
 		{
@@ -318,20 +334,20 @@ func TestValidateCreate(t *testing.T) {
 				}
 			}),
 			want: field.ErrorList{
-				field.Forbidden(ec0Path.Child("env").Index(0).Child("name"), `"ephemeraljob" is set by the EphemeralJob controller`),
-				field.Forbidden(ec0Path.Child("env").Index(1).Child("name"), `"EPHEMERALJOB_UID" is set by the EphemeralJob controller`),
-				field.Forbidden(ec0Path.Child("env").Index(2).Child("name"), `"EPHEMERALJOB_INDEX" is set by the EphemeralJob controller`),
+				field.Forbidden(envName(0), `"ephemeraljob" is set by the EphemeralJob controller`),
+				field.Forbidden(envName(1), `"EPHEMERALJOB_UID" is set by the EphemeralJob controller`),
+				field.Forbidden(envName(2), `"EPHEMERALJOB_INDEX" is set by the EphemeralJob controller`),
 			},
 		},
 		{
 			name: "parallelism zero",
 			job:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Parallelism = ptr.To[int32](0) }),
-			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(0), "must be between 1 and 10, inclusive")},
+			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(0), outsideOneToTen)},
 		},
 		{
 			name: "parallelism above ten",
 			job:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Parallelism = ptr.To[int32](11) }),
-			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(11), "must be between 1 and 10, inclusive")},
+			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(11), outsideOneToTen)},
 		},
 		{
 			name: "replicas negative",
@@ -352,7 +368,8 @@ func TestValidateCreate(t *testing.T) {
 		{
 			name: "activeDeadlineSeconds zero",
 			job:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.ActiveDeadlineSeconds = ptr.To[int64](0) }),
-			want: field.ErrorList{field.Invalid(specPath.Child("activeDeadlineSeconds"), int64(0), "must be greater than or equal to 1")},
+			want: field.ErrorList{field.Invalid(specPath.Child("activeDeadlineSeconds"), int64(0),
+				"must be greater than or equal to 1")},
 		},
 		{
 			name: "every problem is reported",
@@ -366,13 +383,13 @@ func TestValidateCreate(t *testing.T) {
 			}),
 			want: field.ErrorList{
 				field.Required(specPath.Child("selector"), ""),
-				field.Invalid(specPath.Child("parallelism"), int32(20), "must be between 1 and 10, inclusive"),
+				field.Invalid(specPath.Child("parallelism"), int32(20), outsideOneToTen),
 				field.Required(ec1Path().Child("name"), ""),
 				field.Required(ec1Path().Child("image"), ""),
 				field.Required(ec1Path().Child("imagePullPolicy"), ""),
 				field.Required(ec1Path().Child("terminationMessagePolicy"), ""),
-				field.Required(ec1Path().Child("targetContainerName"), "the container whose namespaces the ephemeral container shares"),
-				field.Forbidden(ec1Path().Child("ports"), "cannot be set for an Ephemeral Container"),
+				field.Required(ec1Path().Child("targetContainerName"), targetRequired),
+				field.Forbidden(ec1Path().Child("ports"), cannotBeSet),
 			},
 		},
 	}
@@ -386,8 +403,14 @@ func TestValidateCreate(t *testing.T) {
 	}
 }
 
+// ec1Path is the path of the second ephemeral container.
 func ec1Path() *field.Path {
 	return specPath.Child("template", "ephemeralContainers").Index(1)
+}
+
+// envName is the path of the name of the i-th environment variable of the first ephemeral container.
+func envName(i int) *field.Path {
+	return ec0Path.Child("env").Index(i).Child("name")
 }
 
 func TestValidateUpdate(t *testing.T) {
@@ -482,7 +505,7 @@ func TestValidateUpdate(t *testing.T) {
 			name: "new parallelism breaks a create rule",
 			old:  validJob(),
 			new:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Parallelism = ptr.To[int32](11) }),
-			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(11), "must be between 1 and 10, inclusive")},
+			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(11), outsideOneToTen)},
 		},
 		{
 			name: "new replicas breaks a create rule",
@@ -495,7 +518,7 @@ func TestValidateUpdate(t *testing.T) {
 			old:  validJob(),
 			new:  withJob(withPorts),
 			want: field.ErrorList{
-				field.Forbidden(ec0Path.Child("ports"), "cannot be set for an Ephemeral Container"),
+				field.Forbidden(ec0Path.Child("ports"), cannotBeSet),
 				field.Forbidden(specPath.Child("template"), msg),
 			},
 		},
@@ -514,7 +537,7 @@ func TestValidateUpdate(t *testing.T) {
 				withPorts(ej)
 				ej.Spec.Parallelism = ptr.To[int32](0)
 			}),
-			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(0), "must be between 1 and 10, inclusive")},
+			want: field.ErrorList{field.Invalid(specPath.Child("parallelism"), int32(0), outsideOneToTen)},
 		},
 	}
 	for _, tt := range tests {
@@ -562,7 +585,8 @@ func TestValidateUpdateReturnsOneInvalidError(t *testing.T) {
 		t.Fatalf("ValidateUpdate() error = %v, want an Invalid status error", err)
 	}
 	status := err.(apierrors.APIStatus).Status()
-	if status.Code != 422 || status.Details.Kind != "EphemeralJob" || status.Details.Group != "apps.kruise.io" || status.Details.Name != "ej" {
+	d := status.Details
+	if status.Code != 422 || d.Kind != "EphemeralJob" || d.Group != "apps.kruise.io" || d.Name != "ej" {
 		t.Errorf("status = code %d, details %+v; want 422 for apps.kruise.io EphemeralJob ej", status.Code, status.Details)
 	}
 	var gotFields []string

@@ -59,7 +59,7 @@ func SetupEphemeralJobWebhookWithManager(mgr ctrl.Manager) error {
 
 // EphemeralJobValidator validates EphemeralJobs on create and update.
 //
-// The controller adds the job's containers to pods with its own, namespace-wide permission.
+// The controller adds the job's containers to pods with its own, cluster-wide permission.
 // So that creating a job does not lend that permission to its creator, a create is allowed
 // only when the requesting user may update pods/ephemeralcontainers in the job's namespace.
 type EphemeralJobValidator struct {
@@ -71,21 +71,26 @@ type EphemeralJobValidator struct {
 var _ admission.Validator[*appsv1alpha1.EphemeralJob] = &EphemeralJobValidator{}
 
 // ValidateCreate validates a new job, then checks that its creator may add ephemeral containers to pods.
-func (v *EphemeralJobValidator) ValidateCreate(ctx context.Context, ej *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
+func (v *EphemeralJobValidator) ValidateCreate(
+	ctx context.Context, ej *appsv1alpha1.EphemeralJob,
+) (admission.Warnings, error) {
 	if err := invalid(ej, validate(nil, ej)); err != nil {
 		return nil, err
 	}
-	_ = ctx
-	return nil, nil
+	return nil, v.authorize(ctx, ej)
 }
 
 // ValidateUpdate validates a change to a job.
-func (v *EphemeralJobValidator) ValidateUpdate(_ context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
+func (v *EphemeralJobValidator) ValidateUpdate(
+	_ context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob,
+) (admission.Warnings, error) {
 	return nil, invalid(newJob, validate(oldJob, newJob))
 }
 
 // ValidateDelete allows every deletion.
-func (v *EphemeralJobValidator) ValidateDelete(_ context.Context, _ *appsv1alpha1.EphemeralJob) (admission.Warnings, error) {
+func (v *EphemeralJobValidator) ValidateDelete(
+	_ context.Context, _ *appsv1alpha1.EphemeralJob,
+) (admission.Warnings, error) {
 	return nil, nil
 }
 
@@ -108,23 +113,29 @@ func (v *EphemeralJobValidator) authorize(ctx context.Context, ej *appsv1alpha1.
 	if namespace == "" {
 		namespace = req.Namespace
 	}
-	userName := req.UserInfo.Username
-	if v.SubjectAccessReviews == nil {
-		return apierrors.NewInternalError(fmt.Errorf("checking whether user %q may update pods/ephemeralcontainers in namespace %q: %w",
-			userName, namespace, errors.New("no SubjectAccessReview client is configured")))
-	}
+	user := req.UserInfo.Username
 
 	sar := subjectAccessReview(req, namespace)
-	if err := v.SubjectAccessReviews.Create(ctx, sar); err != nil {
-		return apierrors.NewInternalError(fmt.Errorf("checking whether user %q may update pods/ephemeralcontainers in namespace %q: %w",
-			userName, namespace, err))
+	if err := v.createSubjectAccessReview(ctx, sar); err != nil {
+		return apierrors.NewInternalError(fmt.Errorf(
+			"checking whether user %q may update pods/ephemeralcontainers in namespace %q: %w", user, namespace, err))
 	}
 	if !sar.Status.Allowed {
-		return apierrors.NewForbidden(ephemeralJobGroupResource, ej.Name,
-			fmt.Errorf("user %q may not update pods/ephemeralcontainers in namespace %q: creating an EphemeralJob needs that permission",
-				userName, namespace))
+		return apierrors.NewForbidden(ephemeralJobGroupResource, ej.Name, fmt.Errorf(
+			"user %q may not update pods/ephemeralcontainers in namespace %q: creating an EphemeralJob needs that permission",
+			user, namespace))
 	}
 	return nil
+}
+
+// createSubjectAccessReview sends sar to the API server, which fills in its status.
+func (v *EphemeralJobValidator) createSubjectAccessReview(
+	ctx context.Context, sar *authorizationv1.SubjectAccessReview,
+) error {
+	if v.SubjectAccessReviews == nil {
+		return errors.New("no SubjectAccessReview client is configured")
+	}
+	return v.SubjectAccessReviews.Create(ctx, sar)
 }
 
 // subjectAccessReview asks whether the user of req may update pods/ephemeralcontainers in namespace.

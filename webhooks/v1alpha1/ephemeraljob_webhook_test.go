@@ -80,16 +80,18 @@ func TestValidateCreateAuthorization(t *testing.T) {
 			reviews: &fakeSubjectAccessReviews{allowed: true},
 		},
 		{
-			name:        "denied",
-			reviews:     &fakeSubjectAccessReviews{allowed: false},
-			wantErr:     apierrors.IsForbidden,
-			wantMessage: `user "alice" may not update pods/ephemeralcontainers in namespace "ns": creating an EphemeralJob needs that permission`,
+			name:    "denied",
+			reviews: &fakeSubjectAccessReviews{allowed: false},
+			wantErr: apierrors.IsForbidden,
+			wantMessage: `user "alice" may not update pods/ephemeralcontainers in namespace "ns": ` +
+				`creating an EphemeralJob needs that permission`,
 		},
 		{
-			name:        "review fails",
-			reviews:     &fakeSubjectAccessReviews{err: errors.New("connection refused")},
-			wantErr:     apierrors.IsInternalError,
-			wantMessage: `checking whether user "alice" may update pods/ephemeralcontainers in namespace "ns": connection refused`,
+			name:    "review fails",
+			reviews: &fakeSubjectAccessReviews{err: errors.New("connection refused")},
+			wantErr: apierrors.IsInternalError,
+			wantMessage: `checking whether user "alice" may update pods/ephemeralcontainers in namespace "ns": ` +
+				`connection refused`,
 		},
 	}
 	for _, tt := range tests {

@@ -181,8 +181,8 @@ func startPrivate(ctx context.Context) (s *Server, err error) {
 	s.base.Net = "tcp"
 	s.base.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 
-	args := []string{"--no-defaults", "--datadir=" + s.dataDir, "--auth-root-authentication-method=normal", "--skip-test-db"}
-	args = append(args, userArgs()...)
+	args := append([]string{"--no-defaults", "--datadir=" + s.dataDir, "--auth-root-authentication-method=normal",
+		"--skip-test-db"}, userArgs()...)
 	out, err := exec.CommandContext(ctx, installDB, args...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("running mariadb-install-db: %w: %s", err, tail(string(out), 2000))
@@ -309,7 +309,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening the server log: %w", err)
 	}
-	args := []string{
+	args := append([]string{
 		"--no-defaults",
 		"--datadir=" + s.dataDir,
 		"--socket=" + s.socket,
@@ -320,8 +320,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 		"--character-set-server=utf8mb4",
 		"--innodb-buffer-pool-size=64M",
 		"--innodb-flush-log-at-trx-commit=2",
-	}
-	args = append(args, userArgs()...)
+	}, userArgs()...)
 	cmd := exec.Command(s.mariadb, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr()
