@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -308,18 +309,10 @@ func (r *EphemeralJobReconciler) emitEvents(old, work *appsv1alpha1.EphemeralJob
 		if work.Status.Phase == appsv1alpha1.EphemeralJobFailed {
 			typ = corev1.EventTypeWarning
 		}
-		c := findCondition(work.Status.Conditions, appsv1alpha1.ConditionComplete)
-		r.Recorder.Eventf(work, nil, typ, c.Reason, "Complete", "%s", c.Message)
-	}
-}
-
-func findCondition(conds []metav1.Condition, typ string) metav1.Condition {
-	for _, c := range conds {
-		if c.Type == typ {
-			return c
+		if c := meta.FindStatusCondition(work.Status.Conditions, appsv1alpha1.ConditionComplete); c != nil {
+			r.Recorder.Eventf(work, nil, typ, c.Reason, "Complete", "%s", c.Message)
 		}
 	}
-	return metav1.Condition{Type: typ}
 }
 
 func (r *EphemeralJobReconciler) expect(jobUID types.UID, pod *corev1.Pod, index int32) {

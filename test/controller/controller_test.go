@@ -410,7 +410,7 @@ var _ = Describe("EphemeralJob controller", func() {
 	})
 })
 
-// touch changes a pod's labels so the kubelet stand-in looks at it again.
+// touch changes a pod's annotations so the kubelet stand-in looks at it again.
 func touch(ctx context.Context, pod *corev1.Pod) error {
 	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"touched":"%d"}}}`, metav1.Now().UnixNano()))
 	return k8s.Patch(ctx, pod, client.RawPatch("application/merge-patch+json", patch))
