@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -139,6 +140,28 @@ var _ = Describe("the EphemeralJob webhook", func() {
 		Entry("Story 2", "story2_ephemeraljob.yaml"),
 	)
 
+	It("accepts every sample of config/samples, and the kustomization lists them all", func(ctx SpecContext) {
+		kustomization, err := testutil.Sample("kustomization.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		var k struct {
+			Resources []string `json:"resources"`
+		}
+		Expect(yaml.Unmarshal(kustomization, &k)).To(Succeed())
+
+		files, err := filepath.Glob(filepath.Join(testutil.RepoRoot(), "config", "samples", "*_ephemeraljob.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		var onDisk []string
+		for _, f := range files {
+			onDisk = append(onDisk, filepath.Base(f))
+		}
+		Expect(k.Resources).To(ConsistOf(onDisk))
+		Expect(len(k.Resources)).To(BeNumerically(">=", 8), "the stories and one sample per feature")
+
+		for _, file := range k.Resources {
+			Expect(admin.Create(ctx, sample(file, ns))).To(Succeed(), file)
+		}
+	})
+
 	It("refuses an invalid job with one 422 naming every problem by its field path", func(ctx SpecContext) {
 		err := admin.Create(ctx, fromYAML([]byte(invalidJob), ns))
 
@@ -254,6 +277,52 @@ var _ = Describe("the EphemeralJob webhook", func() {
 			}).Should(Succeed())
 			Expect(admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nginx-ephemeral-job"}, &appsv1alpha1.EphemeralJob{})).
 				To(Succeed())
+		})
+
+		It("lets a user without that permission only slow down, shrink or pause someone else's job", func(ctx SpecContext) {
+			obj := sample("story1_ephemeraljob.yaml", ns)
+			Expect(admin.Create(ctx, obj)).To(Succeed())
+			key := client.ObjectKeyFromObject(obj)
+			grant(ctx, ns, "dave", "edit-jobs", rbacv1.PolicyRule{
+				APIGroups: []string{appsv1alpha1.GroupVersion.Group},
+				Resources: []string{"ephemeraljobs"},
+				Verbs:     []string{"get", "update"},
+			})
+			dave := impersonating("dave")
+			update := func(change func(*appsv1alpha1.EphemeralJobSpec)) error {
+				ej := &appsv1alpha1.EphemeralJob{}
+				if err := dave.Get(ctx, key, ej); err != nil {
+					return err
+				}
+				change(&ej.Spec)
+				return dave.Update(ctx, ej)
+			}
+
+			Eventually(func() error {
+				return update(func(s *appsv1alpha1.EphemeralJobSpec) {
+					s.Parallelism = ptr.To[int32](2)
+					s.Replicas = ptr.To[int32](1)
+					s.Paused = true
+				})
+			}).Should(Succeed())
+
+			for _, tc := range []struct {
+				change func(*appsv1alpha1.EphemeralJobSpec)
+				action string
+			}{
+				{func(s *appsv1alpha1.EphemeralJobSpec) { s.Replicas = ptr.To[int32](4) }, "raising an EphemeralJob's replicas"},
+				{func(s *appsv1alpha1.EphemeralJobSpec) { s.Paused = false }, "resuming a paused EphemeralJob"},
+			} {
+				err := update(tc.change)
+				Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+				Expect(err.Error()).To(ContainSubstring(fmt.Sprintf(
+					`user "dave" may not update pods/ephemeralcontainers in namespace %q: %s needs that permission`,
+					ns, tc.action)))
+			}
+			stored := &appsv1alpha1.EphemeralJob{}
+			Expect(admin.Get(ctx, key, stored)).To(Succeed())
+			Expect(stored.Spec.Replicas).To(HaveValue(BeEquivalentTo(1)))
+			Expect(stored.Spec.Paused).To(BeTrue())
 		})
 
 		It("denies a user whose permission to add ephemeral containers is in another namespace", func(ctx SpecContext) {

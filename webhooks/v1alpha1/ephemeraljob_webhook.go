@@ -60,8 +60,10 @@ func SetupEphemeralJobWebhookWithManager(mgr ctrl.Manager) error {
 // EphemeralJobValidator validates EphemeralJobs on create and update.
 //
 // The controller adds the job's containers to pods with its own, cluster-wide permission.
-// So that creating a job does not lend that permission to its creator, a create is allowed
-// only when the requesting user may update pods/ephemeralcontainers in the job's namespace.
+// So that a job does not lend that permission to its author, a create, and an update that
+// lets the job reach more pods (a raised or removed replicas limit, or resuming a paused
+// job), is allowed only when the requesting user may update pods/ephemeralcontainers in
+// the job's namespace.
 type EphemeralJobValidator struct {
 	// SubjectAccessReviews asks the API server about the requesting user's permissions.
 	// When it is nil, every create is refused.
@@ -77,14 +79,36 @@ func (v *EphemeralJobValidator) ValidateCreate(
 	if err := invalid(ej, validate(nil, ej)); err != nil {
 		return nil, err
 	}
-	return nil, v.authorize(ctx, ej)
+	return nil, v.authorize(ctx, ej, "creating an EphemeralJob")
 }
 
-// ValidateUpdate validates a change to a job.
+// ValidateUpdate validates a change to a job and, when the change lets the job reach more
+// pods, checks that its author may add ephemeral containers to pods.
 func (v *EphemeralJobValidator) ValidateUpdate(
-	_ context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob,
+	ctx context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob,
 ) (admission.Warnings, error) {
-	return nil, invalid(newJob, validate(oldJob, newJob))
+	if err := invalid(newJob, validate(oldJob, newJob)); err != nil {
+		return nil, err
+	}
+	if action := widening(oldJob, newJob); action != "" {
+		return nil, v.authorize(ctx, newJob, action)
+	}
+	return nil, nil
+}
+
+// widening describes how an update lets the job inject into more pods, or returns "" when it
+// does not. Changing parallelism only changes the pace, and pausing only stops injections.
+func widening(oldJob, newJob *appsv1alpha1.EphemeralJob) string {
+	switch oldR, newR := oldJob.Spec.Replicas, newJob.Spec.Replicas; {
+	case oldR != nil && newR == nil:
+		return "removing an EphemeralJob's replicas limit"
+	case oldR != nil && *newR > *oldR:
+		return "raising an EphemeralJob's replicas"
+	}
+	if oldJob.Spec.Paused && !newJob.Spec.Paused {
+		return "resuming a paused EphemeralJob"
+	}
+	return ""
 }
 
 // ValidateDelete allows every deletion.
@@ -102,12 +126,12 @@ func invalid(ej *appsv1alpha1.EphemeralJob, errs field.ErrorList) error {
 	return apierrors.NewInvalid(ephemeralJobGroupKind, ej.Name, errs)
 }
 
-// authorize allows the create only when the requesting user may update pods/ephemeralcontainers
-// in the job's namespace. Anything that prevents the check from being answered refuses the create.
-func (v *EphemeralJobValidator) authorize(ctx context.Context, ej *appsv1alpha1.EphemeralJob) error {
+// authorize allows action only when the requesting user may update pods/ephemeralcontainers
+// in the job's namespace. Anything that prevents the check from being answered refuses it.
+func (v *EphemeralJobValidator) authorize(ctx context.Context, ej *appsv1alpha1.EphemeralJob, action string) error {
 	req, err := admission.RequestFromContext(ctx)
 	if err != nil {
-		return apierrors.NewInternalError(fmt.Errorf("finding the user creating the EphemeralJob: %w", err))
+		return apierrors.NewInternalError(fmt.Errorf("finding the user %s: %w", action, err))
 	}
 	namespace := ej.Namespace
 	if namespace == "" {
@@ -122,8 +146,8 @@ func (v *EphemeralJobValidator) authorize(ctx context.Context, ej *appsv1alpha1.
 	}
 	if !sar.Status.Allowed {
 		return apierrors.NewForbidden(ephemeralJobGroupResource, ej.Name, fmt.Errorf(
-			"user %q may not update pods/ephemeralcontainers in namespace %q: creating an EphemeralJob needs that permission",
-			user, namespace))
+			"user %q may not update pods/ephemeralcontainers in namespace %q: %s needs that permission",
+			user, namespace, action))
 	}
 	return nil
 }

@@ -30,6 +30,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
 
 // fakeSubjectAccessReviews answers every SubjectAccessReview with allowed, or fails with err,
@@ -204,15 +206,75 @@ func TestValidateCreateRefusesAnInvalidJobBeforeAskingTheAPIServer(t *testing.T)
 	}
 }
 
-func TestValidateUpdateAndDeleteDoNotAsk(t *testing.T) {
+func TestValidateUpdateAsksOnlyWhenTheJobReachesMorePods(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(old, new *appsv1alpha1.EphemeralJob)
+		wantAsk string // the action named in the refusal; "" when no review is sent
+	}{
+		{name: "raising replicas",
+			change:  func(_, j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = ptr.To[int32](8) },
+			wantAsk: "raising an EphemeralJob's replicas"},
+		{name: "removing the replicas limit",
+			change:  func(_, j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = nil },
+			wantAsk: "removing an EphemeralJob's replicas limit"},
+		{name: "resuming a paused job",
+			change:  func(o, _ *appsv1alpha1.EphemeralJob) { o.Spec.Paused = true },
+			wantAsk: "resuming a paused EphemeralJob"},
+		{name: "lowering replicas",
+			change: func(_, j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = ptr.To[int32](1) }},
+		{name: "setting a limit where there was none",
+			change: func(o, _ *appsv1alpha1.EphemeralJob) { o.Spec.Replicas = nil }},
+		{name: "changing parallelism",
+			change: func(_, j *appsv1alpha1.EphemeralJob) { j.Spec.Parallelism = ptr.To[int32](10) }},
+		{name: "pausing",
+			change: func(_, j *appsv1alpha1.EphemeralJob) { j.Spec.Paused = true }},
+		{name: "changing labels only",
+			change: func(_, j *appsv1alpha1.EphemeralJob) { j.Labels = map[string]string{"team": "a"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oldJob, newJob := validJob(), validJob()
+			tt.change(oldJob, newJob)
+
+			t.Run("allowed user", func(t *testing.T) {
+				reviews := &fakeSubjectAccessReviews{allowed: true}
+				v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
+				if _, err := v.ValidateUpdate(createContext(t, "ns"), oldJob, newJob); err != nil {
+					t.Fatalf("ValidateUpdate() = %v, want nil", err)
+				}
+				if want := btoi(tt.wantAsk != ""); len(reviews.got) != want {
+					t.Errorf("sent %d SubjectAccessReviews, want %d", len(reviews.got), want)
+				}
+			})
+			t.Run("user without the permission", func(t *testing.T) {
+				v := &EphemeralJobValidator{SubjectAccessReviews: &fakeSubjectAccessReviews{allowed: false}}
+				_, err := v.ValidateUpdate(createContext(t, "ns"), oldJob, newJob)
+				if tt.wantAsk == "" {
+					if err != nil {
+						t.Errorf("ValidateUpdate() = %v, want nil", err)
+					}
+					return
+				}
+				if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tt.wantAsk+" needs that permission") {
+					t.Errorf("ValidateUpdate() = %v, want Forbidden saying %q needs the permission", err, tt.wantAsk)
+				}
+			})
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestValidateDeleteDoesNotAsk(t *testing.T) {
 	reviews := &fakeSubjectAccessReviews{allowed: false}
 	v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
-	newJob := validJob()
-	newJob.Spec.Replicas = ptr.To[int32](8)
 
-	if _, err := v.ValidateUpdate(createContext(t, "ns"), validJob(), newJob); err != nil {
-		t.Errorf("ValidateUpdate() = %v, want nil", err)
-	}
 	if _, err := v.ValidateDelete(createContext(t, "ns"), validJob()); err != nil {
 		t.Errorf("ValidateDelete() = %v, want nil", err)
 	}
