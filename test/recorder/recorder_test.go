@@ -343,7 +343,7 @@ var _ = Describe("MySQL recorder", func() {
 
 		logs := &syncBuffer{}
 		log := zap.New(zap.WriteTo(io.MultiWriter(logs, GinkgoWriter)), zap.UseDevMode(true),
-			zap.Level(zapcore.Level(-10)))
+			zap.Level(zapcore.Level(-4))) // V(4): every line of the recorder, without the client bodies
 		mgr := startManager(mysqlCfg, log)
 		var readyErrs []string
 		notReady := func(want string) {
