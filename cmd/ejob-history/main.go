@@ -36,6 +36,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 )
@@ -97,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if err := cmd(ctx, conn, fs.Args(), stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "ejob-history %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "ejob-history %s: %v\n", args[0], explain(err))
 		var ue usageError
 		if errors.As(err, &ue) {
 			return exitUsage
@@ -298,4 +300,14 @@ func jobLookup(arg string) (recorder.JobFilter, string, error) {
 		return recorder.JobFilter{}, "", usagef("the job argument is empty")
 	}
 	return recorder.JobFilter{JobID: arg}, fmt.Sprintf("job with UID %q", arg), nil
+}
+
+// explain adds a hint to the errors whose cause is not plain from MySQL's words.
+func explain(err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1146 { // no such table
+		return fmt.Errorf("%w (the database has no recorder tables: is it the one the manager's --meta-storage "+
+			"mysql writes to, and did the manager start once?)", err)
+	}
+	return err
 }

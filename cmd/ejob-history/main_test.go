@@ -252,6 +252,16 @@ func TestAgainstMariaDB(t *testing.T) {
 			t.Errorf("exit code %d, stderr %q", code, stderr)
 		}
 	})
+	t.Run("a database without the tables", func(t *testing.T) {
+		empty, err := srv.NewDatabase(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runCmd(t, "pods", "--db", empty, "ns/j")
+		if code != 1 || !strings.Contains(stderr, "the database has no recorder tables") {
+			t.Errorf("exit code %d, stderr %q", code, stderr)
+		}
+	})
 	t.Run("no such database", func(t *testing.T) {
 		code, _, stderr := runCmd(t, "jobs")
 		if code != 1 || !strings.Contains(stderr, "no_such_database") {
