@@ -93,6 +93,10 @@ lint-config: golangci-lint ## Verify golangci-lint linter configuration
 build: manifests generate fmt vet ## Build manager binary.
 	go build -o bin/manager cmd/main.go
 
+.PHONY: build-history
+build-history: ## Build bin/ejob-history, which prints the job and pod history recorded in MySQL.
+	go build -o bin/ejob-history ./cmd/ejob-history
+
 .PHONY: run
 run: manifests generate fmt vet install ## Run the manager from your host against the cluster in the current kubeconfig.
 	ENABLE_WEBHOOKS=false go run ./cmd/main.go $(RUN_ARGS)

@@ -103,8 +103,28 @@ func (c Config) mysqlConfig() (*mysql.Config, error) {
 }
 
 // ConfigFromEnv reads MYSQL_HOST, MYSQL_PORT (default 3306), MYSQL_DB_NAME, MYSQL_USER,
-// MYSQL_PASSWORD, MYSQL_TLS and MYSQL_TLS_CA_FILE.
+// MYSQL_PASSWORD, MYSQL_TLS and MYSQL_TLS_CA_FILE, and fails when MYSQL_HOST,
+// MYSQL_DB_NAME or MYSQL_USER is unset.
 func ConfigFromEnv() (Config, error) {
+	c, err := ReadEnv()
+	if err != nil {
+		return c, err
+	}
+	var missing []string
+	for _, kv := range []struct{ name, val string }{{"MYSQL_HOST", c.Host}, {"MYSQL_DB_NAME", c.DBName}, {"MYSQL_USER", c.User}} {
+		if kv.val == "" {
+			missing = append(missing, kv.name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("--meta-storage mysql needs %v set", missing)
+	}
+	return c, nil
+}
+
+// ReadEnv reads the same variables as ConfigFromEnv without requiring any, for
+// callers that complete the settings from elsewhere (command-line flags).
+func ReadEnv() (Config, error) {
 	c := Config{
 		Host:      os.Getenv("MYSQL_HOST"),
 		Port:      3306,
@@ -120,15 +140,6 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("MYSQL_PORT %q is not a port number (1-65535)", p)
 		}
 		c.Port = port
-	}
-	var missing []string
-	for _, kv := range []struct{ name, val string }{{"MYSQL_HOST", c.Host}, {"MYSQL_DB_NAME", c.DBName}, {"MYSQL_USER", c.User}} {
-		if kv.val == "" {
-			missing = append(missing, kv.name)
-		}
-	}
-	if len(missing) > 0 {
-		return c, fmt.Errorf("--meta-storage mysql needs %v set", missing)
 	}
 	return c, nil
 }

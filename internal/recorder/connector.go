@@ -104,30 +104,49 @@ func (c *connector) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C():
-			// Ping sets the mysql_up gauge; the error is logged by the writer when it matters.
-			if err := c.store.Ping(ctx); err != nil {
-				c.log.V(1).Info("MySQL did not answer a ping", "error", err.Error())
+			// Ping sets the mysql_up gauge and the readiness; the writer logs its own failures.
+			err := c.store.Ping(ctx)
+			if ctx.Err() != nil {
+				return nil
 			}
+			if err != nil && c.getErr() == nil {
+				c.log.Info("MySQL stopped answering; records wait until it is back", "mysql", c.cfg.String(),
+					"error", err.Error())
+			} else if err == nil && c.getErr() != nil {
+				c.log.Info("MySQL answers again", "mysql", c.cfg.String())
+			}
+			c.setErr(err)
 		}
 	}
 }
 
-// Check is the readiness check: it fails until MySQL was reachable and migrated once.
-// Later outages show in the mysql_up gauge, not in readiness, because readiness also
-// decides whether the manager's webhooks get traffic, and the recorder rides out
-// outages on its own.
+// Check is the MySQL readiness check: it fails until MySQL was reachable and migrated
+// once, and afterwards whenever MySQL did not answer the last ping. The recorder rides
+// out outages on its own (records wait in memory and are written when MySQL is back),
+// so a deployment whose webhook must keep serving during a MySQL outage leaves this
+// check out of the pod's readiness probe (/readyz?exclude=mysql) and watches
+// /readyz/mysql or the mysql_up gauge instead.
 func (c *connector) Check(_ *http.Request) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	select {
 	case <-c.ready:
+		if c.lastErr != nil {
+			return fmt.Errorf("MySQL %s does not answer: %w", c.cfg.String(), c.lastErr)
+		}
 		return nil
 	default:
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.lastErr != nil {
 		return fmt.Errorf("MySQL %s is not reachable and migrated yet: %w", c.cfg.String(), c.lastErr)
 	}
 	return fmt.Errorf("MySQL %s is not reachable and migrated yet", c.cfg.String())
+}
+
+func (c *connector) getErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
 }
 
 func (c *connector) setErr(err error) {

@@ -449,7 +449,8 @@ func (s *MySQLStore) livePage(ctx context.Context, table, uidColumn string, afte
 	return page, rows.Err()
 }
 
-// ListJobs returns the job rows matching the filter, in id order, at most filter.Limit.
+// ListJobs returns the job rows matching the filter, in id order (descending with
+// NewestFirst), at most filter.Limit.
 func (s *MySQLStore) ListJobs(ctx context.Context, filter JobFilter) ([]JobRecord, error) {
 	var where []string
 	var args []any
@@ -457,9 +458,24 @@ func (s *MySQLStore) ListJobs(ctx context.Context, filter JobFilter) ([]JobRecor
 		where = append(where, cond)
 		args = append(args, arg)
 	}
-	add("`id` > ?", filter.AfterID)
+	order := "`id`"
+	switch {
+	case !filter.NewestFirst:
+		add("`id` > ?", filter.AfterID)
+	case filter.AfterID > 0:
+		add("`id` < ?", filter.AfterID)
+		order = "`id` DESC"
+	default:
+		order = "`id` DESC"
+	}
 	if filter.Namespace != "" {
 		add("`namespace` = ?", filter.Namespace)
+	}
+	if filter.Name != "" {
+		add("`name` = ?", filter.Name)
+	}
+	if filter.JobID != "" {
+		add("`job_id` = ?", filter.JobID)
 	}
 	if filter.Status != "" {
 		add("`status` = ?", filter.Status)
@@ -476,8 +492,11 @@ func (s *MySQLStore) ListJobs(ctx context.Context, filter JobFilter) ([]JobRecor
 	}
 	limit = min(limit, MaxListLimit)
 	args = append(args, limit)
-	query := "SELECT `id`, `" + strings.Join(jobColumns, "`, `") + "` FROM `job` WHERE " +
-		strings.Join(where, " AND ") + " ORDER BY `id` LIMIT ?"
+	query := "SELECT `id`, `" + strings.Join(jobColumns, "`, `") + "` FROM `job`"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY " + order + " LIMIT ?"
 
 	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()

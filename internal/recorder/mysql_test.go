@@ -327,6 +327,11 @@ func TestListJobsFilters(t *testing.T) {
 		{"created after, inclusive", JobFilter{CreatedAfter: t0.Add(time.Hour)}, "b,c"},
 		{"created before, exclusive", JobFilter{CreatedBefore: t0.Add(time.Hour)}, "a"},
 		{"limit", JobFilter{Limit: 2}, "a,b"},
+		{"name", JobFilter{Name: "ej-b"}, "b"},
+		{"job id", JobFilter{JobID: "c"}, "c"},
+		{"name and namespace that no row has together", JobFilter{Namespace: "other", Name: "ej-a"}, ""},
+		{"newest first", JobFilter{NewestFirst: true}, "c,b,a"},
+		{"newest first, limit", JobFilter{NewestFirst: true, Limit: 2}, "c,b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -342,6 +347,18 @@ func TestListJobsFilters(t *testing.T) {
 				t.Errorf("ListJobs(%+v) = %s, want %s", tt.filter, got, tt.want)
 			}
 		})
+	}
+	// The cursor of a newest-first listing continues with older rows.
+	page, err := s.ListJobs(ctx, JobFilter{NewestFirst: true, Limit: 1})
+	if err != nil || len(page) != 1 {
+		t.Fatalf("first newest-first page: %v, %v", page, err)
+	}
+	next, err := s.ListJobs(ctx, JobFilter{NewestFirst: true, AfterID: page[0].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next) != 2 || next[0].JobID != "b" || next[1].JobID != "a" {
+		t.Errorf("page after %s = %+v, want b then a", page[0].JobID, next)
 	}
 }
 

@@ -238,6 +238,18 @@ func TestConnectorWaitsForMySQL(t *testing.T) {
 	if up := testutil.ToFloat64(mysqlUp); up != 1 {
 		t.Errorf("mysql_up = %v once ready, want 1", up)
 	}
+
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("stopping MariaDB: %v", err)
+	}
+	eventually(t, 30*time.Second, "readiness reports the outage", func() (bool, error) {
+		err := c.Check(nil)
+		return err != nil && containsAll(err.Error(), "does not answer"), nil
+	})
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatalf("restarting MariaDB: %v", err)
+	}
+	eventually(t, time.Minute, "readiness passes again", func() (bool, error) { return c.Check(nil) == nil, nil })
 }
 
 func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {

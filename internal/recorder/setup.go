@@ -88,7 +88,8 @@ func (o Options) withDefaults() Options {
 //   - a connector, on every replica: it connects to MySQL and applies the embedded
 //     migrations in the background, retrying with backoff, so the manager starts while
 //     MySQL is down; the readiness check fails until this first succeeded. It then
-//     pings MySQL every PingInterval for the mysql_up gauge.
+//     pings MySQL every PingInterval for the mysql_up gauge and the readiness check,
+//     which fails while MySQL does not answer.
 //   - the recorder, on the leader only: event handlers on the manager's informers for
 //     EphemeralJobs and Pods queue a row per job and per (job, pod) pair (pods are
 //     related to a job by the EPHEMERALJOB_UID of their ephemeral containers), and a

@@ -103,12 +103,20 @@ type PodRecord struct {
 // JobFilter selects jobs for ListJobs. Zero fields do not filter.
 type JobFilter struct {
 	Namespace string
-	Status    string
+	// Name selects jobs of this name; jobs re-created under one name have one row each.
+	Name string
+	// JobID selects the job of this UID.
+	JobID  string
+	Status string
 	// CreatedAfter and CreatedBefore bound gmt_created: after <= created < before.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
-	// AfterID is the cursor: only rows with a larger id are returned, in id order.
-	// Pass the ID of the last row of the previous page.
+	// NewestFirst returns rows in descending id order (the newest row first) instead
+	// of ascending.
+	NewestFirst bool
+	// AfterID is the cursor: only rows after it in the chosen order are returned (a
+	// larger id, or a smaller one with NewestFirst). Pass the ID of the last row of the
+	// previous page; 0 starts at the first row.
 	AfterID int64
 	// Limit caps the rows returned: DefaultListLimit when 0, at most MaxListLimit.
 	Limit int
@@ -144,7 +152,7 @@ type Store interface {
 	// SweepPods marks gone every pod row still marked present whose pod no longer
 	// exists, turning an unfinished status into PodStatusUnknown, and returns how many it marked.
 	SweepPods(ctx context.Context, exists Exists) (int, error)
-	// ListJobs returns job rows matching the filter, in id order.
+	// ListJobs returns job rows matching the filter, in id order (descending with NewestFirst).
 	ListJobs(ctx context.Context, filter JobFilter) ([]JobRecord, error)
 	// ListPods returns the pod rows of one job, in id order.
 	ListPods(ctx context.Context, jobUID string) ([]PodRecord, error)

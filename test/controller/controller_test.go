@@ -30,7 +30,6 @@ import (
 	"k8s.io/client-go/informers"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -42,22 +41,15 @@ import (
 func newNamespace(ctx context.Context, decide kubelet.Decider) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ejob-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
-	decidersMu.Lock()
-	deciders[ns.Name] = decide
-	decidersMu.Unlock()
+	deciders.Set(ns.Name, decide)
 	return ns.Name
 }
 
-func setDecider(ns string, decide kubelet.Decider) {
-	decidersMu.Lock()
-	deciders[ns] = decide
-	decidersMu.Unlock()
-}
+func setDecider(ns string, decide kubelet.Decider) { deciders.Set(ns, decide) }
 
 // runPod creates the pod and marks it Running.
 func runPod(ctx context.Context, pod *corev1.Pod) *corev1.Pod {
-	Expect(k8s.Create(ctx, pod)).To(Succeed())
-	pod, err := kubelet.MarkRunning(ctx, clientset, pod)
+	pod, err := kubelet.CreateRunning(ctx, clientset, pod)
 	Expect(err).NotTo(HaveOccurred())
 	return pod
 }
@@ -158,27 +150,12 @@ func (m *parallelismMonitor) Injected() map[string]int {
 }
 
 func sampleJob(file, ns string) *appsv1alpha1.EphemeralJob {
-	raw, err := testutil.Sample(file)
+	job, err := testutil.SampleJob(file, ns)
 	Expect(err).NotTo(HaveOccurred())
-	job := &appsv1alpha1.EphemeralJob{}
-	Expect(yaml.UnmarshalStrict(raw, job)).To(Succeed())
-	job.Namespace = ns
 	return job
 }
 
-// exitOneWhenAppStateFalse plays `pidof helloworld`: it fails in pods whose main container has APP_STATE=false.
-func exitOneWhenAppStateFalse(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
-	for _, e := range pod.Spec.Containers[0].Env {
-		if e.Name == "APP_STATE" && e.Value == "false" {
-			return kubelet.Outcome{ExitCode: 1}
-		}
-	}
-	return kubelet.Outcome{}
-}
-
-func hold(*corev1.Pod, *corev1.EphemeralContainer) kubelet.Outcome {
-	return kubelet.Outcome{Hold: true}
-}
+var hold = kubelet.Hold
 
 var _ = Describe("EphemeralJob controller", func() {
 	var stopManager func()
@@ -188,13 +165,11 @@ var _ = Describe("EphemeralJob controller", func() {
 	})
 
 	It("runs the proposal's Story 1: two pods pass the check and two fail", func(ctx SpecContext) {
-		ns := newNamespace(ctx, exitOneWhenAppStateFalse)
+		ns := newNamespace(ctx, kubelet.FailWhenEnv("APP_STATE", "false"))
 		mon := monitorParallelism(ctx, ns)
 		defer mon.stop()
-		for i := range 2 {
-			runPod(ctx, testutil.MakePod(fmt.Sprintf("helloworld-%d", i), ns).Containers("helloworld").Label("app", "helloworld").Obj())
-			runPod(ctx, testutil.MakePod(fmt.Sprintf("helloworld-no-work-%d", i), ns).Containers("helloworld").
-				Label("app", "helloworld").Env("APP_STATE", "false").Obj())
+		for _, pod := range testutil.Story1Pods(ns) {
+			runPod(ctx, pod)
 		}
 		Expect(k8s.Create(ctx, sampleJob("story1_ephemeraljob.yaml", ns))).To(Succeed())
 

@@ -20,30 +20,24 @@ package controller
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
-	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+	"github.com/ephemeraljob/ephemeraljob-operator/test/harness"
 	"github.com/ephemeraljob/ephemeraljob-operator/test/kubelet"
 )
 
@@ -55,9 +49,8 @@ var (
 	scheme    = runtime.NewScheme()
 
 	// deciders chooses, per namespace, what the kubelet stand-in makes of each container.
-	decidersMu sync.Mutex
-	deciders   = map[string]kubelet.Decider{}
-	stopStub   context.CancelFunc
+	deciders kubelet.Deciders
+	stopStub context.CancelFunc
 )
 
 func TestController(t *testing.T) {
@@ -83,15 +76,7 @@ var _ = BeforeSuite(func() {
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
 	var ctx context.Context
 	ctx, stopStub = context.WithCancel(context.Background())
-	stub := &kubelet.Stub{Client: clientset, Decide: func(pod *corev1.Pod, c *corev1.EphemeralContainer) kubelet.Outcome {
-		decidersMu.Lock()
-		d := deciders[pod.Namespace]
-		decidersMu.Unlock()
-		if d == nil {
-			return kubelet.Outcome{}
-		}
-		return d(pod, c)
-	}}
+	stub := &kubelet.Stub{Client: clientset, Decide: deciders.Decide}
 	go func() { defer GinkgoRecover(); Expect(stub.Run(ctx)).To(Succeed()) }()
 })
 
@@ -102,25 +87,8 @@ var _ = AfterSuite(func() {
 
 // startManager runs the controller in a manager of its own until the returned stop is called.
 func startManager() (stop func()) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: new(true)},
-		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
-		},
-	})
+	mgr, err := harness.NewManager(cfg, scheme)
 	Expect(err).NotTo(HaveOccurred())
-	ctx, cancel := context.WithCancel(context.Background())
-	Expect((&controller.EphemeralJobReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
-	}).SetupWithManager(ctx, mgr)).To(Succeed())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
-	return func() { cancel(); <-done }
+	mgr.Run()
+	return func() { Expect(mgr.Stop()).To(Succeed()) }
 }

@@ -22,6 +22,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -183,4 +184,62 @@ func MarkRunning(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) (
 		})
 	}
 	return c.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+}
+
+// FailWhenEnv returns a Decider that ends a container with exit code 1 in pods whose
+// first container has the env var name=value, and with 0 elsewhere. With
+// APP_STATE=false it plays the proposal's Story 1, `pidof helloworld`, which fails in
+// the pods where the application does not run.
+func FailWhenEnv(name, value string) Decider {
+	return func(pod *corev1.Pod, _ *corev1.EphemeralContainer) Outcome {
+		if len(pod.Spec.Containers) == 0 {
+			return Outcome{}
+		}
+		for _, e := range pod.Spec.Containers[0].Env {
+			if e.Name == name && e.Value == value {
+				return Outcome{ExitCode: 1}
+			}
+		}
+		return Outcome{}
+	}
+}
+
+// Hold keeps every container running.
+func Hold(*corev1.Pod, *corev1.EphemeralContainer) Outcome { return Outcome{Hold: true} }
+
+// Deciders chooses a Decider per namespace, so that the specs of a suite share one
+// stand-in; namespaces without one get ExitZero. The zero value is ready to use.
+type Deciders struct {
+	mu sync.Mutex
+	m  map[string]Decider
+}
+
+// Set makes decide the Decider of the namespace.
+func (d *Deciders) Set(namespace string, decide Decider) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[string]Decider{}
+	}
+	d.m[namespace] = decide
+}
+
+// Decide is the Decider that dispatches by the pod's namespace.
+func (d *Deciders) Decide(pod *corev1.Pod, c *corev1.EphemeralContainer) Outcome {
+	d.mu.Lock()
+	decide := d.m[pod.Namespace]
+	d.mu.Unlock()
+	if decide == nil {
+		return ExitZero(pod, c)
+	}
+	return decide(pod, c)
+}
+
+// CreateRunning creates the pod and marks it Running, as a scheduler and kubelet would.
+func CreateRunning(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod) (*corev1.Pod, error) {
+	created, err := c.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return MarkRunning(ctx, c, created)
 }

@@ -181,8 +181,13 @@ func startPrivate(ctx context.Context) (s *Server, err error) {
 	s.base.Net = "tcp"
 	s.base.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 
-	args := append([]string{"--no-defaults", "--datadir=" + s.dataDir, "--auth-root-authentication-method=normal",
-		"--skip-test-db"}, userArgs()...)
+	// A temporary directory of its own: servers started at once by parallel test
+	// binaries must not share /tmp, where their temporary table files could collide.
+	if err := os.Mkdir(s.tmpDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the temporary directory: %w", err)
+	}
+	args := append([]string{"--no-defaults", "--datadir=" + s.dataDir, "--tmpdir=" + s.tmpDir(),
+		"--auth-root-authentication-method=normal", "--skip-test-db"}, userArgs()...)
 	out, err := exec.CommandContext(ctx, installDB, args...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("running mariadb-install-db: %w: %s", err, tail(string(out), 2000))
@@ -312,6 +317,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 	args := append([]string{
 		"--no-defaults",
 		"--datadir=" + s.dataDir,
+		"--tmpdir=" + s.tmpDir(),
 		"--socket=" + s.socket,
 		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
 		"--port=" + strconv.Itoa(s.Port),
@@ -392,6 +398,9 @@ func (s *Server) exec(ctx context.Context, query string) error {
 	_, err = db.ExecContext(ctx, query)
 	return err
 }
+
+// tmpDir is the server's temporary directory, beside its data directory.
+func (s *Server) tmpDir() string { return filepath.Join(s.dir, "tmp") }
 
 func (s *Server) logTail() string {
 	b, err := os.ReadFile(s.logPath)
