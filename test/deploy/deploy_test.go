@@ -251,3 +251,44 @@ var _ = Describe("config/default", Ordered, func() {
 		applyServerSide(plain)
 	})
 })
+
+var _ = Describe("config/mysql", func() {
+	It("adds the recorder, fed by the seed's Secret, and applies", func() {
+		objs := render("mysql")
+
+		var secret corev1.Secret
+		find(objs, "Secret", "ephemeraljob-operator-mysql-config", &secret)
+		Expect(secret.Namespace).To(Equal(namespace))
+		Expect(secret.StringData).To(HaveKey("host"))
+		Expect(secret.StringData).To(HaveKey("dbName"))
+		Expect(secret.StringData).To(HaveKey("user"))
+		Expect(secret.StringData).To(HaveKey("password"))
+		Expect(secret.StringData).To(HaveKey("port"))
+
+		var deploy appsv1.Deployment
+		find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
+		c := deploy.Spec.Template.Spec.Containers[0]
+		Expect(c.Args).To(ContainElement("--meta-storage=mysql"))
+		fromSecret := map[string]string{}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				Expect(e.ValueFrom.SecretKeyRef.Name).To(Equal(secret.Name))
+				fromSecret[e.Name] = e.ValueFrom.SecretKeyRef.Key
+			}
+		}
+		Expect(fromSecret).To(Equal(map[string]string{
+			"MYSQL_HOST": "host", "MYSQL_DB_NAME": "dbName", "MYSQL_USER": "user",
+			"MYSQL_PASSWORD": "password", "MYSQL_PORT": "port", "MYSQL_TLS": "tls",
+		}))
+		// A MySQL outage must not take the webhook out of service.
+		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz?exclude=mysql"))
+
+		var plain []*unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetObjectKind().GroupVersionKind().Group != certManager {
+				plain = append(plain, o)
+			}
+		}
+		applyServerSide(plain)
+	})
+})
