@@ -123,6 +123,12 @@ type Result struct {
 	MySQL     string
 }
 
+// stopper stops one thing the demo started; name says what, or is empty for a detail.
+type stopper struct {
+	name string
+	stop func()
+}
+
 // demo holds what Run started, for its steps and its teardown.
 type demo struct {
 	opts    Options
@@ -132,13 +138,13 @@ type demo struct {
 	kubectl string
 	workDir string
 
-	env       *envtest.Environment
-	cfg       *rest.Config
-	k8s       client.Client
-	db        *mariadb.Server
-	store     *recorder.MySQLStore
-	logFile   *os.File
-	stopFuncs []func() // run in reverse order by teardown
+	env      *envtest.Environment
+	cfg      *rest.Config
+	k8s      client.Client
+	db       *mariadb.Server
+	store    *recorder.MySQLStore
+	logFile  *os.File
+	stoppers []stopper // run last first by teardown
 }
 
 // Run plays Story 1 and returns what it showed. Whatever happens, including ctx ending
@@ -157,10 +163,14 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	d.kubectl = filepath.Join(testutil.AssetsDir(), "kubectl")
 	begin := time.Now()
 	defer func() {
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			d.printf("\nInterrupted: %v\n", err)
+		case err != nil:
 			d.printf("\nThe demo failed: %v\n", err)
 			if d.logFile != nil {
-				d.printf("The manager's log: %s\n", d.logFile.Name())
+				d.printf("The end of the manager's log:\n")
+				d.indent(fileTail(d.logFile.Name()))
 			}
 		}
 		if tdErr := d.teardown(); tdErr != nil {
@@ -226,7 +236,7 @@ func (d *demo) startBackends(ctx context.Context, res *Result) error {
 	cfg, envErr := d.env.Start()
 	if envErr == nil {
 		d.cfg = cfg
-		d.stopFuncs = append(d.stopFuncs, func() {
+		d.onStop("the control plane", func() {
 			if err := d.env.Stop(); err != nil {
 				d.printf("    stopping the control plane: %v\n", err)
 			}
@@ -239,7 +249,7 @@ func (d *demo) startBackends(ctx context.Context, res *Result) error {
 	db := <-dbDone
 	if db.err == nil {
 		d.db = db.db
-		d.stopFuncs = append(d.stopFuncs, func() {
+		d.onStop("MariaDB", func() {
 			if err := d.db.Close(); err != nil {
 				d.printf("    stopping MariaDB: %v\n", err)
 			}
@@ -289,7 +299,7 @@ func (d *demo) startManager(ctx context.Context, _ *Result) error {
 	log := zap.New(zap.WriteTo(d.logFile), zap.UseDevMode(true))
 	ctrl.SetLogger(log)
 	klog.SetLogger(log)
-	d.stopFuncs = append(d.stopFuncs, func() {
+	d.onStop("", func() {
 		// Later log lines, from goroutines still ending, go nowhere rather than to a closed file.
 		ctrl.SetLogger(logr.Discard())
 		klog.SetLogger(logr.Discard())
@@ -313,7 +323,7 @@ func (d *demo) startManager(ctx context.Context, _ *Result) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mgrCtx) }()
-	d.stopFuncs = append(d.stopFuncs, func() {
+	d.onStop("the manager", func() {
 		stop()
 		if err := <-done; err != nil {
 			d.printf("    the manager: %v\n", err)
@@ -335,7 +345,7 @@ func (d *demo) startManager(ctx context.Context, _ *Result) error {
 	if d.store, err = recorder.NewMySQLStore(mysqlConfig, recorder.StoreOptions{}); err != nil {
 		return fmt.Errorf("connecting to MySQL: %w", err)
 	}
-	d.stopFuncs = append(d.stopFuncs, func() { _ = d.store.Close() })
+	d.onStop("", func() { _ = d.store.Close() })
 	d.printf("    webhook serving on https://%s:%d, recording to %s\n", wio.LocalServingHost, wio.LocalServingPort,
 		mysqlConfig)
 	return nil
@@ -358,7 +368,7 @@ func (d *demo) startKubelet(_ context.Context, _ *Result) error {
 			d.printf("    the kubelet stand-in stopped: %v\n", err)
 		}
 	}()
-	d.stopFuncs = append(d.stopFuncs, func() { stop(); <-done })
+	d.onStop("the kubelet stand-in", func() { stop(); <-done })
 	return nil
 }
 
@@ -369,9 +379,10 @@ func (d *demo) createWorkload(ctx context.Context, _ *Result) error {
 	if err := d.run(ctx, "apply", "-f", podsFile); err != nil {
 		return err
 	}
-	err := d.waitFor(ctx, fmt.Sprintf("%d running pods labelled %s", podCount, appLabel), func(ctx context.Context) (bool, error) {
+	allRunning := func(ctx context.Context) (bool, error) {
 		pods := &corev1.PodList{}
-		if err := d.k8s.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{"app": "helloworld"}); err != nil {
+		err := d.k8s.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{"app": "helloworld"})
+		if err != nil {
 			return false, err
 		}
 		running := 0
@@ -381,8 +392,8 @@ func (d *demo) createWorkload(ctx context.Context, _ *Result) error {
 			}
 		}
 		return running == podCount, nil
-	})
-	if err != nil {
+	}
+	if err := d.waitFor(ctx, fmt.Sprintf("%d running pods labelled %s", podCount, appLabel), allRunning); err != nil {
 		return err
 	}
 	return d.run(ctx, "get", "pods", "-l", appLabel, "-o", "custom-columns=NAME:.metadata.name,STATUS:.status.phase,"+
@@ -501,7 +512,8 @@ func formatRow(header, cells []string) string {
 // showRows waits until the recorder wrote the finished job and its pods, and prints them.
 func (d *demo) showRows(ctx context.Context, res *Result) error {
 	d.stepf("The recorder's rows in MySQL (tables job and pod)")
-	jobs, pods, err := d.waitRows(ctx, "the finished job and its pods in MySQL", func(jobs []recorder.JobRecord, pods []recorder.PodRecord) bool {
+	jobs, pods, err := d.waitRows(ctx, "the finished job and its pods in MySQL", func(jobs []recorder.JobRecord,
+		pods []recorder.PodRecord) bool {
 		if len(jobs) != 1 || !jobs[0].IsInEtcd || jobs[0].Status != string(res.Job.Phase) ||
 			jobs[0].MatchCount != res.Job.Match || jobs[0].Succeeded != res.Job.Succeeded || jobs[0].Failed != res.Job.Failed {
 			return false
@@ -527,7 +539,8 @@ func (d *demo) deleteJob(ctx context.Context, _ *Result) error {
 	if err := d.run(ctx, "delete", "ejob", jobName); err != nil {
 		return err
 	}
-	jobs, pods, err := d.waitRows(ctx, "the job's row to say is_in_etcd=0", func(jobs []recorder.JobRecord, _ []recorder.PodRecord) bool {
+	jobs, pods, err := d.waitRows(ctx, "the job's row to say is_in_etcd=0", func(jobs []recorder.JobRecord,
+		_ []recorder.PodRecord) bool {
 		return len(jobs) == 1 && !jobs[0].IsInEtcd
 	})
 	if err != nil {
@@ -543,7 +556,8 @@ func (d *demo) deletePods(ctx context.Context, res *Result) error {
 	if err := d.run(ctx, "delete", "pods", "-l", appLabel); err != nil {
 		return err
 	}
-	jobs, pods, err := d.waitRows(ctx, "the pods' rows to say is_in_etcd=0", func(_ []recorder.JobRecord, pods []recorder.PodRecord) bool {
+	jobs, pods, err := d.waitRows(ctx, "the pods' rows to say is_in_etcd=0", func(_ []recorder.JobRecord,
+		pods []recorder.PodRecord) bool {
 		for _, p := range pods {
 			if p.IsInEtcd {
 				return false
@@ -577,16 +591,32 @@ tail -f %s`,
 	<-ctx.Done()
 }
 
+// onStop registers how to stop something the demo started.
+func (d *demo) onStop(name string, stop func()) { d.stoppers = append(d.stoppers, stopper{name, stop}) }
+
 // teardown stops what Run started, last first, and removes a temporary work directory.
 func (d *demo) teardown() error {
-	if len(d.stopFuncs) == 0 && d.workDir == "" {
+	if len(d.stoppers) == 0 && d.workDir == "" {
 		return nil
 	}
-	d.stepf("Tearing down: the kubelet stand-in, the manager, the control plane and MariaDB")
-	for _, stop := range slices.Backward(d.stopFuncs) {
-		stop()
+	var names []string
+	for _, s := range slices.Backward(d.stoppers) {
+		if s.name != "" {
+			names = append(names, s.name)
+		}
 	}
-	d.stopFuncs = nil
+	what := "removing " + d.workDir
+	if d.opts.WorkDir != "" || d.workDir == "" {
+		what = ""
+	}
+	if len(names) > 0 {
+		what = strings.TrimSuffix("stopping "+strings.Join(names, ", ")+"; "+what, "; ")
+	}
+	d.stepf("Tearing down: %s", what)
+	for _, s := range slices.Backward(d.stoppers) {
+		s.stop()
+	}
+	d.stoppers = nil
 	if d.opts.WorkDir == "" && d.workDir != "" {
 		if err := os.RemoveAll(d.workDir); err != nil {
 			return fmt.Errorf("removing %s: %w", d.workDir, err)
@@ -625,7 +655,7 @@ func (d *demo) waitFor(ctx context.Context, what string, cond func(context.Conte
 		return nil
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted while waiting for %s", what)
+		return fmt.Errorf("stopped while waiting for %s", what)
 	}
 	if lastErr != nil {
 		return fmt.Errorf("waiting for %s: %w (last error: %v)", what, err, lastErr)
@@ -722,9 +752,23 @@ func (d *demo) output(ctx context.Context, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(d.workDir, "kubeconfig"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		err = fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+		if text := strings.TrimSpace(string(out)); text != "" {
+			err = fmt.Errorf("%w: %s", err, text)
+		}
 	}
-	return string(out), nil
+	return string(out), err
+}
+
+// fileTail returns the last lines of a file, or why it cannot.
+func fileTail(path string) string {
+	const n = 30
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // rel returns path relative to the repository's top directory when it is inside it.

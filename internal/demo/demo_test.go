@@ -63,7 +63,7 @@ func TestStory1(t *testing.T) {
 		t.Fatal("kubectl get ejob printed no row")
 	}
 	last := res.Table[len(res.Table)-1]
-	if want := []string{"hello-world-ephemeral-job", "Failed", "4", "2", "2", "0", "0"}; len(last) != 8 ||
+	if want := []string{jobName, "Failed", "4", "2", "2", "0", "0"}; len(last) != 8 ||
 		!slices.Equal(last[:7], want) {
 		t.Errorf("the last row of kubectl get ejob is %q, want %q and the age", last, want)
 	}
@@ -77,8 +77,9 @@ func TestStory1(t *testing.T) {
 		t.Fatalf("job rows: got %d, want 1: %+v", len(res.Jobs), res.Jobs)
 	}
 	j := res.Jobs[0]
-	if j.Name != "hello-world-ephemeral-job" || j.Namespace != "default" || j.Status != string(appsv1alpha1.EphemeralJobFailed) ||
-		j.MatchCount != 4 || j.Succeeded != 2 || j.Failed != 2 || j.IsInEtcd || j.DeployRegion != region {
+	if j.Name != jobName || j.Namespace != "default" ||
+		j.Status != string(appsv1alpha1.EphemeralJobFailed) || j.MatchCount != 4 || j.Succeeded != 2 || j.Failed != 2 ||
+		j.IsInEtcd || j.DeployRegion != region {
 		t.Errorf("job row: got %+v, want the finished job with is_in_etcd=0", j)
 	}
 	wantPods := map[string]string{
@@ -98,8 +99,9 @@ func TestStory1(t *testing.T) {
 	}
 
 	text := out.String()
-	for _, want := range []string{" 1. Starting a local control plane", "$ kubectl apply -f config/samples/story1_ephemeraljob.yaml",
-		"as in the proposal: MATCH 4 SUCCEED 2 FAILED 2", "table job:", "Tearing down", "Done in"} {
+	for _, want := range []string{" 1. Starting a local control plane",
+		"$ kubectl apply -f config/samples/story1_ephemeraljob.yaml", "as in the proposal: MATCH 4 SUCCEED 2 FAILED 2",
+		"table job:", "Tearing down", "Done in"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q", want)
 		}
@@ -112,6 +114,9 @@ func TestStory1(t *testing.T) {
 	}
 }
 
+// ejobHeader is the header of `kubectl get ejob`.
+var ejobHeader = []string{"NAME", "STATUS", "MATCH", "SUCCEED", "FAILED", "RUNNING", "WAITING", "AGE"}
+
 func TestParseTable(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -123,20 +128,20 @@ func TestParseTable(t *testing.T) {
 			name: "every cell set",
 			out: "NAME                        STATUS    MATCH   SUCCEED   FAILED   RUNNING   WAITING   AGE\n" +
 				"hello-world-ephemeral-job   Running   4       0         0        1         3         0s\n",
-			wantHeader: []string{"NAME", "STATUS", "MATCH", "SUCCEED", "FAILED", "RUNNING", "WAITING", "AGE"},
-			wantRows:   [][]string{{"hello-world-ephemeral-job", "Running", "4", "0", "0", "1", "3", "0s"}},
+			wantHeader: ejobHeader,
+			wantRows:   [][]string{{jobName, "Running", "4", "0", "0", "1", "3", "0s"}},
 		},
 		{
 			name: "no status yet",
 			out: "NAME                        STATUS   MATCH   SUCCEED   FAILED   RUNNING   WAITING   AGE\n" +
 				"hello-world-ephemeral-job                                                           0s\n",
-			wantHeader: []string{"NAME", "STATUS", "MATCH", "SUCCEED", "FAILED", "RUNNING", "WAITING", "AGE"},
-			wantRows:   [][]string{{"hello-world-ephemeral-job", "", "", "", "", "", "", "0s"}},
+			wantHeader: ejobHeader,
+			wantRows:   [][]string{{jobName, "", "", "", "", "", "", "0s"}},
 		},
 		{
 			name:       "a longer last cell",
 			out:        "NAME   AGE\na      10m20s\nbb     1d",
-			wantHeader: []string{"NAME", "AGE"},
+			wantHeader: []string{ejobHeader[0], ejobHeader[7]},
 			wantRows:   [][]string{{"a", "10m20s"}, {"bb", "1d"}},
 		},
 	}
@@ -154,16 +159,17 @@ func TestParseTable(t *testing.T) {
 }
 
 func TestFormatRow(t *testing.T) {
-	header := []string{"NAME", "STATUS", "MATCH", "AGE"}
 	got := []string{
-		formatRow(header, header),
-		formatRow(header, []string{"hello-world-ephemeral-job", "Succeeded", "4", "3s"}),
-		formatRow(header, []string{"hello-world-ephemeral-job", "", "", "0s"}),
+		formatRow(ejobHeader, ejobHeader),
+		formatRow(ejobHeader, []string{jobName, "Succeeded", "4", "4", "0", "0", "0", "3s"}),
+		formatRow(ejobHeader, []string{jobName, "", "", "", "", "", "", "0s"}),
+		formatRow(ejobHeader, []string{jobName, "Running", "12345678", "0", "0", "1", "12345677", "0s"}),
 	}
 	want := []string{
-		"NAME                        STATUS      MATCH   AGE",
-		"hello-world-ephemeral-job   Succeeded   4       3s",
-		"hello-world-ephemeral-job                       0s",
+		"NAME                        STATUS      MATCH   SUCCEED   FAILED   RUNNING   WAITING   AGE",
+		"hello-world-ephemeral-job   Succeeded   4       4         0        0         0         3s",
+		"hello-world-ephemeral-job                                                              0s",
+		"hello-world-ephemeral-job   Running     12345678   0         0        1         12345677   0s",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

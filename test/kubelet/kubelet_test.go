@@ -32,10 +32,10 @@ func TestStubStartsPodsAndRunsContainersForRunFor(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "uid-p"},
 		Spec: corev1.PodSpec{
-			Containers: []corev1.Container{{Name: "helloworld", Image: "helloworld"}},
-			EphemeralContainers: []corev1.EphemeralContainer{{TargetContainerName: "helloworld",
+			Containers: []corev1.Container{{Name: app, Image: app}},
+			EphemeralContainers: []corev1.EphemeralContainer{{TargetContainerName: app,
 				EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "ec", Image: "busybox",
-					Command: []string{"pidof", "sleep"}}}},
+					Command: []string{"pidof", sleep}}}},
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodPending},
 	}

@@ -22,18 +22,27 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
+// The program names of the proposal's Story 1.
+const (
+	app      = "helloworld"
+	appImage = "reg.docker.alibaba-inc.com/zhoushua/helloworld:v1.1"
+	sleep    = "sleep"
+)
+
 func TestMainProcess(t *testing.T) {
 	tests := []struct {
 		name string
 		c    corev1.Container
 		want string
 	}{
-		{"image with registry and tag", corev1.Container{Image: "reg.docker.alibaba-inc.com/zhoushua/helloworld:v1.1"}, "helloworld"},
-		{"registry with a port", corev1.Container{Image: "localhost:5000/helloworld"}, "helloworld"},
-		{"image by digest", corev1.Container{Image: "helloworld@sha256:0123"}, "helloworld"},
+		{"image with registry and tag",
+			corev1.Container{Image: appImage}, app},
+		{"registry with a port", corev1.Container{Image: "localhost:5000/helloworld"}, app},
+		{"image by digest", corev1.Container{Image: "helloworld@sha256:0123"}, app},
 		{"bare image", corev1.Container{Image: "nginx"}, "nginx"},
-		{"command wins over image", corev1.Container{Image: "helloworld", Command: []string{"sleep", "99999"}}, "sleep"},
-		{"command with a path", corev1.Container{Image: "helloworld", Command: []string{"/usr/local/bin/helloworld"}}, "helloworld"},
+		{"command wins over image", corev1.Container{Image: app, Command: []string{sleep, "99999"}}, sleep},
+		{"command with a path",
+			corev1.Container{Image: app, Command: []string{"/usr/local/bin/helloworld"}}, app},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,11 +57,11 @@ func TestPidof(t *testing.T) {
 	// The two pod templates of the proposal's Story 1.
 	helloworld := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
 		{Name: "sidecar", Image: "busybox"},
-		{Name: "helloworld", Image: "reg.docker.alibaba-inc.com/zhoushua/helloworld:v1.1"},
+		{Name: app, Image: appImage},
 	}}}
 	noWork := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
-		{Name: "helloworld", Image: "reg.docker.alibaba-inc.com/zhoushua/helloworld:v1.1",
-			Command: []string{"sleep", "99999"}},
+		{Name: app, Image: appImage,
+			Command: []string{sleep, "99999"}},
 	}}}
 	ec := func(target string, command ...string) *corev1.EphemeralContainer {
 		return &corev1.EphemeralContainer{TargetContainerName: target,
@@ -64,16 +73,16 @@ func TestPidof(t *testing.T) {
 		c    *corev1.EphemeralContainer
 		want int32
 	}{
-		{"helloworld runs", helloworld, ec("helloworld", "pidof", "helloworld"), 0},
-		{"sleep runs instead", noWork, ec("helloworld", "pidof", "helloworld"), 1},
-		{"one of several names", noWork, ec("helloworld", "pidof", "helloworld", "sleep"), 0},
-		{"names as args", helloworld, &corev1.EphemeralContainer{TargetContainerName: "helloworld",
+		{"helloworld runs", helloworld, ec(app, "pidof", app), 0},
+		{"sleep runs instead", noWork, ec(app, "pidof", app), 1},
+		{"one of several names", noWork, ec(app, "pidof", app, sleep), 0},
+		{"names as args", helloworld, &corev1.EphemeralContainer{TargetContainerName: app,
 			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Command: []string{"/bin/pidof"},
-				Args: []string{"helloworld"}}}, 0},
-		{"other target container", helloworld, ec("sidecar", "pidof", "helloworld"), 1},
-		{"no target container", helloworld, ec("", "pidof", "helloworld"), 1},
-		{"another command", noWork, ec("helloworld", "ls"), 0},
-		{"no command", noWork, ec("helloworld"), 0},
+				Args: []string{app}}}, 0},
+		{"other target container", helloworld, ec("sidecar", "pidof", app), 1},
+		{"no target container", helloworld, ec("", "pidof", app), 1},
+		{"another command", noWork, ec(app, "ls"), 0},
+		{"no command", noWork, ec(app), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
