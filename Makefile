@@ -66,6 +66,14 @@ test: manifests generate fmt vet envtest-bins ## Run all tests: unit tests and t
 	go test ./webhooks/v1alpha1 -run '^$$' -fuzz FuzzValidate -fuzztime $(FUZZTIME)
 
 
+.PHONY: demo
+demo: envtest-bins ## Play the proposal's Story 1 on this machine (local control plane, manager, MariaDB), then tear down.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" hack/demo.sh
+
+.PHONY: demo-keep
+demo-keep: envtest-bins ## Like demo, but keep everything running afterwards, until Ctrl-C.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" DEMO_KEEP=1 hack/demo.sh
+
 .PHONY: verify
 verify: manifests generate ## Fail when committed generated files (CRD, RBAC, webhook, deepcopy) are stale.
 	@if [ -n "$$(git status --porcelain -- api config)" ]; then \

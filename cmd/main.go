@@ -26,23 +26,16 @@ import (
 	// to ensure that exec-entrypoint and run can make use of them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
-	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
-	webhookv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/webhooks/v1alpha1"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -52,9 +45,7 @@ var (
 )
 
 func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-
-	utilruntime.Must(appsv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(manager.AddToScheme(scheme))
 	// +kubebuilder:scaffold:scheme
 }
 
@@ -181,16 +172,22 @@ func main() {
 		os.Exit(1)
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	ctx := ctrl.SetupSignalHandler()
+	managerOpts := manager.Options{
+		// nolint:goconst
+		Webhooks: os.Getenv("ENABLE_WEBHOOKS") != "false",
+		Recorder: recorder.Options{Region: region},
+	}
+	if metaStorage == "mysql" {
+		managerOpts.MySQL = &mysqlConfig
+	}
+	mgr, err := manager.New(ctx, ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsServerOptions,
 		WebhookServer:          webhookServer,
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "ephemeraljob-operator.kruise.io",
-		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
-		},
+		LeaderElectionID:       manager.LeaderElectionID,
 		// LeaderElectionReleaseOnCancel defines if the leader should step down voluntarily
 		// when the Manager ends. This requires the binary to immediately end when the
 		// Manager is stopped, otherwise, this setting is unsafe. Setting this significantly
@@ -202,49 +199,14 @@ func main() {
 		// if you are doing or is intended to do any operation such as perform cleanups
 		// after the manager stops then its usage might be unsafe.
 		// LeaderElectionReleaseOnCancel: true,
-	})
+	}, managerOpts)
 	if err != nil {
-		setupLog.Error(err, "unable to start manager")
+		setupLog.Error(err, "unable to set up the manager")
 		os.Exit(1)
-	}
-
-	ctx := ctrl.SetupSignalHandler()
-	if err := (&controller.EphemeralJobReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
-	}).SetupWithManager(ctx, mgr); err != nil {
-		setupLog.Error(err, "unable to create controller", "controller", "EphemeralJob")
-		os.Exit(1)
-	}
-	// nolint:goconst
-	if os.Getenv("ENABLE_WEBHOOKS") != "false" {
-		if err := webhookv1alpha1.SetupEphemeralJobWebhookWithManager(mgr); err != nil {
-			setupLog.Error(err, "unable to create webhook", "webhook", "EphemeralJob")
-			os.Exit(1)
-		}
 	}
 	// +kubebuilder:scaffold:builder
-
-	if metaStorage == "mysql" {
-		mysqlReady, err := recorder.SetupWithManager(mgr, mysqlConfig, recorder.Options{Region: region})
-		if err != nil {
-			setupLog.Error(err, "unable to set up the MySQL recorder")
-			os.Exit(1)
-		}
-		if err := mgr.AddReadyzCheck("mysql", mysqlReady); err != nil {
-			setupLog.Error(err, "unable to set up the MySQL ready check")
-			os.Exit(1)
-		}
+	if managerOpts.MySQL != nil {
 		setupLog.Info("recording jobs and pods to MySQL", "mysql", mysqlConfig.String())
-	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		setupLog.Error(err, "unable to set up health check")
-		os.Exit(1)
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		setupLog.Error(err, "unable to set up ready check")
-		os.Exit(1)
 	}
 
 	setupLog.Info("starting manager")

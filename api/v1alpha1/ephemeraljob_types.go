@@ -112,23 +112,28 @@ type EphemeralJobStatus struct {
 	Phase EphemeralJobPhase `json:"phase,omitempty"`
 
 	// Match is the number of target pods.
+	// +kubebuilder:default=0
 	// +optional
 	Match int32 `json:"match"`
 
 	// Succeeded is the number of targets whose containers all exited 0.
+	// +kubebuilder:default=0
 	// +optional
 	Succeeded int32 `json:"succeeded"`
 
 	// Failed is the number of targets where a container failed, could not start,
 	// was refused at injection, or whose pod vanished before it finished.
+	// +kubebuilder:default=0
 	// +optional
 	Failed int32 `json:"failed"`
 
 	// Running is the number of targets with a running container.
+	// +kubebuilder:default=0
 	// +optional
 	Running int32 `json:"running"`
 
 	// Waiting is the number of targets not started yet, injected or not.
+	// +kubebuilder:default=0
 	// +optional
 	Waiting int32 `json:"waiting"`
 

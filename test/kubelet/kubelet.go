@@ -60,6 +60,15 @@ type Stub struct {
 	Namespace string
 	// Workers is how many pods it updates at once (default 4).
 	Workers int
+	// RunFor is how long each container runs before it terminates; zero ends it at the
+	// next step, as soon as its running state was written.
+	RunFor time.Duration
+	// StartPods marks Running the pods that are still Pending, as the kubelet does once
+	// their containers started, so that pods created with kubectl become targets.
+	StartPods bool
+
+	mu      sync.Mutex
+	started map[string]time.Time // container ID -> when the stand-in reported it running
 }
 
 // Run watches pods until ctx ends. Each injected container is reported running, then
@@ -96,12 +105,17 @@ func (s *Stub) Run(ctx context.Context) error {
 					return
 				}
 				obj, exists, err := informer.GetIndexer().GetByKey(key)
+				var after time.Duration
 				if err == nil && exists {
-					err = s.step(ctx, obj.(*corev1.Pod))
+					after, err = s.step(ctx, obj.(*corev1.Pod))
 				}
-				if err != nil && ctx.Err() == nil {
+				switch {
+				case err != nil && ctx.Err() == nil:
 					queue.AddRateLimited(key)
-				} else {
+				case after > 0:
+					queue.Forget(key)
+					queue.AddAfter(key, after)
+				default:
 					queue.Forget(key)
 				}
 				queue.Done(key)
@@ -113,9 +127,19 @@ func (s *Stub) Run(ctx context.Context) error {
 }
 
 // step moves every ephemeral container of the pod one state forward, in one status write.
-func (s *Stub) step(ctx context.Context, pod *corev1.Pod) error {
+// It returns when to look at the pod again: when its first container still running
+// reaches RunFor.
+func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
 	if pod.Status.Phase != corev1.PodRunning {
-		return nil
+		if s.StartPods && pod.DeletionTimestamp == nil &&
+			(pod.Status.Phase == "" || pod.Status.Phase == corev1.PodPending) {
+			_, err := MarkRunning(ctx, s.Client, pod)
+			if apierrors.IsNotFound(err) {
+				return 0, nil
+			}
+			return 0, err
+		}
+		return 0, nil
 	}
 	statuses := map[string]corev1.ContainerStatus{}
 	for _, st := range pod.Status.EphemeralContainerStatuses {
@@ -123,6 +147,7 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) error {
 	}
 	now := metav1.NewTime(time.Now())
 	changed := false
+	var after time.Duration
 	var next []corev1.ContainerStatus
 	for i := range pod.Spec.EphemeralContainers {
 		c := &pod.Spec.EphemeralContainers[i]
@@ -143,8 +168,14 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) error {
 		case st.State.Running == nil:
 			st.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
 			st.ContainerID = fmt.Sprintf("stub://%s/%s", pod.UID, c.Name)
+			s.noteStarted(st.ContainerID, now.Time)
+			after = soonest(after, s.RunFor)
 			changed = true
-		case !out.Hold:
+		case out.Hold:
+		case s.runningFor(st, now.Time) < s.RunFor:
+			after = soonest(after, s.RunFor-s.runningFor(st, now.Time))
+		default:
+			s.forget(st.ContainerID)
 			st.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: out.ExitCode, Reason: reasonFor(out.ExitCode), Message: out.Message,
 				StartedAt: st.State.Running.StartedAt, FinishedAt: now, ContainerID: st.ContainerID,
@@ -154,15 +185,56 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) error {
 		next = append(next, st)
 	}
 	if !changed {
-		return nil
+		return after, nil
 	}
 	updated := pod.DeepCopy()
 	updated.Status.EphemeralContainerStatuses = next
 	_, err := s.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return 0, nil
 	}
-	return err
+	return after, err
+}
+
+// soonest returns the earlier of two delays, where zero means none.
+func soonest(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+func (s *Stub) noteStarted(containerID string, at time.Time) {
+	if s.RunFor <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started == nil {
+		s.started = map[string]time.Time{}
+	}
+	s.started[containerID] = at
+}
+
+func (s *Stub) forget(containerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.started, containerID)
+}
+
+// runningFor returns how long a running container has been running: since the stand-in
+// reported it, or since its StartedAt (whole seconds) when another process did.
+func (s *Stub) runningFor(st corev1.ContainerStatus, now time.Time) time.Duration {
+	if s.RunFor <= 0 {
+		return 0
+	}
+	s.mu.Lock()
+	at, ok := s.started[st.ContainerID]
+	s.mu.Unlock()
+	if !ok {
+		at = st.State.Running.StartedAt.Time
+	}
+	return now.Sub(at)
 }
 
 func reasonFor(code int32) string {

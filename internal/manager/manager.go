@@ -1,0 +1,120 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package manager wires the operator into a controller-runtime manager: the EphemeralJob
+// controller, its validating webhook, the optional MySQL recorder and the health checks.
+// cmd/main.go and the demo both build their manager here, so they run the same wiring.
+package manager
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
+	webhookv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/webhooks/v1alpha1"
+)
+
+// LeaderElectionID names the lease the managers of one cluster compete for.
+const LeaderElectionID = "ephemeraljob-operator.kruise.io"
+
+// AddToScheme adds the types the manager reads and writes: Kubernetes' built-in types
+// and the EphemeralJob types.
+func AddToScheme(s *runtime.Scheme) error {
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return err
+	}
+	return appsv1alpha1.AddToScheme(s)
+}
+
+// Options choose what the manager runs besides the controller.
+type Options struct {
+	// Webhooks serves the validating webhook; the manager's webhook server then needs
+	// a serving certificate.
+	Webhooks bool
+	// MySQL, when set, records jobs and the pods they target in this database.
+	MySQL *recorder.Config
+	// Recorder tunes the MySQL recorder.
+	Recorder recorder.Options
+}
+
+// New creates a manager running the EphemeralJob controller, the webhook and the MySQL
+// recorder as opts say, with the healthz and readyz checks ("mysql" among the latter
+// when recording). It sets the pod cache's transform and, when unset, the scheme (a new
+// one with AddToScheme) and the leader election ID; the other ctrl.Options are the
+// caller's. ctx bounds the controller's background work; the manager runs until the
+// context given to its Start ends.
+func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Options) (ctrl.Manager, error) {
+	if mgrOpts.Scheme == nil {
+		mgrOpts.Scheme = runtime.NewScheme()
+		if err := AddToScheme(mgrOpts.Scheme); err != nil {
+			return nil, fmt.Errorf("building the scheme: %w", err)
+		}
+	}
+	if mgrOpts.LeaderElectionID == "" {
+		mgrOpts.LeaderElectionID = LeaderElectionID
+	}
+	// Keep only what the controller reads of each pod: the cache holds every pod of the cluster.
+	byObject := map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}}
+	for obj, o := range mgrOpts.Cache.ByObject {
+		if _, isPod := obj.(*corev1.Pod); !isPod {
+			byObject[obj] = o
+		}
+	}
+	mgrOpts.Cache.ByObject = byObject
+
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := (&controller.EphemeralJobReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("setting up the EphemeralJob controller: %w", err)
+	}
+	if opts.Webhooks {
+		if err := webhookv1alpha1.SetupEphemeralJobWebhookWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the EphemeralJob webhook: %w", err)
+		}
+	}
+	if opts.MySQL != nil {
+		mysqlReady, err := recorder.SetupWithManager(mgr, *opts.MySQL, opts.Recorder)
+		if err != nil {
+			return nil, fmt.Errorf("setting up the MySQL recorder: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("mysql", mysqlReady); err != nil {
+			return nil, fmt.Errorf("setting up the MySQL ready check: %w", err)
+		}
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("setting up the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("setting up the ready check: %w", err)
+	}
+	return mgr, nil
+}
