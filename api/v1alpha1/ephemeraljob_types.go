@@ -113,23 +113,28 @@ type EphemeralJobStatus struct {
 
 	// Match is the number of target pods.
 	// +optional
+	// +kubebuilder:default=0
 	Match int32 `json:"match"`
 
 	// Succeeded is the number of targets whose containers all exited 0.
 	// +optional
+	// +kubebuilder:default=0
 	Succeeded int32 `json:"succeeded"`
 
 	// Failed is the number of targets where a container failed, could not start,
 	// was refused at injection, or whose pod vanished before it finished.
 	// +optional
+	// +kubebuilder:default=0
 	Failed int32 `json:"failed"`
 
 	// Running is the number of targets with a running container.
 	// +optional
+	// +kubebuilder:default=0
 	Running int32 `json:"running"`
 
 	// Waiting is the number of targets not started yet, injected or not.
 	// +optional
+	// +kubebuilder:default=0
 	Waiting int32 `json:"waiting"`
 
 	// Targeted is the number of pods this job has committed to (injected or refused).
