@@ -10,8 +10,12 @@
 # them into containerd: nothing is pulled from a registry.
 #
 # Environment:
-#   E2E_NODE_KEEP=1        keep the temporary directory (logs) after the run
-#   E2E_NODE_GINKGO_ARGS   extra arguments for the suite, e.g. "-ginkgo.focus=Story"
+#   E2E_NODE_KEEP=1             keep the components' logs (the path is printed at the end)
+#   E2E_NODE_KEEP_ON_FAILURE=1  keep them only when the run fails
+#   E2E_NODE_GINKGO_ARGS        extra arguments for the suite, e.g. "-ginkgo.focus=Story"
+
+# The teardown and its helpers run from a trap, which shellcheck does not follow.
+# shellcheck disable=SC2317
 set -euo pipefail
 
 start=$(date +%s)
@@ -88,7 +92,7 @@ ORDER=()
 HARDCODED=(/run/containerd /run/netns /var/lib/cni /var/log/containers /var/lib/kubelet)
 declare -A BEFORE=()
 for p in "${HARDCODED[@]}"; do
-  if [ -e "$p" ]; then BEFORE[$p]="$(ls -A "$p" 2>/dev/null | tr '\n' ' ')"; fi
+  if [ -e "$p" ]; then BEFORE[$p]="$(find "$p" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null)"; fi
 done
 CGROUP_MOUNTS=()
 while read -r _ mnt fstype _; do
@@ -167,6 +171,8 @@ teardown() {
   local rc=$? p m g pid leftovers name
   trap - EXIT INT TERM
   set +e
+  local down
+  down=$(date +%s)
   log "tearing down"
   # Pods first, through the kubelet, so that it stops their sandboxes (CNI teardown, netns).
   if [ -n "${PIDS[kube-controller-manager]:-}" ]; then stop_pid kube-controller-manager "${PIDS[kube-controller-manager]}" 10; fi
@@ -197,7 +203,7 @@ teardown() {
     if [ -z "${BEFORE[$p]+set}" ]; then
       rm -rf "$p"
     elif [ -d "$p" ]; then
-      for e in $(ls -A "$p"); do
+      find "$p" -mindepth 1 -maxdepth 1 -printf '%f\n' | while read -r e; do
         [[ " ${BEFORE[$p]} " == *" $e "* ]] || rm -rf "${p:?}/$e"
       done
     fi
@@ -227,7 +233,7 @@ teardown() {
     fi
     rm -rf "$R"
   fi
-  log "total $(($(date +%s) - start))s"
+  log "teardown $(($(date +%s) - down))s, total $(($(date +%s) - start))s"
   exit "$rc"
 }
 trap teardown EXIT

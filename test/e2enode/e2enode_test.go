@@ -59,7 +59,7 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		}).Should(Succeed())
 	})
 
-	It("runs Story 1: pidof helloworld succeeds in 2 pods and fails in 2, with the exit codes in MySQL", func(ctx SpecContext) {
+	It("runs Story 1: pidof helloworld succeeds in 2 pods and fails in 2, exit codes in MySQL", func(ctx SpecContext) {
 		By("applying the proposal's Deployments")
 		runKubectl("apply", "-n", ns, "-f", filepath.Join("testdata", "story1_deployments.yaml"))
 		pods := waitRunningPods(ctx, ns, "app=helloworld", 4)
@@ -67,7 +67,7 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		watch := watchUnfinished(ctx, ns)
 
 		By("applying the proposal's EphemeralJob")
-		runKubectl("apply", "-n", ns, "-f", filepath.Join(testutil.RepoRoot(), "config", "samples", "story1_ephemeraljob.yaml"))
+		runKubectl("apply", "-n", ns, "-f", sample("story1_ephemeraljob.yaml"))
 		job := waitFinished(ctx, ns, "hello-world-ephemeral-job")
 		Expect(job.Status.Phase).To(Equal(appsv1alpha1.EphemeralJobFailed))
 
@@ -124,7 +124,7 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		before := mainContainers(pods, "nginx")
 
 		By("applying the proposal's EphemeralJob")
-		runKubectl("apply", "-n", ns, "-f", filepath.Join(testutil.RepoRoot(), "config", "samples", "story2_ephemeraljob.yaml"))
+		runKubectl("apply", "-n", ns, "-f", sample("story2_ephemeraljob.yaml"))
 		Eventually(func(g Gomega) {
 			g.Expect(ejobColumns(ns, "nginx-ephemeral-job")).To(Equal(map[string]string{
 				"STATUS": "Running", "MATCH": "1", "SUCCEED": "0", "FAILED": "0", "RUNNING": "1", "WAITING": "0"}))
@@ -170,7 +170,7 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		}
 	})
 
-	It("counts a container whose image may not be pulled as failed, with the kubelet's reason, and goes on", func(ctx SpecContext) {
+	It("counts a container whose image may not be pulled as failed, with the kubelet's reason", func(ctx SpecContext) {
 		for i := range 3 {
 			Expect(k8s.Create(ctx, busyboxPod(fmt.Sprintf("never-%d", i), ns, "never"))).To(Succeed())
 		}
@@ -200,6 +200,11 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		Expect(failed.Message).To(ContainSubstring("ErrImageNeverPull"))
 	})
 })
+
+// sample returns the path of a manifest in config/samples.
+func sample(name string) string {
+	return filepath.Join(testutil.RepoRoot(), "config", "samples", name)
+}
 
 // busyboxPod is a pod whose main container "app" sleeps.
 func busyboxPod(name, ns, app string) *corev1.Pod {

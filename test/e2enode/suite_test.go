@@ -173,12 +173,14 @@ func startOperator(webhookPort, probePort int) {
 	go func() { exited <- cmd.Wait() }()
 	DeferCleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		var err error
 		select {
-		case <-exited:
+		case err = <-exited:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			err = <-exited
 		}
+		GinkgoWriter.Printf("operator stopped: %v\n", err)
 		_ = logFile.Close()
 	})
 

@@ -181,8 +181,12 @@ func startPrivate(ctx context.Context) (s *Server, err error) {
 	s.base.Net = "tcp"
 	s.base.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 
-	args := append([]string{"--no-defaults", "--datadir=" + s.dataDir, "--auth-root-authentication-method=normal",
-		"--skip-test-db"}, userArgs()...)
+	// A private tmpdir, so that nothing else using /tmp can touch the server's temporary files.
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the tmpdir: %w", err)
+	}
+	args := append([]string{"--no-defaults", "--datadir=" + s.dataDir, "--tmpdir=" + filepath.Join(dir, "tmp"),
+		"--auth-root-authentication-method=normal", "--skip-test-db"}, userArgs()...)
 	out, err := exec.CommandContext(ctx, installDB, args...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("running mariadb-install-db: %w: %s", err, tail(string(out), 2000))
@@ -312,6 +316,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 	args := append([]string{
 		"--no-defaults",
 		"--datadir=" + s.dataDir,
+		"--tmpdir=" + filepath.Join(s.dir, "tmp"),
 		"--socket=" + s.socket,
 		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
 		"--port=" + strconv.Itoa(s.Port),

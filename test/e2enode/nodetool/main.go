@@ -59,7 +59,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(errors.New("usage: nodetool ports|pki|image ..."))
+		fail(errors.New("usage: nodetool ports|pki|image [arguments]"))
 	}
 	var err error
 	switch os.Args[1] {
@@ -89,7 +89,7 @@ func ports(args []string) error {
 	}
 	n, err := strconv.Atoi(args[0])
 	if err != nil || n < 1 {
-		return fmt.Errorf("N must be a positive number, not %q", args[0])
+		return fmt.Errorf("the number of ports must be positive, not %q", args[0])
 	}
 	var out []string
 	for range n {
@@ -146,7 +146,8 @@ func pki(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
+	if err := os.WriteFile(filepath.Join(dir, "sa.pub"), pubPEM, 0o600); err != nil {
 		return err
 	}
 	hosts := []string{"localhost", "127.0.0.1", node, nodeIP, "10.96.0.1", "kubernetes", "kubernetes.default",
@@ -155,7 +156,8 @@ func pki(args []string) error {
 		{file: "apiserver", cn: "kube-apiserver", serving: true},
 		{file: "kubelet-serving", cn: node, serving: true},
 		{file: "webhook", cn: "ephemeraljob-webhook", serving: true},
-		{file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}, client: true},
+		{file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"},
+			client: true},
 		{file: "admin", cn: "kubernetes-admin", orgs: []string{"system:masters"}, client: true, kubeconfig: true},
 		{file: "kubelet", cn: "system:node:" + node, orgs: []string{"system:nodes"}, client: true, kubeconfig: true},
 		{file: "scheduler", cn: "system:kube-scheduler", client: true, kubeconfig: true},
@@ -297,7 +299,8 @@ func image(args []string) error {
 		return errors.New("image: -o and -name are required")
 	}
 	entries := map[string]entry{}
-	for _, d := range []string{"bin", "dev", "etc", "proc", "sys", "usr", "usr/bin", "usr/local", "usr/local/bin", "var", "root"} {
+	dirs := []string{"bin", "dev", "etc", "proc", "sys", "usr", "usr/bin", "usr/local", "usr/local/bin", "var", "root"}
+	for _, d := range dirs {
 		entries[d] = entry{typeflg: tar.TypeDir, mode: 0o755}
 	}
 	entries["tmp"] = entry{typeflg: tar.TypeDir, mode: 0o1777}
@@ -431,7 +434,8 @@ func writeLayout(out, name string, layer []byte, entrypoint, cmd []string) error
 	manifest, err := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        descriptor{MediaType: "application/vnd.oci.image.config.v1+json", Digest: digestOf(config), Size: int64(len(config))},
+		"config": descriptor{MediaType: "application/vnd.oci.image.config.v1+json", Digest: digestOf(config),
+			Size: int64(len(config))},
 		"layers": []descriptor{{MediaType: "application/vnd.oci.image.layer.v1.tar", Digest: digestOf(layer),
 			Size: int64(len(layer))}},
 	})
@@ -472,7 +476,8 @@ func writeLayout(out, name string, layer []byte, entrypoint, cmd []string) error
 		}
 	}
 	for _, e := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.data))}); err != nil {
+		h := &tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.data))}
+		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
 		if _, err := tw.Write(e.data); err != nil {
