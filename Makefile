@@ -65,6 +65,9 @@ test: manifests generate fmt vet envtest-bins ## Run all tests: unit tests and t
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
 	go test ./webhooks/v1alpha1 -run '^$$' -fuzz FuzzValidate -fuzztime $(FUZZTIME)
 
+.PHONY: test-e2e-node
+test-e2e-node: ## Run the e2e suite on a real kubelet, containerd and runc started for it (root on Linux; see hack/e2e-node.sh).
+	hack/e2e-node.sh
 
 .PHONY: demo
 demo: envtest-bins ## Play the proposal's Story 1 on this machine (local control plane, manager, MariaDB), then tear down.

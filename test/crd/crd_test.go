@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
@@ -224,6 +225,29 @@ spec:
 		Expect(names).To(Equal([]string{"Name", "STATUS", "MATCH", "SUCCEED", "FAILED", "RUNNING", "WAITING", "AGE"}))
 		Expect(table.Rows).To(HaveLen(1))
 		Expect(table.Rows[0].Cells[0]).To(Equal("hello-world-ephemeral-job"))
+	})
+
+	It("prints 0, not an empty cell, for counts a status patch never wrote", func(ctx SpecContext) {
+		manifest, err := testutil.Sample("story2_ephemeraljob.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = createYAML(ctx, ns, manifest)
+		Expect(err).NotTo(HaveOccurred())
+		// A merge patch from a zero status carries only the fields that changed, as the controller's does.
+		patch := []byte(`{"status":{"phase":"Running","match":1,"running":1}}`)
+		Expect(restClient().Patch(types.MergePatchType).AbsPath(jobsPath(ns), "nginx-ephemeral-job", "status").
+			Body(patch).Do(ctx).Error()).To(Succeed())
+
+		raw, err := restClient().Get().AbsPath(jobsPath(ns), "nginx-ephemeral-job").
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()
+		Expect(err).NotTo(HaveOccurred())
+		var table metav1.Table
+		Expect(json.Unmarshal(raw, &table)).To(Succeed())
+		Expect(table.Rows).To(HaveLen(1))
+		// NAME STATUS MATCH SUCCEED FAILED RUNNING WAITING AGE
+		cells := table.Rows[0].Cells
+		Expect(cells).To(HaveLen(8))
+		Expect(cells[1:7]).To(HaveExactElements("Running", BeEquivalentTo(1), BeEquivalentTo(0), BeEquivalentTo(0),
+			BeEquivalentTo(1), BeEquivalentTo(0)))
 	})
 
 	It("is reachable by its short name ejob", func(ctx SpecContext) {
