@@ -65,6 +65,15 @@ test: manifests generate fmt vet envtest-bins ## Run all tests: unit tests and t
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
 	go test ./webhooks/v1alpha1 -run '^$$' -fuzz FuzzValidate -fuzztime $(FUZZTIME)
 
+## BENCHTIME is how long each Go benchmark of `make bench` runs.
+BENCHTIME ?= 2s
+
+.PHONY: bench
+bench: envtest-bins ## Measure job time against the floor, API requests, cache memory and the MySQL recorder at 1,000 and 5,000 pods; writes docs/benchmarks.md.
+	@mkdir -p "$(LOCALBIN)"
+	go test ./internal/controller -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) | tee "$(LOCALBIN)/bench-go.txt"
+	EJOB_BENCH=1 EJOB_BENCH_GO_RESULTS="$(LOCALBIN)/bench-go.txt" KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" \
+		go test ./test/bench -run '^TestBench$$' -v -timeout 120m
 
 .PHONY: verify
 verify: manifests generate ## Fail when committed generated files (CRD, RBAC, webhook, deepcopy) are stale.

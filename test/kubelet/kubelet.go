@@ -59,6 +59,9 @@ type Stub struct {
 	Namespace string
 	// Workers is how many pods it updates at once (default 4).
 	Workers int
+	// Written, when set, is called after each status write with the pod as the API server
+	// returned it.
+	Written func(pod *corev1.Pod)
 }
 
 // Run watches pods until ctx ends. Each injected container is reported running, then
@@ -157,9 +160,12 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) error {
 	}
 	updated := pod.DeepCopy()
 	updated.Status.EphemeralContainerStatuses = next
-	_, err := s.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
+	written, err := s.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil
+	case err == nil && s.Written != nil:
+		s.Written(written)
 	}
 	return err
 }
