@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -69,6 +70,9 @@ func main() {
 	var enableHTTP2 bool
 	var tlsOpts []func(*tls.Config)
 	var metaStorage, region string
+	var kubeAPIQPS float64
+	var kubeAPIBurst int
+	var statusWriteInterval time.Duration
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -91,6 +95,13 @@ func main() {
 			"MYSQL_USER, MYSQL_PASSWORD), or empty for none.")
 	flag.StringVar(&metaStorage, "object-storage", "", "Alias of --meta-storage.")
 	flag.StringVar(&region, "region", "", "Recorded as deploy_region of every job and pod row.")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", controller.DefaultClientQPS,
+		"The most requests per second the manager sends to the API server (a job writes once per pod).")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", controller.DefaultClientBurst,
+		"The most requests the manager sends to the API server in a burst above --kube-api-qps.")
+	flag.DurationVar(&statusWriteInterval, "status-write-interval", controller.DefaultStatusWriteInterval,
+		"How often, at most, a running job's status is written when only its counts changed; "+
+			"phase changes are written at once. A negative value writes every change.")
 	opts := zap.Options{
 		Development: true,
 	}
@@ -181,7 +192,15 @@ func main() {
 		os.Exit(1)
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	if kubeAPIQPS <= 0 || kubeAPIBurst <= 0 {
+		setupLog.Error(fmt.Errorf("--kube-api-qps (%v) and --kube-api-burst (%d) must be positive", kubeAPIQPS, kubeAPIBurst),
+			"invalid flag")
+		os.Exit(1)
+	}
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsServerOptions,
 		WebhookServer:          webhookServer,
@@ -210,8 +229,9 @@ func main() {
 
 	ctx := ctrl.SetupSignalHandler()
 	if err := (&controller.EphemeralJobReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
+		Client:              mgr.GetClient(),
+		Recorder:            mgr.GetEventRecorder("ephemeraljob-controller"),
+		StatusWriteInterval: statusWriteInterval,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "unable to create controller", "controller", "EphemeralJob")
 		os.Exit(1)
