@@ -109,7 +109,7 @@ func TestBench(t *testing.T) {
 	ctx := context.Background()
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
-	rep, err := h.Run(ctx, Plan{Sizes: []int{1000, 5000}, WindowFloorUpTo: 5000, Parallelism: 10, MySQL: srv,
+	rep, err := h.Run(ctx, Plan{Sizes: []int{1000, 5000}, WindowFloorUpTo: 1000, Parallelism: 10, MySQL: srv,
 		MemoryPods: 10000, MemoryMatching: 2000, Timeout: 30 * time.Minute, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)

@@ -170,14 +170,23 @@ func (h *Harness) Namespace(ctx context.Context, prefix string) (string, error) 
 	return ns.Name, nil
 }
 
-// DeletePods deletes every pod of a namespace (unscheduled pods go at once).
+// DeletePods deletes every pod of a namespace (unscheduled pods go at once). A large
+// collection can outlast the API server's request timeout while its deletion goes on, so
+// the call is repeated until no pod is left.
 func (h *Harness) DeletePods(ctx context.Context, ns string) error {
-	err := h.Clientset.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))},
-		metav1.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("deleting the pods of %s: %w", ns, err)
+	pods := h.Clientset.CoreV1().Pods(ns)
+	var err error
+	for range 10 {
+		err = pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}, metav1.ListOptions{})
+		left, listErr := pods.List(ctx, metav1.ListOptions{Limit: 1})
+		if listErr == nil && len(left.Items) == 0 {
+			return nil
+		}
+		if err == nil {
+			err = listErr
+		}
 	}
-	return nil
+	return fmt.Errorf("deleting the pods of %s: %w", ns, err)
 }
 
 // WriteKubeconfig writes a kubeconfig for the API server into dir and returns its path.
