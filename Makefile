@@ -77,6 +77,16 @@ demo: envtest-bins ## Play the proposal's Story 1 on this machine (local control
 demo-keep: envtest-bins ## Like demo, but keep everything running afterwards, until Ctrl-C.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" DEMO_KEEP=1 hack/demo.sh
 
+## BENCHTIME is how long each Go benchmark of `make bench` runs.
+BENCHTIME ?= 2s
+
+.PHONY: bench
+bench: envtest-bins ## Measure job time against the floor, API requests, cache memory and the MySQL recorder at 1,000 and 5,000 pods; writes docs/benchmarks.md.
+	@mkdir -p "$(LOCALBIN)"
+	go test ./internal/controller -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) | tee "$(LOCALBIN)/bench-go.txt"
+	EJOB_BENCH=1 EJOB_BENCH_GO_RESULTS="$(LOCALBIN)/bench-go.txt" KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" \
+		go test ./test/bench -run '^TestBench$$' -v -timeout 120m
+
 .PHONY: verify
 verify: manifests generate ## Fail when committed generated files (CRD, RBAC, webhook, deepcopy) are stale.
 	@if [ -n "$$(git status --porcelain -- api config)" ]; then \

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -34,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	// +kubebuilder:scaffold:imports
@@ -61,6 +63,9 @@ func main() {
 	var enableHTTP2 bool
 	var tlsOpts []func(*tls.Config)
 	var metaStorage, region string
+	var kubeAPIQPS float64
+	var kubeAPIBurst int
+	var statusWriteInterval time.Duration
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -84,6 +89,13 @@ func main() {
 			"MYSQL_USER, MYSQL_PASSWORD), or empty for none.")
 	flag.StringVar(&metaStorage, "object-storage", "", "Alias of --meta-storage.")
 	flag.StringVar(&region, "region", "", "Recorded as deploy_region of every job and pod row.")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", controller.DefaultClientQPS,
+		"The most requests per second the manager sends to the API server (a job writes once per pod).")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", controller.DefaultClientBurst,
+		"The most requests the manager sends to the API server in a burst above --kube-api-qps.")
+	flag.DurationVar(&statusWriteInterval, "status-write-interval", controller.DefaultStatusWriteInterval,
+		"How often, at most, a running job's status is written when only its counts changed; "+
+			"phase changes are written at once. A negative value writes every change.")
 	opts := zap.Options{
 		Development: true,
 	}
@@ -178,13 +190,22 @@ func main() {
 	ctx := ctrl.SetupSignalHandler()
 	managerOpts := manager.Options{
 		// nolint:goconst
-		Webhooks: os.Getenv("ENABLE_WEBHOOKS") != "false",
-		Recorder: recorder.Options{Region: region},
+		Webhooks:            os.Getenv("ENABLE_WEBHOOKS") != "false",
+		Recorder:            recorder.Options{Region: region},
+		StatusWriteInterval: statusWriteInterval,
 	}
 	if metaStorage == "mysql" {
 		managerOpts.MySQL = &mysqlConfig
 	}
-	mgr, err := manager.New(ctx, ctrl.GetConfigOrDie(), ctrl.Options{
+	if kubeAPIQPS <= 0 || kubeAPIBurst <= 0 {
+		setupLog.Error(fmt.Errorf("--kube-api-qps (%v) and --kube-api-burst (%d) must be positive", kubeAPIQPS, kubeAPIBurst),
+			"invalid flag")
+		os.Exit(1)
+	}
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+
+	mgr, err := manager.New(ctx, restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsServerOptions,
 		WebhookServer:          webhookServer,

@@ -60,10 +60,18 @@ type EphemeralJobReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// StatusWriteInterval is how often, at most, a running job's status is written when
+	// only its counts changed (see statusWriteDelay). Zero means DefaultStatusWriteInterval;
+	// a negative value writes every change at once.
+	StatusWriteInterval time.Duration
 
+	mu sync.Mutex
 	// pending holds, per job UID, injections the cache does not show yet.
-	mu      sync.Mutex
 	pending map[types.UID]map[types.UID]pendingInjection
+	// unwritten holds, per job, the results of a status held back and when it was last written.
+	unwritten map[types.NamespacedName]unwrittenResults
+	// selectors caches each job's parsed selector, by job.
+	selectors map[types.NamespacedName]parsedSelector
 }
 
 // +kubebuilder:rbac:groups=apps.kruise.io,resources=ephemeraljobs,verbs=get;list;watch;delete
@@ -86,17 +94,21 @@ func (r *EphemeralJobReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, nil
 	}
 	now := r.Clock.Now()
+	// written is the job as the API server has it; job adds the results of a status
+	// held back by write coalescing.
+	written := job
+	job, err := r.withUnwritten(written)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 
 	if expired, _ := expiry(job, &job.Status, now); expired {
 		return ctrl.Result{}, r.deleteExpired(ctx, job)
 	}
 
-	selector, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
-	if err == nil && selector.Empty() {
-		err = errors.New("an empty selector would pick every pod in the namespace")
-	}
+	selector, err := r.selectorOf(job)
 	if err != nil {
-		return ctrl.Result{}, r.reconcileInvalid(ctx, job, err)
+		return ctrl.Result{}, r.reconcileInvalid(ctx, written, err)
 	}
 
 	obs, err := r.observe(ctx, job, selector)
@@ -125,15 +137,25 @@ func (r *EphemeralJobReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 
 	work.Status = computeStatus(work, a, now)
-	if err := r.writeStatus(ctx, job, work); err != nil {
+	if wait := statusWriteDelay(&written.Status, &work.Status, a, r.sinceStatusWrite(written, now),
+		r.StatusWriteInterval); wait > 0 {
+		r.holdStatus(written, &work.Status)
+		if result.RequeueAfter == 0 || wait < result.RequeueAfter {
+			result.RequeueAfter = wait
+		}
+		return result, injectErr
+	}
+	wrote, err := r.writeStatus(ctx, written, work)
+	if err != nil {
 		if apierrors.IsConflict(err) && injectErr == nil {
 			// The cache had not caught up with the job yet: look again with the new version.
 			return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return ctrl.Result{}, errors.Join(injectErr, err)
 	}
-	r.emitEvents(job, work)
-	observePhase(job, work.Status.Phase)
+	r.statusWritten(written, now, wrote)
+	r.emitEvents(written, work)
+	observePhase(written, work.Status.Phase)
 
 	if _, after := expiry(work, &work.Status, now); after > 0 && (result.RequeueAfter == 0 || after < result.RequeueAfter) {
 		result.RequeueAfter = after
@@ -260,15 +282,16 @@ func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.E
 
 // writeStatus patches the status when it changed, guarded by the resourceVersion read at
 // the start, so counts are never computed from a stale job.
-func (r *EphemeralJobReconciler) writeStatus(ctx context.Context, old, work *appsv1alpha1.EphemeralJob) error {
+// It reports whether it wrote.
+func (r *EphemeralJobReconciler) writeStatus(ctx context.Context, old, work *appsv1alpha1.EphemeralJob) (bool, error) {
 	if equality.Semantic.DeepEqual(old.Status, work.Status) {
-		return nil
+		return false, nil
 	}
 	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
 	if err := r.Status().Patch(ctx, work, patch); err != nil {
-		return fmt.Errorf("writing status: %w", err)
+		return false, fmt.Errorf("writing status: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // reconcileInvalid reports a job that cannot run at all.
@@ -278,7 +301,7 @@ func (r *EphemeralJobReconciler) reconcileInvalid(ctx context.Context, job *apps
 	work.Status.ObservedGeneration = job.Generation
 	setConditions(&work.Status, job.Generation, appsv1alpha1.EphemeralJobError, appsv1alpha1.ReasonInvalidSelector,
 		"spec.selector: "+cause.Error())
-	if err := r.writeStatus(ctx, job, work); err != nil {
+	if _, err := r.writeStatus(ctx, job, work); err != nil {
 		return err
 	}
 	if job.Status.Phase != appsv1alpha1.EphemeralJobError {
@@ -327,6 +350,10 @@ func (r *EphemeralJobReconciler) expect(jobUID types.UID, pod *corev1.Pod, index
 // forgetJob drops what the reconciler remembers of a deleted job.
 func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 	forgetPhase(key)
+	r.mu.Lock()
+	delete(r.unwritten, key)
+	delete(r.selectors, key)
+	r.mu.Unlock()
 	// Pending injections are keyed by UID, which a deleted job no longer tells; entries of
 	// jobs that are gone are dropped when their pods show up, and are few (parallelism at most).
 }
@@ -344,7 +371,12 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	if r.StatusWriteInterval == 0 {
+		r.StatusWriteInterval = DefaultStatusWriteInterval
+	}
 	r.pending = map[types.UID]map[types.UID]pendingInjection{}
+	r.unwritten = map[types.NamespacedName]unwrittenResults{}
+	r.selectors = map[types.NamespacedName]parsedSelector{}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodOwnerIndex, func(o client.Object) []string {
 		uids := podstate.JobUIDs(o.(*corev1.Pod))
 		out := make([]string, len(uids))
@@ -383,8 +415,8 @@ func (r *EphemeralJobReconciler) jobsForPod(ctx context.Context, o client.Object
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
 		if !owners[job.UID] {
-			sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
-			if err != nil || sel.Empty() || !sel.Matches(podLabels) {
+			sel, err := r.selectorOf(job)
+			if err != nil || !sel.Matches(podLabels) {
 				continue
 			}
 			if job.Status.Phase.IsFinished() {
@@ -394,6 +426,35 @@ func (r *EphemeralJobReconciler) jobsForPod(ctx context.Context, o client.Object
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)})
 	}
 	return reqs
+}
+
+// parsedSelector is a job's selector, parsed for one generation of its spec.
+type parsedSelector struct {
+	uid        types.UID
+	generation int64
+	selector   labels.Selector
+	err        error
+}
+
+// selectorOf returns the job's selector, parsed once per generation. An empty selector
+// is an error: it would pick every pod of the namespace.
+func (r *EphemeralJobReconciler) selectorOf(job *appsv1alpha1.EphemeralJob) (labels.Selector, error) {
+	key := types.NamespacedName{Namespace: job.Namespace, Name: job.Name}
+	r.mu.Lock()
+	p, ok := r.selectors[key]
+	r.mu.Unlock()
+	if ok && p.uid == job.UID && p.generation == job.Generation {
+		return p.selector, p.err
+	}
+	p = parsedSelector{uid: job.UID, generation: job.Generation}
+	p.selector, p.err = metav1.LabelSelectorAsSelector(job.Spec.Selector)
+	if p.err == nil && p.selector.Empty() {
+		p.err = errors.New("an empty selector would pick every pod in the namespace")
+	}
+	r.mu.Lock()
+	r.selectors[key] = p
+	r.mu.Unlock()
+	return p.selector, p.err
 }
 
 // podChangePredicate passes pod updates that can change a job: labels, phase, deletion,

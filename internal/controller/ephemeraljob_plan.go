@@ -54,6 +54,8 @@ type target struct {
 	Outcome podstate.Outcome
 	Reason  string
 	Message string
+	// Remembered is set when the outcome comes from the job's status alone: the pod is gone.
+	Remembered bool
 }
 
 // assessment is the job's view of its targets, derived from an observation and its recorded status.
@@ -140,8 +142,9 @@ func assess(obs observation, acceptNew bool) (assessment, error) {
 		case r.Name != "":
 			t.Name, t.Outcome, t.Reason, t.Message = r.Name, podstate.Failed, r.Reason, r.Message
 		case succeeded.has(i):
-			t.Outcome = podstate.Succeeded
+			t.Outcome, t.Remembered = podstate.Succeeded, true
 		default:
+			t.Remembered = true
 			// Recorded as failed, or its pod vanished before it finished.
 			t.Outcome, t.Reason = podstate.Failed, appsv1alpha1.ReasonPodVanished
 			if !failed.has(i) {

@@ -22,6 +22,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,6 +60,9 @@ type Options struct {
 	MySQL *recorder.Config
 	// Recorder tunes the MySQL recorder.
 	Recorder recorder.Options
+	// StatusWriteInterval is how often, at most, a running job's status is written when only
+	// its counts changed (see controller.EphemeralJobReconciler); zero means the default.
+	StatusWriteInterval time.Duration
 }
 
 // New creates a manager running the EphemeralJob controller, the webhook and the MySQL
@@ -91,8 +95,9 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
 	if err := (&controller.EphemeralJobReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
+		Client:              mgr.GetClient(),
+		Recorder:            mgr.GetEventRecorder("ephemeraljob-controller"),
+		StatusWriteInterval: opts.StatusWriteInterval,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the EphemeralJob controller: %w", err)
 	}

@@ -69,6 +69,9 @@ type Stub struct {
 
 	mu      sync.Mutex
 	started map[string]time.Time // container ID -> when the stand-in reported it running
+	// Written, when set, is called after each status write with the pod as the API server
+	// returned it.
+	Written func(pod *corev1.Pod)
 }
 
 // Run watches pods until ctx ends. Each injected container is reported running, then
@@ -189,9 +192,12 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error)
 	}
 	updated := pod.DeepCopy()
 	updated.Status.EphemeralContainerStatuses = next
-	_, err := s.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
+	written, err := s.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
 		return 0, nil
+	case err == nil && s.Written != nil:
+		s.Written(written)
 	}
 	return after, err
 }

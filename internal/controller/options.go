@@ -1,0 +1,33 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import "time"
+
+// Defaults of the manager's client rate limit. A job writes once per target pod, so
+// the limit bounds how fast jobs go: client-go's default of 5 (controller-runtime's 20)
+// requests per second would make a 5,000-pod job take minutes longer than the API
+// server needs. The API server's priority and fairness still protects it.
+const (
+	DefaultClientQPS   = 200
+	DefaultClientBurst = 400
+)
+
+// DefaultStatusWriteInterval is how often, at most, a running job's status is written
+// when only its counts changed; phase changes, refusals and results of pods that are gone
+// are written at once.
+const DefaultStatusWriteInterval = time.Second

@@ -1,0 +1,144 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil/mariadb"
+)
+
+// EnvBench makes TestBench run the full benchmark (`make bench`).
+const EnvBench = "EJOB_BENCH"
+
+// envGoBench names a file of `go test -bench` output to include in the report.
+const envGoBench = "EJOB_BENCH_GO_RESULTS"
+
+const standIn = "test/kubelet Stub (informer + 16 workers, unthrottled client): each injected container is " +
+	"written running, then terminated with exit code 0, as soon as the stand-in sees it"
+
+// TestMemoryChild is the process MeasureCache starts; it does nothing in a normal run.
+func TestMemoryChild(t *testing.T) {
+	if os.Getenv(EnvChildKubeconfig) == "" {
+		t.Skip("run by MeasureCache only")
+	}
+	if err := RunMemoryChild(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSmoke runs the benchmark's code at 100 pods, without timing assertions: the job
+// must succeed with the right counts, each pod get exactly one injection, and the
+// recorder a Succeeded row per pod.
+func TestSmoke(t *testing.T) {
+	if os.Getenv(EnvBench) != "" {
+		t.Skip("the full benchmark runs instead")
+	}
+	ctx := context.Background()
+	h := startHarness(t)
+	srv := mariadb.StartT(t)
+	rep, err := h.Run(ctx, Plan{Sizes: []int{100}, WindowFloorUpTo: 100, Parallelism: 10, MySQL: srv,
+		MemoryPods: 200, MemoryMatching: 40, Timeout: 5 * time.Minute, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, job := range []JobResult{rep.Runs[0].Job, rep.Recorder.Stopped} {
+		st := job.Status
+		if st.Phase != v1alpha1.EphemeralJobSucceeded || st.Match != 100 || st.Succeeded != 100 || st.Failed != 0 ||
+			st.Running != 0 || st.Waiting != 0 {
+			t.Errorf("job status = %s match %d succeeded %d failed %d running %d waiting %d, want Succeeded with 100 succeeded",
+				st.Phase, st.Match, st.Succeeded, st.Failed, st.Running, st.Waiting)
+		}
+		if n := job.Requests.count("WRITE", "pods/ephemeralcontainers"); n != 100 {
+			t.Errorf("ephemeralcontainers writes = %d, want 100", n)
+		}
+		if n := job.Requests.count("WRITE", "ephemeraljobs/status"); n == 0 {
+			t.Errorf("no status write was counted")
+		}
+		if len(job.StubLatency) != 100 {
+			t.Errorf("stand-in finished %d injected pods, want 100", len(job.StubLatency))
+		}
+	}
+	if rows := rep.Recorder.Up.Rows; rows.Rows != 100 || len(rows.Lag) != 100 || rows.Written < 100 {
+		t.Errorf("recorder: %d Succeeded rows, %d lags, %d rows written; want 100, 100, ≥ 100", rows.Rows, len(rows.Lag), rows.Written)
+	}
+	if r := rep.Runs[0]; r.FloorBatches <= 0 || r.FloorWindow <= 0 || len(r.FloorStubLatency) != 100 {
+		t.Errorf("floor: batches %v, window %v, %d pods finished; want both timed and 100 finished",
+			r.FloorBatches, r.FloorWindow, len(r.FloorStubLatency))
+	}
+	m := rep.Memory
+	if m.Empty.Pods != 0 || m.Trimmed.Pods != 200 || m.Untrimmed.Pods != 200 || m.Trimmed.HeapInuse == 0 {
+		t.Errorf("cache measurement saw %d/%d/%d pods (heap %d), want 0/200/200", m.Empty.Pods, m.Trimmed.Pods,
+			m.Untrimmed.Pods, m.Trimmed.HeapInuse)
+	}
+	md := rep.Markdown("go test ./test/bench", standIn, "")
+	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B4 lag"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestBench is `make bench`: B1–B4 at 1,000 and 5,000 pods, the report printed and
+// written to docs/benchmarks.md.
+func TestBench(t *testing.T) {
+	if os.Getenv(EnvBench) == "" {
+		t.Skip("set " + EnvBench + "=1 (make bench)")
+	}
+	ctx := context.Background()
+	h := startHarness(t)
+	srv := mariadb.StartT(t)
+	rep, err := h.Run(ctx, Plan{Sizes: []int{1000, 5000}, WindowFloorUpTo: 1000, Parallelism: 10, MySQL: srv,
+		MemoryPods: 10000, MemoryMatching: 2000, Timeout: 30 * time.Minute, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goBench string
+	if path := os.Getenv(envGoBench); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goBench = string(data)
+	}
+	md := rep.Markdown("make bench", standIn, goBench)
+	t.Log("\n" + md)
+	if err := os.WriteFile(filepath.Join(testutil.RepoRoot(), "docs", "benchmarks.md"), []byte(md), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startHarness(t *testing.T) *Harness {
+	t.Helper()
+	h, err := Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	return h
+}

@@ -1,0 +1,163 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// FloorMode is how the bare client paces its injections.
+type FloorMode string
+
+const (
+	// FloorBatches injects into parallelism pods, waits until the stand-in finished all
+	// of them, then goes on with the next ones.
+	FloorBatches FloorMode = "batches"
+	// FloorWindow keeps parallelism pods unfinished at all times: a pod is injected as
+	// soon as another one finished, as the controller is allowed to.
+	FloorWindow FloorMode = "window"
+)
+
+// Floor does, with a bare client and no controller, the writes a job makes: it injects
+// the job's container into every pod, parallelism at a time, watching the pods to learn
+// when the stand-in finished them. It returns the time from the first injection to the
+// last pod finished, and per pod the time from its injection returning to the stand-in's
+// terminated status being written.
+func (h *Harness) Floor(ctx context.Context, ns string, pods []*corev1.Pod, parallelism int,
+	mode FloorMode) (time.Duration, []time.Duration, error) {
+	done := make(map[string]chan struct{}, len(pods))
+	for _, p := range pods {
+		done[p.Name] = make(chan struct{})
+	}
+	var closeMu sync.Mutex
+	closed := map[string]bool{}
+	check := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok || len(pod.Spec.EphemeralContainers) == 0 {
+			return
+		}
+		finished := len(pod.Status.EphemeralContainerStatuses) == len(pod.Spec.EphemeralContainers)
+		for _, st := range pod.Status.EphemeralContainerStatuses {
+			finished = finished && st.State.Terminated != nil
+		}
+		closeMu.Lock()
+		defer closeMu.Unlock()
+		if ch := done[pod.Name]; finished && ch != nil && !closed[pod.Name] {
+			closed[pod.Name] = true
+			close(ch)
+		}
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(h.Clientset, 0, informers.WithNamespace(ns))
+	informer := factory.Core().V1().Pods().Informer()
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: check, UpdateFunc: func(_, obj any) { check(obj) },
+	}); err != nil {
+		return 0, nil, err
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	factory.Start(watchCtx.Done())
+	if !cache.WaitForCacheSync(watchCtx.Done(), informer.HasSynced) {
+		return 0, nil, fmt.Errorf("watching the pods of %s: %w", ns, ctx.Err())
+	}
+
+	slots := make(chan struct{}, parallelism)
+	errs := make(chan error, len(pods))
+	var wg sync.WaitGroup
+	var injectedMu sync.Mutex
+	injected := make(map[string]time.Time, len(pods))
+	start := time.Now()
+	for i := 0; i < len(pods); i += parallelism {
+		batch := pods[i:min(i+parallelism, len(pods))]
+		for j, pod := range batch {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return 0, nil, ctx.Err()
+			}
+			wg.Go(func() {
+				if err := h.inject(ctx, pod, i+j); err != nil {
+					errs <- err
+					<-slots
+					return
+				}
+				injectedMu.Lock()
+				injected[pod.Namespace+"/"+pod.Name] = time.Now()
+				injectedMu.Unlock()
+				select {
+				case <-done[pod.Name]:
+				case <-ctx.Done():
+					errs <- ctx.Err()
+				}
+				<-slots
+			})
+		}
+		if mode == FloorBatches {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	keys := make([]string, 0, len(injected))
+	for k := range injected {
+		keys = append(keys, k)
+	}
+	h.waitStub(ctx, keys)
+	_, finished := h.stubTimes()
+	var latency []time.Duration
+	for key, t := range injected {
+		if f, ok := finished[key]; ok {
+			latency = append(latency, f.Sub(t))
+		}
+	}
+	return took, latency, errors.Join(all...)
+}
+
+// inject adds the job's container to the pod, reading the pod again after a conflict.
+func (h *Harness) inject(ctx context.Context, pod *corev1.Pod, index int) error {
+	pods, name := h.Clientset.CoreV1().Pods(pod.Namespace), pod.Name
+	for {
+		updated := pod.DeepCopy()
+		updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers,
+			floorContainers("floor", "00000000-0000-0000-0000-000000000000", index)...)
+		_, err := pods.UpdateEphemeralContainers(ctx, name, updated, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			if err != nil {
+				return fmt.Errorf("injecting into pod %s: %w", name, err)
+			}
+			return nil
+		}
+		if pod, err = pods.Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("reading pod %s: %w", name, err)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
+)
+
+// JobRun describes one timed job.
+type JobRun struct {
+	Namespace string
+	// Pods are the Running pods the job selects (label app=<Label>).
+	Pods        []*corev1.Pod
+	Label       string
+	Parallelism int32
+	// Recorder, when set, runs the MySQL recorder in the manager with these settings.
+	Recorder *recorder.Config
+	// WatchRows, when set, reads the recorder's pod rows while the job runs to measure their lag.
+	WatchRows *RowWatcher
+	// Timeout bounds the wait for the job to finish.
+	Timeout time.Duration
+}
+
+// JobResult is what one timed job showed.
+type JobResult struct {
+	// Took is the time from the job's creation to the controller reporting it Succeeded or Failed.
+	Took     time.Duration
+	Status   appsv1alpha1.EphemeralJobStatus
+	Requests requestCounts
+	// StubLatency is, per pod, the time from its injection returning to the stand-in's
+	// terminated status being written.
+	StubLatency []time.Duration
+	Rows        *RowStats
+}
+
+// RunJob starts a manager like cmd/main.go's (same cache transform and client rate
+// limits, requests counted), creates an EphemeralJob selecting the pods and waits until
+// it finished.
+func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err error) {
+	cfg := rest.CopyConfig(h.Config)
+	cfg.QPS, cfg.Burst = controller.DefaultClientQPS, controller.DefaultClientBurst
+	counter := newRequestCounter()
+	cfg.Wrap(counter.wrap)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: new(true)},
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
+		},
+	})
+	if err != nil {
+		return res, fmt.Errorf("creating the manager: %w", err)
+	}
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	if err := (&controller.EphemeralJobReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
+	}).SetupWithManager(mgrCtx, mgr); err != nil {
+		stopMgr()
+		return res, fmt.Errorf("setting up the controller: %w", err)
+	}
+	if run.Recorder != nil {
+		if _, err := recorder.SetupWithManager(mgr, *run.Recorder, recorder.Options{}); err != nil {
+			stopMgr()
+			return res, fmt.Errorf("setting up the recorder: %w", err)
+		}
+	}
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	defer func() {
+		stopMgr()
+		if mgrErr := <-mgrDone; mgrErr != nil {
+			err = errors.Join(err, fmt.Errorf("running the manager: %w", mgrErr))
+		}
+	}()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return res, fmt.Errorf("waiting for the manager's cache to start")
+	}
+	for _, obj := range []client.Object{&corev1.Pod{}, &appsv1alpha1.EphemeralJob{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return res, fmt.Errorf("waiting for the manager's cache: %w", err)
+		}
+	}
+	counter.markSteady()
+
+	if run.WatchRows != nil {
+		if err := run.WatchRows.Start(ctx, run.Pods); err != nil {
+			return res, err
+		}
+	}
+	job := &appsv1alpha1.EphemeralJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: run.Namespace},
+		Spec: appsv1alpha1.EphemeralJobSpec{
+			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": run.Label}},
+			Parallelism: &run.Parallelism,
+			Template: appsv1alpha1.EphemeralContainerTemplateSpec{
+				EphemeralContainers: []corev1.EphemeralContainer{checkContainer()}},
+		},
+	}
+	start := time.Now()
+	if err := h.Client.Create(ctx, job); err != nil {
+		return res, fmt.Errorf("creating the job: %w", err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, run.Timeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !job.Status.Phase.IsFinished() {
+		select {
+		case <-waitCtx.Done():
+			return res, fmt.Errorf("waiting for the job to finish (status %+v): %w", job.Status, waitCtx.Err())
+		case <-tick.C:
+		}
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
+			return res, fmt.Errorf("reading the job: %w", err)
+		}
+	}
+	res.Took = time.Since(start)
+	res.Status = job.Status
+	if run.WatchRows != nil {
+		stats, err := run.WatchRows.Finish(ctx, h, 60*time.Second)
+		if err != nil {
+			return res, err
+		}
+		res.Rows = &stats
+	}
+	res.Requests = counter.snapshot()
+	keys := make([]string, 0, len(res.Requests.Injected))
+	for k := range res.Requests.Injected {
+		keys = append(keys, k)
+	}
+	h.waitStub(ctx, keys)
+	_, finished := h.stubTimes()
+	for key, injected := range res.Requests.Injected {
+		if f, ok := finished[key]; ok {
+			res.StubLatency = append(res.StubLatency, f.Sub(injected))
+		}
+	}
+	return res, nil
+}

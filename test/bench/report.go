@@ -1,0 +1,181 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package bench
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Targets of the project.
+const (
+	TargetFloorRatio       = 1.3
+	TargetStatusWritesPod  = 0.1
+	TargetHeapRatio        = 0.5
+	TargetHeapMiB          = 48
+	TargetRowLagP99        = 2 * time.Second
+	TargetMySQLStoppedTime = 1.05
+)
+
+// Machine describes where the figures were taken.
+func Machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := "unknown memory"
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				if _, err := fmt.Sscan(rest, &kb); err == nil {
+					mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s, %s/%s, %s", runtime.NumCPU(), model, mem, runtime.GOOS, runtime.GOARCH,
+		runtime.Version())
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return s[i]
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func diff(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
+}
+
+// Markdown renders the report: the figures against their targets, then the details.
+func (r *Report) Markdown(command, standIn, goBench string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Benchmarks\n\n")
+	w("- date: %s\n- machine: %s\n- command: `%s`\n- kubelet stand-in: %s\n", r.Started.UTC().Format(time.RFC3339),
+		Machine(), command, standIn)
+	w("- control plane: envtest kube-apiserver and etcd (`bin/k8s`), the manager in the same process as the harness, " +
+		"client limits as in `cmd/main.go`\n\n")
+	w("| figure | target | measured | |\n|---|---|---|---|\n")
+	for _, run := range r.Runs {
+		j := run.Job
+		ratio := j.Took.Seconds() / run.FloorBatches.Seconds()
+		w("| B1 job over %d pods, creation to Succeeded / floor (batches of 10) | ≤ %.1f× | %s / %s = **%.2f×** | %s |\n",
+			run.Pods, TargetFloorRatio, secs(j.Took), secs(run.FloorBatches), ratio, met(ratio <= TargetFloorRatio))
+		if run.FloorWindow > 0 {
+			w("| B1 job over %d pods / floor (sliding window of 10) | (stricter floor) | %s / %s = %.2f× | |\n",
+				run.Pods, secs(j.Took), secs(run.FloorWindow), j.Took.Seconds()/run.FloorWindow.Seconds())
+		}
+		rq := j.Requests
+		inj := rq.count("WRITE", "pods/ephemeralcontainers") + rq.count("POST", "pods/ephemeralcontainers")
+		perPod := float64(inj) / float64(run.Pods)
+		w("| B2 ephemeralcontainers writes per injected pod (%d pods) | exactly 1 | %.3f (%d writes) | %s |\n",
+			run.Pods, perPod, inj, met(inj == run.Pods))
+		st := rq.count("WRITE", "ephemeraljobs/status")
+		stConf := rq.errorsWith("ephemeraljobs/status", 409)
+		w("| B2 EphemeralJob status writes (%d pods) | ≤ %.1f per pod, no conflicts | %d = %.3f per pod, %d conflicts | %s |\n",
+			run.Pods, TargetStatusWritesPod, st, float64(st)/float64(run.Pods), stConf,
+			met(float64(st)/float64(run.Pods) <= TargetStatusWritesPod && stConf == 0))
+		conflicts := 0
+		for k, v := range rq.Errors {
+			if strings.HasSuffix(k, " 409") {
+				conflicts += v
+			}
+		}
+		retries := 0
+		for _, n := range rq.WritesPerObject["pods/ephemeralcontainers"] {
+			retries += n - 1
+		}
+		w("| B2 conflicts (409) / repeated injection writes (%d pods) | 0 / 0 | %d / %d | %s |\n",
+			run.Pods, conflicts, retries, met(conflicts == 0 && retries == 0))
+		reads := 0
+		var readKeys []string
+		for k, v := range rq.SteadyReads {
+			reads += v
+			readKeys = append(readKeys, fmt.Sprintf("%s ×%d", k, v))
+		}
+		slices.Sort(readKeys)
+		w("| B2 GET/LIST past the cache after sync (%d pods) | none | %d %s | %s |\n",
+			run.Pods, reads, strings.Join(readKeys, ", "), met(reads == 0))
+	}
+	if m := r.Memory; m != nil {
+		trim, untrim := diff(m.Trimmed.HeapInuse, m.Empty.HeapInuse), diff(m.Untrimmed.HeapInuse, m.Empty.HeapInuse)
+		ratio := float64(trim) / float64(untrim)
+		w("| B3 heap in use for %d cached pods (%d matching), with TrimPod / without | ≤ %.1f× | %.1f MiB / %.1f MiB = **%.2f×** | %s |\n",
+			m.Pods, m.Matching, TargetHeapRatio, mib(trim), mib(untrim), ratio, met(ratio <= TargetHeapRatio))
+		w("| B3 heap in use for %d cached pods with TrimPod | ≤ %d MiB (per 10,000 pods) | %.1f MiB (%.1f KiB per pod) | %s |\n",
+			m.Pods, TargetHeapMiB, mib(trim), float64(trim)/1024/float64(max(m.Pods, 1)),
+			met(mib(trim)*10000/float64(max(m.Pods, 1)) <= TargetHeapMiB))
+		w("| B3 RSS for %d cached pods, with TrimPod / without (over an empty cache) | | %.1f MiB / %.1f MiB | |\n",
+			m.Pods, mib(diff(m.Trimmed.RSS, m.Empty.RSS)), mib(diff(m.Untrimmed.RSS, m.Empty.RSS)))
+	}
+	if rr := r.Recorder; rr != nil && rr.Up.Rows != nil {
+		rows := rr.Up.Rows
+		w("| B4 recorder rows written (%d pods) | | %d rows in %s = %.0f rows/s; %d of %d rows Succeeded | %s |\n",
+			rr.Pods, rows.Written, secs(rows.Took), float64(rows.Written)/rows.Took.Seconds(), rows.Rows, rows.Expected,
+			met(rows.Rows == rows.Expected))
+		p99 := percentile(rows.Lag, 0.99)
+		w("| B4 lag, pod finished → its row Succeeded, p50 / p99 | p99 ≤ %s | %s / %s | %s |\n",
+			secs(TargetRowLagP99), ms(percentile(rows.Lag, 0.5)), ms(p99), met(p99 <= TargetRowLagP99 && len(rows.Lag) > 0))
+		ratio := rr.Stopped.Took.Seconds() / rr.Up.Took.Seconds()
+		w("| B4 job over %d pods with MySQL stopped / running | ≤ %.2f× | %s / %s = %.2f× | %s |\n",
+			rr.Pods, TargetMySQLStoppedTime, secs(rr.Stopped.Took), secs(rr.Up.Took), ratio, met(ratio <= TargetMySQLStoppedTime))
+	}
+	for _, run := range r.Runs {
+		w("| stand-in: injection → terminated status written, %d pods, p50 / p99 (floor; job) | not the bottleneck | %s / %s; %s / %s | |\n",
+			run.Pods, ms(percentile(run.FloorStubLatency, 0.5)), ms(percentile(run.FloorStubLatency, 0.99)),
+			ms(percentile(run.Job.StubLatency, 0.5)), ms(percentile(run.Job.StubLatency, 0.99)))
+	}
+
+	for _, run := range r.Runs {
+		w("\n## Requests of the manager, job over %d pods\n\n%s", run.Pods, run.Job.Requests.table())
+	}
+	if goBench != "" {
+		w("\n## Go benchmarks of the hot paths\n\n```\n%s\n```\n", strings.TrimSpace(goBench))
+	}
+	return b.String()
+}
