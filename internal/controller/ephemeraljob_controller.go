@@ -206,8 +206,10 @@ func (r *EphemeralJobReconciler) observe(ctx context.Context, job *appsv1alpha1.
 }
 
 // reconcileInjections injects the planned pods. A pod the job can't go into is recorded as
-// refused and the next one is tried; it never blocks the others. It returns the new
-// assessment, whether to look again soon (a pod changed under us), and any other error.
+// refused, and the pass ends there so that the refusal, which only the status remembers,
+// is written before any later index is used by an injection; the next pass goes on with
+// the others, so a refused pod never blocks them. It returns the new assessment, whether
+// to look again soon (a pod changed under us, or a refusal ended the pass), and any other error.
 func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, work *appsv1alpha1.EphemeralJob,
 	obs observation, a assessment) (assessment, bool, error) {
 	log := logf.FromContext(ctx)
@@ -231,6 +233,8 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, work *
 			work.Status.Refused = append(work.Status.Refused, appsv1alpha1.RefusedPod{
 				Index: index, Name: pod.Name, UID: pod.UID, Reason: refusal.reason, Message: refusal.message,
 			})
+			a, err = assess(obs, true)
+			return a, true, errors.Join(append(errs, err)...)
 		default:
 			// The pod changed or went away since the cache saw it, or the API server failed:
 			// leave it for the next pass and go on with the others.
