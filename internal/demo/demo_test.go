@@ -17,19 +17,18 @@ limitations under the License.
 package demo
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
 // TestStory1 runs the demo as `make demo` does and checks what it showed, so that the
@@ -38,7 +37,7 @@ import (
 func TestStory1(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	workDir := t.TempDir()
 	res, err := Run(ctx, Options{Out: out, RunFor: 200 * time.Millisecond, StepTimeout: 2 * time.Minute, WorkDir: workDir})
 	defer func() {
@@ -174,22 +173,4 @@ func TestFormatRow(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the demo's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

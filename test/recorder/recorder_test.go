@@ -17,7 +17,6 @@ limitations under the License.
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -25,7 +24,6 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -341,7 +339,7 @@ var _ = Describe("MySQL recorder", func() {
 		}
 		mysqlCfg.User, mysqlCfg.Password = "ejob_rec", password
 
-		logs := &syncBuffer{}
+		logs := &testutil.SyncBuffer{}
 		log := zap.New(zap.WriteTo(io.MultiWriter(logs, GinkgoWriter)), zap.UseDevMode(true),
 			zap.Level(zapcore.Level(-4))) // V(4): every line of the recorder, without the client bodies
 		mgr := startManager(mysqlCfg, log)
@@ -385,6 +383,8 @@ var _ = Describe("MySQL recorder", func() {
 			}
 			return names
 		}).WithContext(ctx).Should(ConsistOf("first", "second"))
+		// The connector notices the return on its own schedule, maybe after the writer did.
+		Eventually(logs.String).WithContext(ctx).Should(ContainSubstring("MySQL answers again"))
 		Expect(mgr.Stop()).To(Succeed())
 
 		// The logs went through every phase, and name the user but never the password.
@@ -412,24 +412,6 @@ func rootExec(ctx context.Context, query string) {
 	defer func() { _ = conn.Close() }()
 	_, err = conn.ExecContext(ctx, query)
 	Expect(err).NotTo(HaveOccurred())
-}
-
-// syncBuffer is a bytes.Buffer safe for the manager's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // pingDirectly pings the database with a client of its own, bypassing the recorder.
