@@ -67,6 +67,14 @@ type EphemeralJobSpec struct {
 	// Paused stops new injections; containers already injected keep running and are counted.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// StartDeadlineSeconds is how long a target's containers may take to start after they
+	// were injected (an image pull, a Secret that does not exist yet, a node that stopped
+	// answering). Past it the target counts as failed with the kubelet's last waiting reason,
+	// so that it frees its parallelism slot and the job can finish. Unset means 300 seconds.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	StartDeadlineSeconds *int32 `json:"startDeadlineSeconds,omitempty"`
 }
 
 // EphemeralContainerTemplateSpec describes the ephemeral containers added to each target pod.
@@ -138,10 +146,22 @@ type EphemeralJobStatus struct {
 	Waiting int32 `json:"waiting"`
 
 	// Targeted is the number of pods this job has committed to (injected or refused).
-	// Each got an index from 0 to targeted-1, carried by its containers in the
-	// EPHEMERALJOB_INDEX environment variable.
+	// Each got its own index, carried by its containers in the EPHEMERALJOB_INDEX environment
+	// variable; an index is never given twice, and an injection that was never applied leaves
+	// a gap.
 	// +optional
 	Targeted int32 `json:"targeted,omitempty"`
+
+	// IndexLimit is one more than the highest index the job may have given: it is written
+	// before any index at or above the previous limit is used, so a container that claims a
+	// higher index was not injected by the job and is not counted.
+	// +optional
+	IndexLimit int32 `json:"indexLimit,omitempty"`
+
+	// ActiveIndexes lists the indexes of targets injected and not finished, as ranges; a target
+	// listed here whose pod is gone failed.
+	// +optional
+	ActiveIndexes string `json:"activeIndexes,omitempty"`
 
 	// SucceededIndexes lists the indexes of targets that succeeded, as ranges ("0-3,7").
 	// With failedIndexes it keeps each result after its pod is gone.
@@ -152,8 +172,21 @@ type EphemeralJobStatus struct {
 	// +optional
 	FailedIndexes string `json:"failedIndexes,omitempty"`
 
-	// Refused lists the pods that refused injection, so they are never targeted again.
+	// RefusedIndexes lists the indexes of targets that refused injection, as ranges; they are
+	// among failedIndexes.
+	// +optional
+	RefusedIndexes string `json:"refusedIndexes,omitempty"`
+
+	// Refusals counts the targets that refused injection, by reason.
+	// +listType=map
+	// +listMapKey=reason
+	// +optional
+	Refusals []ReasonCount `json:"refusals,omitempty"`
+
+	// Refused details the first refusals (at most 10), so that the status stays small
+	// whatever the number of refusals.
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
 	// +optional
 	Refused []RefusedPod `json:"refused,omitempty"`
 
@@ -191,6 +224,20 @@ type RefusedPod struct {
 	Message string `json:"message,omitempty"`
 }
 
+// ReasonCount is how many targets share a reason.
+type ReasonCount struct {
+	// Reason is a CamelCase reason such as TargetContainerNotFound.
+	Reason string `json:"reason"`
+	// Count is the number of targets.
+	Count int32 `json:"count"`
+}
+
+// MaxRefusedListed is how many refusals status.refused details.
+const MaxRefusedListed = 10
+
+// DefaultStartDeadlineSeconds is used when spec.startDeadlineSeconds is unset.
+const DefaultStartDeadlineSeconds int32 = 300
+
 // Condition types of an EphemeralJob.
 const (
 	// ConditionComplete is True once the job has finished, successfully or not.
@@ -201,6 +248,9 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionInjectionFailed is True when at least one pod refused injection.
 	ConditionInjectionFailed = "InjectionFailed"
+	// ConditionForgedContainers is True while pods hold containers that carry the job's UID
+	// but that the job did not inject; they are not counted.
+	ConditionForgedContainers = "ForgedContainers"
 )
 
 // Condition reasons of an EphemeralJob.
@@ -217,6 +267,10 @@ const (
 	ReasonInjectionRefused        = "InjectionRefused"
 	ReasonPodVanished             = "PodVanished"
 	ReasonNoRefusals              = "NoRefusals"
+	ReasonStartDeadlineExceeded   = "StartDeadlineExceeded"
+	ReasonIndexOutOfRange         = "IndexOutOfRange"
+	ReasonIndexClaimedTwice       = "IndexClaimedTwice"
+	ReasonTemplateMismatch        = "TemplateMismatch"
 )
 
 // Environment variables set in every injected container.

@@ -16,6 +16,8 @@ limitations under the License.
 
 package v1alpha1
 
+import "time"
+
 // DefaultParallelism is used when spec.parallelism is unset.
 const DefaultParallelism int32 = 1
 
@@ -36,4 +38,12 @@ func (s *EphemeralJobSpec) ReplicasLimit() (int32, bool) {
 		return 0, false
 	}
 	return *s.Replicas, true
+}
+
+// StartDeadline returns spec.startDeadlineSeconds, or its default when unset.
+func (s *EphemeralJobSpec) StartDeadline() time.Duration {
+	if s.StartDeadlineSeconds == nil {
+		return time.Duration(DefaultStartDeadlineSeconds) * time.Second
+	}
+	return time.Duration(*s.StartDeadlineSeconds) * time.Second
 }

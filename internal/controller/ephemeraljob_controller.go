@@ -22,12 +22,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,11 +37,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -52,26 +47,78 @@ import (
 // PodOwnerIndex indexes pods by the UIDs of the jobs that own containers in them.
 const PodOwnerIndex = "ephemeraljob.kruise.io/owner-uid"
 
-// conflictRetryDelay is how soon a job is looked at again after a pod changed under an injection.
-const conflictRetryDelay = 200 * time.Millisecond
+const (
+	// retryDelay is how soon a job is looked at again after an API error or an injection
+	// whose outcome is unknown.
+	retryDelay = 500 * time.Millisecond
+	// maxVerifyDelay bounds the backoff between fresh reads of a pod whose injection
+	// outcome is unknown.
+	maxVerifyDelay = 10 * time.Second
+	// indexBatch is how many indexes beyond the next one a status write reserves at once.
+	indexBatch = 100
+	// DefaultEventBatchDelay is how long pod events that only move counts wait, so that
+	// many of them make one pass.
+	DefaultEventBatchDelay = 300 * time.Millisecond
+)
 
 // EphemeralJobReconciler turns EphemeralJobs into ephemeral containers in the pods they select.
 type EphemeralJobReconciler struct {
 	client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	// APIReader reads pods past the cache, to learn the outcome of an injection the API
+	// server answered with a timeout. Unset means the Client.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// StatusWriteInterval is how often, at most, a running job's status is written when
 	// only its counts changed (see statusWriteDelay). Zero means DefaultStatusWriteInterval;
 	// a negative value writes every change at once.
 	StatusWriteInterval time.Duration
+	// EventBatchDelay is how long pod events that only move counts wait before the job's
+	// next pass. Zero means DefaultEventBatchDelay; a negative value passes at once.
+	EventBatchDelay time.Duration
 
 	mu sync.Mutex
-	// pending holds, per job UID, injections the cache does not show yet.
-	pending map[types.UID]map[types.UID]pendingInjection
-	// unwritten holds, per job, the results of a status held back and when it was last written.
-	unwritten map[types.NamespacedName]unwrittenResults
+	// jobs holds what the reconciler keeps of each job between passes.
+	jobs map[types.NamespacedName]*jobState
 	// selectors caches each job's parsed selector, by job.
 	selectors map[types.NamespacedName]parsedSelector
+}
+
+// jobState is what the reconciler keeps of a job between passes: its ledger, the pod
+// events not handled yet, and the job as the last status write returned it.
+type jobState struct {
+	uid types.UID
+
+	// mu guards inbox and freeSlots, which the pod event handler writes.
+	mu sync.Mutex
+	// inbox holds the pods with events since the last pass, by UID.
+	inbox     map[types.UID]types.NamespacedName
+	freeSlots bool
+
+	// The rest belongs to the job's passes, which never run concurrently.
+	ledger    *ledger
+	written   *appsv1alpha1.EphemeralJob
+	lastWrite time.Time
+	reported  map[types.UID]bool
+}
+
+// note records a pod event for the job's next pass.
+func (s *jobState) note(uid types.UID, key types.NamespacedName) {
+	s.mu.Lock()
+	s.inbox[uid] = key
+	s.mu.Unlock()
+}
+
+// drain returns the pods with events since the last pass and empties the inbox.
+func (s *jobState) drain() map[types.UID]types.NamespacedName {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.inbox) == 0 {
+		return nil
+	}
+	out := s.inbox
+	s.inbox = map[types.UID]types.NamespacedName{}
+	return out
 }
 
 // +kubebuilder:rbac:groups=apps.kruise.io,resources=ephemeraljobs,verbs=get;list;watch;delete
@@ -80,174 +127,238 @@ type EphemeralJobReconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods/ephemeralcontainers,verbs=update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings one job a step forward: it expires it when a TTL ran out, otherwise it
-// assesses its targets, injects as many as parallelism allows, and writes the status once.
+// Reconcile brings one job a step forward: read, expire, observe, inject, status, write.
 func (r *EphemeralJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	defer func(start time.Time) { passDuration.Observe(time.Since(start).Seconds()) }(time.Now())
+	p, err := r.read(ctx, req.NamespacedName)
+	if p == nil || err != nil {
+		return ctrl.Result{}, err
+	}
+	if expired, _ := expiry(p.job, &p.job.Status, p.now); expired {
+		return ctrl.Result{}, r.deleteExpired(ctx, p.job)
+	}
+	if p.invalid != nil {
+		return ctrl.Result{}, r.reconcileInvalid(ctx, p.job, p.invalid)
+	}
+	if err := r.observe(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
+	p.requeue(r.reconcileUnknown(ctx, p))
+	p.requeue(p.ledger.expireStarts(p.job.Spec.StartDeadline(), p.now))
+	p.requeue(r.reconcileInjections(ctx, p))
+	p.status = computeStatus(p.job, p.ledger, p.acceptNew, p.now)
+	return r.reconcileStatus(ctx, p)
+}
+
+// pass is one reconcile of one job.
+type pass struct {
+	key   types.NamespacedName
+	state *jobState
+	// job is the newest version known: the cache's, or the one the last status write returned.
+	job       *appsv1alpha1.EphemeralJob
+	ledger    *ledger
+	now       time.Time
+	acceptNew bool
+	invalid   error
+	status    appsv1alpha1.EphemeralJobStatus
+	result    ctrl.Result
+	errs      []error
+}
+
+// requeue asks for the job to be looked at again after d; the lowest non-zero delay wins.
+func (p *pass) requeue(d time.Duration) {
+	if d > 0 && (p.result.RequeueAfter == 0 || d < p.result.RequeueAfter) {
+		p.result.RequeueAfter = d
+	}
+}
+
+// read builds the pass: the job, its state, and its ledger (built when first needed).
+// It returns nil when there is nothing to do.
+func (r *EphemeralJobReconciler) read(ctx context.Context, key types.NamespacedName) (*pass, error) {
 	job := &appsv1alpha1.EphemeralJob{}
-	if err := r.Get(ctx, req.NamespacedName, job); err != nil {
+	if err := r.Get(ctx, key, job); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.forgetJob(req.NamespacedName)
+			r.forgetJob(key)
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return nil, client.IgnoreNotFound(err)
 	}
 	if job.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
+		return nil, nil
 	}
-	now := r.Clock.Now()
-	// written is the job as the API server has it; job adds the results of a status
-	// held back by write coalescing.
-	written := job
-	job, err := r.withUnwritten(written)
+	p := &pass{key: key, now: r.Clock.Now(), state: r.stateOf(job)}
+	p.job = newerJob(job, p.state.written)
+	selector, err := r.selectorOf(p.job)
 	if err != nil {
-		return ctrl.Result{}, err
+		p.invalid = err
+		return p, nil
 	}
-
-	if expired, _ := expiry(job, &job.Status, now); expired {
-		return ctrl.Result{}, r.deleteExpired(ctx, job)
+	start := p.now
+	if p.job.Status.StartTime != nil {
+		start = p.job.Status.StartTime.Time
 	}
-
-	selector, err := r.selectorOf(job)
-	if err != nil {
-		return ctrl.Result{}, r.reconcileInvalid(ctx, written, err)
-	}
-
-	obs, err := r.observe(ctx, job, selector)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	start := now
-	if job.Status.StartTime != nil {
-		start = job.Status.StartTime.Time
-	}
-	acceptNew := !job.Status.Phase.IsFinished() && !deadlinePassed(job, &metav1.Time{Time: start}, now)
-	a, err := assess(obs, acceptNew)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-
-	work := job.DeepCopy()
-	var result ctrl.Result
-	var injectErr error
-	if acceptNew && !job.Spec.Paused {
-		var retry bool
-		a, retry, injectErr = r.reconcileInjections(ctx, work, obs, a)
-		if retry {
-			result.RequeueAfter = conflictRetryDelay
+	p.acceptNew = !p.job.Status.Phase.IsFinished() && !deadlinePassed(p.job, &metav1.Time{Time: start}, p.now)
+	if p.state.ledger == nil {
+		l := newLedger(p.job, selector)
+		var owned, selected corev1.PodList
+		if err := r.List(ctx, &owned, client.InNamespace(key.Namespace),
+			client.MatchingFields{PodOwnerIndex: string(job.UID)}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, fmt.Errorf("listing pods holding the job's containers: %w", err)
 		}
-	}
-
-	work.Status = computeStatus(work, a, now)
-	if wait := statusWriteDelay(&written.Status, &work.Status, a, r.sinceStatusWrite(written, now),
-		r.StatusWriteInterval); wait > 0 {
-		r.holdStatus(written, &work.Status)
-		if result.RequeueAfter == 0 || wait < result.RequeueAfter {
-			result.RequeueAfter = wait
+		if err := r.List(ctx, &selected, client.InNamespace(key.Namespace),
+			client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, fmt.Errorf("listing selected pods: %w", err)
 		}
-		return result, injectErr
-	}
-	wrote, err := r.writeStatus(ctx, written, work)
-	if err != nil {
-		if apierrors.IsConflict(err) && injectErr == nil {
-			// The cache had not caught up with the job yet: look again with the new version.
-			return ctrl.Result{RequeueAfter: conflictRetryDelay}, nil
+		if err := l.rebuild(p.job, podPointers(owned.Items), podPointers(selected.Items), p.now); err != nil {
+			return nil, err
 		}
-		return ctrl.Result{}, errors.Join(injectErr, err)
+		p.state.ledger = l
 	}
-	r.statusWritten(written, now, wrote)
-	r.emitEvents(written, work)
-	observePhase(written, work.Status.Phase)
-
-	if _, after := expiry(work, &work.Status, now); after > 0 && (result.RequeueAfter == 0 || after < result.RequeueAfter) {
-		result.RequeueAfter = after
-	}
-	return result, injectErr
+	p.ledger = p.state.ledger
+	return p, nil
 }
 
-// observe reads from the cache the pods that matter to the job, and settles its pending injections.
-func (r *EphemeralJobReconciler) observe(ctx context.Context, job *appsv1alpha1.EphemeralJob,
-	selector labels.Selector) (observation, error) {
-	obs := observation{job: job}
-	var selected, owned corev1.PodList
-	if err := r.List(ctx, &selected, client.InNamespace(job.Namespace),
-		client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy); err != nil {
-		return obs, fmt.Errorf("listing selected pods: %w", err)
+// newerJob returns the newer of the cached job and the one the last status write returned:
+// the cache may not have caught up with that write yet.
+func newerJob(cached, written *appsv1alpha1.EphemeralJob) *appsv1alpha1.EphemeralJob {
+	if written == nil || written.UID != cached.UID {
+		return cached
 	}
-	if err := r.List(ctx, &owned, client.InNamespace(job.Namespace),
-		client.MatchingFields{PodOwnerIndex: string(job.UID)}, client.UnsafeDisableDeepCopy); err != nil {
-		return obs, fmt.Errorf("listing pods holding the job's containers: %w", err)
+	if c, err := compareVersions(written.ResourceVersion, cached.ResourceVersion); err == nil && c > 0 {
+		return written.DeepCopy()
 	}
-	obs.selected = podPointers(selected.Items)
-	obs.owned = podPointers(owned.Items)
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	pending := r.pending[job.UID]
-	for _, pod := range obs.owned {
-		delete(pending, pod.UID)
-	}
-	if len(pending) > 0 {
-		inCache := map[types.UID]bool{}
-		for _, pod := range obs.selected {
-			inCache[pod.UID] = true
-		}
-		for uid := range pending {
-			if !inCache[uid] {
-				// Gone or relabelled before the cache showed the injection: the job's
-				// recorded status keeps the target; a relabelled pod shows up as owned.
-				delete(pending, uid)
-			}
-		}
-	}
-	obs.pending = make(map[types.UID]pendingInjection, len(pending))
-	for uid, p := range pending {
-		obs.pending[uid] = p
-	}
-	return obs, nil
+	return cached
 }
 
-// reconcileInjections injects the planned pods. A pod the job can't go into is recorded as
-// refused, and the pass ends there so that the refusal, which only the status remembers,
-// is written before any later index is used by an injection; the next pass goes on with
-// the others, so a refused pod never blocks them. It returns the new assessment, whether
-// to look again soon (a pod changed under us, or a refusal ended the pass), and any other error.
-func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, work *appsv1alpha1.EphemeralJob,
-	obs observation, a assessment) (assessment, bool, error) {
-	log := logf.FromContext(ctx)
-	obs.job = work
-	var retry bool
-	var errs []error
-	for {
-		plan := planInjections(work, a)
-		if len(plan) == 0 {
-			return a, retry, errors.Join(errs...)
-		}
-		pod, index := plan[0], int32(len(a.targets))
-		err := r.inject(ctx, work, pod, index)
-		var refusal *refusalError
+// observe moves the ledger forward with the pods whose events arrived since the last pass.
+func (r *EphemeralJobReconciler) observe(ctx context.Context, p *pass) error {
+	for uid, key := range p.state.drain() {
+		pod := &corev1.Pod{}
+		err := r.Get(ctx, key, pod, client.UnsafeDisableDeepCopy)
 		switch {
-		case err == nil:
-			log.V(1).Info("injected", "pod", klog.KObj(pod), "index", index)
-			r.expect(work.UID, pod, index)
-			obs.pending[pod.UID] = pendingInjection{Index: index, Name: pod.Name}
-		case errors.As(err, &refusal):
-			work.Status.Refused = append(work.Status.Refused, appsv1alpha1.RefusedPod{
-				Index: index, Name: pod.Name, UID: pod.UID, Reason: refusal.reason, Message: refusal.message,
-			})
-			a, err = assess(obs, true)
-			return a, true, errors.Join(append(errs, err)...)
+		case apierrors.IsNotFound(err):
+			p.ledger.gone(uid)
+		case err != nil:
+			p.state.note(uid, key)
+			return fmt.Errorf("reading pod %s from the cache: %w", key.Name, err)
+		case pod.UID != uid:
+			p.ledger.gone(uid)
+			p.ledger.observe(pod, p.now)
 		default:
-			// The pod changed or went away since the cache saw it, or the API server failed:
-			// leave it for the next pass and go on with the others.
-			if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-				errs = append(errs, err)
-			}
-			retry = true
-			obs.selected = slices.DeleteFunc(slices.Clone(obs.selected), func(p *corev1.Pod) bool { return p.UID == pod.UID })
-		}
-		if a, err = assess(obs, true); err != nil {
-			return a, retry, err
+			p.ledger.observe(pod, p.now)
 		}
 	}
+	return nil
+}
+
+// reconcileUnknown learns the outcome of injections the API server did not confirm, with
+// a fresh read of each pod: the containers are there (injected), the pod moved on without
+// them (never applied: the pod is a candidate again, its index a gap), or the pod is still
+// at the version the write was sent with (the write is sent again with that version, so at
+// most one of the two is applied). It returns when to look again.
+func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) time.Duration {
+	l := p.ledger
+	var again time.Duration
+	for _, t := range l.unknown() {
+		if wait := t.verifyAt.Sub(p.now); wait > 0 {
+			if again == 0 || wait < again {
+				again = wait
+			}
+			continue
+		}
+		pod := &corev1.Pod{}
+		err := r.reader().Get(ctx, t.pod, pod)
+		switch {
+		case apierrors.IsNotFound(err) || (err == nil && pod.UID != t.uid):
+			l.release(t.index)
+			continue
+		case err != nil:
+			t.backoff(p.now)
+			again = retryDelay
+			continue
+		}
+		if _, claims := l.claimedIndex(pod); claims {
+			l.observe(pod, p.now)
+			if t.state == injectUnknown {
+				// The pod holds another index of the job: this write was not the one applied.
+				l.release(t.index)
+				l.observe(pod, p.now)
+			}
+			continue
+		}
+		if pod.ResourceVersion != t.sentVersion {
+			l.release(t.index)
+			l.observe(pod, p.now)
+			continue
+		}
+		switch err := r.inject(ctx, p.job, pod, t.index); {
+		case err == nil:
+			t.state = injectAccepted
+		case isRefusal(err):
+			l.refuse(pod, t, refusalOf(err).reason, refusalOf(err).message)
+		default:
+			t.backoff(p.now)
+			again = retryDelay
+		}
+	}
+	return again
+}
+
+// reconcileInjections injects into the next candidates as long as parallelism and
+// replicas leave room and the written index limit allows. A pod that can't take the
+// containers is refused and the loop goes on with the others, so a refused pod never
+// blocks them. It returns when to look again.
+func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pass) time.Duration {
+	l, job := p.ledger, p.job
+	if !p.acceptNew || job.Spec.Paused {
+		return 0
+	}
+	log := logf.FromContext(ctx)
+	var again time.Duration
+	for l.room(job) > 0 && l.next < l.writtenLimit {
+		c := l.popCandidate()
+		if c == nil {
+			break
+		}
+		pod := &corev1.Pod{}
+		if err := r.Get(ctx, c.key, pod, client.UnsafeDisableDeepCopy); err != nil {
+			if !apierrors.IsNotFound(err) {
+				p.state.note(c.uid, c.key)
+				p.errs = append(p.errs, fmt.Errorf("reading pod %s from the cache: %w", c.key.Name, err))
+				return 0
+			}
+			l.gone(c.uid)
+			continue
+		}
+		if pod.UID != c.uid {
+			l.gone(c.uid)
+			l.observe(pod, p.now)
+			continue
+		}
+		if _, claims := l.claimedIndex(pod); claims || !l.isCandidate(pod) {
+			l.observe(pod, p.now)
+			continue
+		}
+		if reason, message := checkInjectable(job, pod); reason != "" {
+			injections.WithLabelValues(reason).Inc()
+			l.refuse(pod, nil, reason, message)
+			continue
+		}
+		t := l.reserve(pod, p.now)
+		switch err := r.inject(ctx, job, pod, t.index); {
+		case err == nil:
+			log.V(1).Info("injected", "pod", klog.KObj(pod), "index", t.index)
+			t.state = injectAccepted
+		case isRefusal(err):
+			l.refuse(pod, t, refusalOf(err).reason, refusalOf(err).message)
+		case apierrors.IsNotFound(err):
+			l.release(t.index) // the pod is gone
+		default:
+			// Applied or not: a fresh read of the pod tells, on the next pass.
+			log.V(1).Info("injection outcome unknown", "pod", klog.KObj(pod), "index", t.index, "error", err.Error())
+			again = retryDelay
+		}
+	}
+	return again
 }
 
 // refusalError is an injection the pod or the API server refuses for good.
@@ -255,14 +366,21 @@ type refusalError struct{ reason, message string }
 
 func (e *refusalError) Error() string { return e.message }
 
+func isRefusal(err error) bool { return refusalOf(err) != nil }
+
+func refusalOf(err error) *refusalError {
+	var refusal *refusalError
+	if errors.As(err, &refusal) {
+		return refusal
+	}
+	return nil
+}
+
 // inject adds the job's containers to the pod through the ephemeralcontainers subresource.
 // The update carries the pod's resourceVersion, so a concurrent change is a conflict, never
-// a lost or duplicated container.
+// a lost or duplicated container, and a write sent twice with the same version is applied
+// at most once.
 func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.EphemeralJob, pod *corev1.Pod, index int32) error {
-	if reason, message := checkInjectable(job, pod); reason != "" {
-		injections.WithLabelValues(reason).Inc()
-		return &refusalError{reason: reason, message: message}
-	}
 	updated := pod.DeepCopy()
 	updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, containersFor(job, index)...)
 	err := r.SubResource("ephemeralcontainers").Update(ctx, updated)
@@ -278,24 +396,20 @@ func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.E
 	case apierrors.IsConflict(err):
 		injections.WithLabelValues("Conflict").Inc()
 		return err
+	case apierrors.IsNotFound(err):
+		injections.WithLabelValues("NotFound").Inc()
+		return err
 	default:
 		injections.WithLabelValues("Error").Inc()
 		return fmt.Errorf("injecting into pod %s: %w", pod.Name, err)
 	}
 }
 
-// writeStatus patches the status when it changed, guarded by the resourceVersion read at
-// the start, so counts are never computed from a stale job.
-// It reports whether it wrote.
-func (r *EphemeralJobReconciler) writeStatus(ctx context.Context, old, work *appsv1alpha1.EphemeralJob) (bool, error) {
-	if equality.Semantic.DeepEqual(old.Status, work.Status) {
-		return false, nil
+func (r *EphemeralJobReconciler) reader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
 	}
-	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, work, patch); err != nil {
-		return false, fmt.Errorf("writing status: %w", err)
-	}
-	return true, nil
+	return r.Client
 }
 
 // reconcileInvalid reports a job that cannot run at all.
@@ -305,7 +419,7 @@ func (r *EphemeralJobReconciler) reconcileInvalid(ctx context.Context, job *apps
 	work.Status.ObservedGeneration = job.Generation
 	setConditions(&work.Status, job.Generation, appsv1alpha1.EphemeralJobError, appsv1alpha1.ReasonInvalidSelector,
 		"spec.selector: "+cause.Error())
-	if _, err := r.writeStatus(ctx, job, work); err != nil {
+	if _, err := r.patchStatus(ctx, job, work); err != nil {
 		return err
 	}
 	if job.Status.Phase != appsv1alpha1.EphemeralJobError {
@@ -326,12 +440,24 @@ func (r *EphemeralJobReconciler) deleteExpired(ctx context.Context, job *appsv1a
 	return nil
 }
 
-// emitEvents reports refusals and completion, once each, after the status that records them was written.
-func (r *EphemeralJobReconciler) emitEvents(old, work *appsv1alpha1.EphemeralJob) {
-	for _, refused := range work.Status.Refused[len(old.Status.Refused):] {
-		r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, refused.Reason, "Inject", "%s", refused.Message)
+// emitEvents reports refusals, forged containers and completion, once each, after the
+// status that records them was written.
+func (r *EphemeralJobReconciler) emitEvents(p *pass, old *appsv1alpha1.EphemeralJobStatus) {
+	work := p.job
+	if len(work.Status.Refused) > len(old.Refused) {
+		for _, refused := range work.Status.Refused[len(old.Refused):] {
+			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, refused.Reason, "Inject", "%s", refused.Message)
+		}
 	}
-	if work.Status.Phase.IsFinished() && !old.Status.Phase.IsFinished() {
+	for uid, f := range p.ledger.forged {
+		if !p.state.reported[uid] {
+			p.state.reported[uid] = true
+			forgedContainers.WithLabelValues(f.reason).Inc()
+			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, f.reason, "Observe",
+				"pod %s holds containers with this job's UID that it did not inject (%s); they are not counted", f.pod, f.detail)
+		}
+	}
+	if work.Status.Phase.IsFinished() && !old.Phase.IsFinished() {
 		typ := corev1.EventTypeNormal
 		if work.Status.Phase == appsv1alpha1.EphemeralJobFailed {
 			typ = corev1.EventTypeWarning
@@ -342,24 +468,36 @@ func (r *EphemeralJobReconciler) emitEvents(old, work *appsv1alpha1.EphemeralJob
 	}
 }
 
-func (r *EphemeralJobReconciler) expect(jobUID types.UID, pod *corev1.Pod, index int32) {
+// stateOf returns the reconciler's state of the job, new when the job is new.
+func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobState {
+	key := client.ObjectKeyFromObject(job)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.pending[jobUID] == nil {
-		r.pending[jobUID] = map[types.UID]pendingInjection{}
+	s, ok := r.jobs[key]
+	if !ok || s.uid != job.UID {
+		s = &jobState{uid: job.UID, inbox: map[types.UID]types.NamespacedName{}, reported: map[types.UID]bool{}}
+		r.jobs[key] = s
 	}
-	r.pending[jobUID][pod.UID] = pendingInjection{Index: index, Name: pod.Name}
+	return s
 }
 
-// forgetJob drops what the reconciler remembers of a deleted job.
+// existingState returns the reconciler's state of the job if it has one.
+func (r *EphemeralJobReconciler) existingState(key types.NamespacedName, uid types.UID) *jobState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.jobs[key]; ok && s.uid == uid {
+		return s
+	}
+	return nil
+}
+
+// forgetJob drops what the reconciler keeps of a deleted job.
 func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 	forgetPhase(key)
 	r.mu.Lock()
-	delete(r.unwritten, key)
+	delete(r.jobs, key)
 	delete(r.selectors, key)
 	r.mu.Unlock()
-	// Pending injections are keyed by UID, which a deleted job no longer tells; entries of
-	// jobs that are gone are dropped when their pods show up, and are few (parallelism at most).
 }
 
 func podPointers(items []corev1.Pod) []*corev1.Pod {
@@ -378,8 +516,13 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.StatusWriteInterval == 0 {
 		r.StatusWriteInterval = DefaultStatusWriteInterval
 	}
-	r.pending = map[types.UID]map[types.UID]pendingInjection{}
-	r.unwritten = map[types.NamespacedName]unwrittenResults{}
+	if r.EventBatchDelay == 0 {
+		r.EventBatchDelay = DefaultEventBatchDelay
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	r.jobs = map[types.NamespacedName]*jobState{}
 	r.selectors = map[types.NamespacedName]parsedSelector{}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodOwnerIndex, func(o client.Object) []string {
 		uids := podstate.JobUIDs(o.(*corev1.Pod))
@@ -393,43 +536,9 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.jobsForPod),
-			builder.WithPredicates(podChangePredicate())).
+		Watches(&corev1.Pod{}, &podEventHandler{r: r}, builder.WithPredicates(podChangePredicate())).
 		Named("ephemeraljob").
 		Complete(r)
-}
-
-// jobsForPod maps a pod to the jobs of its namespace that select it or own containers in it.
-func (r *EphemeralJobReconciler) jobsForPod(ctx context.Context, o client.Object) []reconcile.Request {
-	pod, ok := o.(*corev1.Pod)
-	if !ok {
-		return nil
-	}
-	var jobs appsv1alpha1.EphemeralJobList
-	if err := r.List(ctx, &jobs, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		logf.FromContext(ctx).Error(err, "listing jobs for a pod event", "pod", klog.KObj(pod))
-		return nil
-	}
-	owners := map[types.UID]bool{}
-	for _, uid := range podstate.JobUIDs(pod) {
-		owners[uid] = true
-	}
-	podLabels := labels.Set(pod.Labels)
-	var reqs []reconcile.Request
-	for i := range jobs.Items {
-		job := &jobs.Items[i]
-		if !owners[job.UID] {
-			sel, err := r.selectorOf(job)
-			if err != nil || !sel.Matches(podLabels) {
-				continue
-			}
-			if job.Status.Phase.IsFinished() {
-				continue // a finished job takes no new targets
-			}
-		}
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)})
-	}
-	return reqs
 }
 
 // parsedSelector is a job's selector, parsed for one generation of its spec.
@@ -459,23 +568,4 @@ func (r *EphemeralJobReconciler) selectorOf(job *appsv1alpha1.EphemeralJob) (lab
 	r.selectors[key] = p
 	r.mu.Unlock()
 	return p.selector, p.err
-}
-
-// podChangePredicate passes pod updates that can change a job: labels, phase, deletion,
-// ephemeral containers and their statuses.
-func podChangePredicate() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			oldPod, ok1 := e.ObjectOld.(*corev1.Pod)
-			newPod, ok2 := e.ObjectNew.(*corev1.Pod)
-			if !ok1 || !ok2 {
-				return false
-			}
-			return !equality.Semantic.DeepEqual(oldPod.Labels, newPod.Labels) ||
-				oldPod.Status.Phase != newPod.Status.Phase ||
-				(oldPod.DeletionTimestamp == nil) != (newPod.DeletionTimestamp == nil) ||
-				len(oldPod.Spec.EphemeralContainers) != len(newPod.Spec.EphemeralContainers) ||
-				!equality.Semantic.DeepEqual(oldPod.Status.EphemeralContainerStatuses, newPod.Status.EphemeralContainerStatuses)
-		},
-	}
 }

@@ -25,51 +25,47 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
-	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
-// maxListedFailures bounds how many failed pods a condition message names.
-const maxListedFailures = 5
+// maxListedNames bounds how many pods a condition message names.
+const maxListedNames = 3
 
-// computeStatus derives the job's new status from its assessment. It never lowers a count
-// of finished targets and never leaves a finished phase.
-func computeStatus(job *appsv1alpha1.EphemeralJob, a assessment, now time.Time) appsv1alpha1.EphemeralJobStatus {
+// computeStatus derives the job's new status from its ledger. It never leaves a finished
+// phase. The index limit it writes is raised ahead of the next index, so that the next
+// injections may use it once this status is written.
+func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, now time.Time) appsv1alpha1.EphemeralJobStatus {
 	st := *job.Status.DeepCopy()
 	st.ObservedGeneration = job.Generation
-	if st.StartTime == nil {
-		t := metav1.NewTime(now)
-		st.StartTime = &t
+	st.StartTime = startedAt(&st, now)
+	l.writeResults(&st)
+	if acceptNew && !job.Spec.Paused && l.next+job.Spec.GetParallelism() > l.writtenLimit && len(l.candidates) > 0 {
+		st.IndexLimit = l.next + max(indexBatch, job.Spec.GetParallelism())
 	}
 
-	succeeded, failed := indexSet{}, indexSet{}
-	for _, t := range a.targets {
-		switch t.Outcome {
-		case podstate.Succeeded:
-			succeeded[t.Index] = struct{}{}
-		case podstate.Failed:
-			failed[t.Index] = struct{}{}
-		}
-	}
-	st.Targeted = int32(len(a.targets))
-	st.SucceededIndexes, st.FailedIndexes = succeeded.String(), failed.String()
-	st.Succeeded, st.Failed, st.Running, st.Waiting = a.counts()
-	st.Match = st.Targeted + int32(len(a.next))
+	s := l.summarize(job, acceptNew)
+	st.Targeted = s.targeted
+	st.Succeeded, st.Failed, st.Running, st.Waiting, st.Match = s.succeeded, s.failed, s.running, s.waiting, s.match
 
-	phase, reason, message := decidePhase(job, &st, a, now)
+	phase, reason, message := decidePhase(job, &st, l, now)
 	st.Phase = phase
 	if phase.IsFinished() && st.CompletionTime == nil {
 		t := metav1.NewTime(now)
 		st.CompletionTime = &t
 	}
 	setConditions(&st, job.Generation, phase, reason, message)
+	setForgedCondition(&st, job.Generation, l.forgeries())
 	return st
 }
 
 // decidePhase returns the phase and a reason and message for it.
-func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobStatus, a assessment,
+func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobStatus, l *ledger,
 	now time.Time) (appsv1alpha1.EphemeralJobPhase, string, string) {
 	old := job.Status
-	finishedTargets := st.Running == 0 && st.Waiting == 0 && st.Match > 0
+	finishedTargets := st.Running == 0 && st.Waiting == 0
+	replicasZero := false
+	if limit, ok := job.Spec.ReplicasLimit(); ok && limit == 0 {
+		replicasZero = true
+	}
 	switch {
 	case old.Phase.IsFinished() && old.CompletionTime != nil:
 		if c := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionComplete); c != nil {
@@ -81,8 +77,8 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 			fmt.Sprintf("the job ran longer than activeDeadlineSeconds (%ds) with %d of %d pods unfinished",
 				*job.Spec.ActiveDeadlineSeconds, st.Running+st.Waiting, st.Match)
 	case finishedTargets && st.Failed > 0:
-		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonSomeFailed, failureMessage(st, a)
-	case finishedTargets:
+		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonSomeFailed, failureMessage(st, l)
+	case finishedTargets && (st.Match > 0 || replicasZero):
 		return appsv1alpha1.EphemeralJobSucceeded, appsv1alpha1.ReasonAllSucceeded,
 			fmt.Sprintf("all %d pods succeeded", st.Match)
 	case job.Spec.Paused:
@@ -101,21 +97,10 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 }
 
 // failureMessage says how many targets failed and names the first few.
-func failureMessage(st *appsv1alpha1.EphemeralJobStatus, a assessment) string {
+func failureMessage(st *appsv1alpha1.EphemeralJobStatus, l *ledger) string {
 	var named []string
-	for _, t := range a.targets {
-		if t.Outcome != podstate.Failed || len(named) == maxListedFailures {
-			continue
-		}
-		name := t.Name
-		if name == "" {
-			name = fmt.Sprintf("target %d", t.Index)
-		}
-		detail := t.Message
-		if detail == "" {
-			detail = t.Reason
-		}
-		named = append(named, fmt.Sprintf("%s (%s)", name, detail))
+	for _, f := range l.failures[:min(len(l.failures), maxListedNames)] {
+		named = append(named, fmt.Sprintf("%s (%s)", f.pod, f.detail))
 	}
 	msg := fmt.Sprintf("%d of %d pods failed: %s", st.Failed, st.Match, strings.Join(named, "; "))
 	if int(st.Failed) > len(named) {
@@ -133,23 +118,48 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 		})
 	}
 	if phase.IsFinished() {
-		set(appsv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, message)
+		set(appsv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "")
 		set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, message)
 		if phase == appsv1alpha1.EphemeralJobFailed {
-			set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, message)
+			set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, "")
 		}
 	} else {
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
 	}
 	if len(st.Refused) > 0 {
-		var named []string
-		for _, r := range st.Refused[:min(len(st.Refused), maxListedFailures)] {
-			named = append(named, fmt.Sprintf("%s: %s", r.Name, r.Message))
+		var total int32
+		var byReason []string
+		for _, rc := range st.Refusals {
+			total += rc.Count
+			byReason = append(byReason, fmt.Sprintf("%s %d", rc.Reason, rc.Count))
 		}
-		msg := fmt.Sprintf("%d pods refused injection: %s", len(st.Refused), strings.Join(named, "; "))
-		if len(st.Refused) > maxListedFailures {
-			msg += "; ..."
+		if total == 0 {
+			total = int32(len(st.Refused))
 		}
-		set(appsv1alpha1.ConditionInjectionFailed, metav1.ConditionTrue, st.Refused[0].Reason, msg)
+		first := st.Refused[0]
+		msg := fmt.Sprintf("%d pods refused injection (%s); first: %s", total, strings.Join(byReason, ", "), first.Message)
+		set(appsv1alpha1.ConditionInjectionFailed, metav1.ConditionTrue, first.Reason, msg)
 	}
+}
+
+// setForgedCondition reports pods holding containers the job did not inject.
+func setForgedCondition(st *appsv1alpha1.EphemeralJobStatus, generation int64, forged []forgery) {
+	if len(forged) == 0 {
+		if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionForgedContainers); c != nil {
+			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionForgedContainers,
+				Status: metav1.ConditionFalse, Reason: "NoForgedContainers", ObservedGeneration: generation})
+		}
+		return
+	}
+	var named []string
+	for _, f := range forged[:min(len(forged), maxListedNames)] {
+		named = append(named, fmt.Sprintf("%s (%s)", f.pod, f.detail))
+	}
+	msg := fmt.Sprintf("%d pods hold containers with this job's UID that it did not inject; they are not counted: %s",
+		len(forged), strings.Join(named, "; "))
+	if len(forged) > len(named) {
+		msg += "; ..."
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionForgedContainers,
+		Status: metav1.ConditionTrue, Reason: forged[0].reason, Message: msg, ObservedGeneration: generation})
 }

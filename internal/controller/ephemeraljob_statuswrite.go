@@ -17,56 +17,52 @@ limitations under the License.
 package controller
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/types"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
 
 // Status writes are coalesced: while a job runs, a status that differs from the written
-// one only in its counts waits until StatusWriteInterval passed since the job's last
-// write. Everything else is written at once: phase and condition changes (start, finish,
-// pause, deadline), refusals, a new observed generation, and the result of any target
-// whose pod is gone (the status is then the only place that result lives). A held-back
-// status is written when the interval ends (the reconcile asks to be requeued then), so
-// no final count is lost.
+// one only in its counts and result ranges waits until StatusWriteInterval passed since
+// the job's last write. Everything else is written at once: phase and condition changes
+// (start, finish, pause, deadline), refusals, a raised index limit, a new observed
+// generation, and the result of a target whose pod is gone (the ledger is then the only
+// place that result lives). A held-back status is written when the interval ends (the
+// pass asks to be requeued then); the ledger keeps every result meanwhile.
 //
-// Results held back are kept in memory (unwrittenResults) and merged into the job's
-// status at the next reconcile: a pod that finishes and vanishes before the next write
-// keeps its result.
+// Each write is an optimistic-lock merge patch based on the job as the last write
+// returned it, not on the cache, which may not have caught up with that write: in steady
+// state, when nobody else writes the job, no write conflicts.
 
 // statusWriteDelay returns how long the computed status may wait before being written, or
 // zero when it must be written now. written is the status the API server has; sinceWrite
 // is the time since the job's last status write by this controller.
-func statusWriteDelay(written, computed *appsv1alpha1.EphemeralJobStatus, a assessment,
+func statusWriteDelay(written, computed *appsv1alpha1.EphemeralJobStatus, urgent bool,
 	sinceWrite, interval time.Duration) time.Duration {
-	if interval <= 0 || sinceWrite >= interval || computed.Phase.IsFinished() {
+	if urgent || interval <= 0 || sinceWrite >= interval || computed.Phase.IsFinished() {
 		return 0
 	}
 	if !equality.Semantic.DeepEqual(withoutCounts(written), withoutCounts(computed)) {
 		return 0
 	}
-	succeeded, errS := parseIndexSet(written.SucceededIndexes)
-	failed, errF := parseIndexSet(written.FailedIndexes)
-	if errS != nil || errF != nil {
-		return 0
-	}
-	for _, t := range a.targets {
-		if t.Remembered && !succeeded.has(t.Index) && !failed.has(t.Index) {
-			return 0 // a result only the job's status can keep
-		}
-	}
 	return interval - sinceWrite
 }
 
 // withoutCounts returns a copy of the status without what changes as targets progress:
-// counts, index sets and the Progressing condition's message.
+// counts, result ranges and the Progressing condition's message.
 func withoutCounts(st *appsv1alpha1.EphemeralJobStatus) *appsv1alpha1.EphemeralJobStatus {
 	out := st.DeepCopy()
 	out.Match, out.Succeeded, out.Failed, out.Running, out.Waiting, out.Targeted = 0, 0, 0, 0, 0, 0
-	out.SucceededIndexes, out.FailedIndexes = "", ""
+	out.SucceededIndexes, out.FailedIndexes, out.ActiveIndexes = "", "", ""
 	for i := range out.Conditions {
 		if out.Conditions[i].Type == appsv1alpha1.ConditionProgressing {
 			out.Conditions[i].Message = ""
@@ -75,99 +71,71 @@ func withoutCounts(st *appsv1alpha1.EphemeralJobStatus) *appsv1alpha1.EphemeralJ
 	return out
 }
 
-// unwrittenResults is what a job's held-back status knows that its written status may not.
-type unwrittenResults struct {
-	uid                 types.UID
-	lastWrite           time.Time
-	succeeded, failed   string
-	targeted            int32
-	hasUnwrittenResults bool
-}
-
-// mergeResults returns the job's status with the held-back results added: the union of
-// the finished index sets and the larger target count. Both only grow over a job's life,
-// so the union is never wrong, whatever was written since.
-func mergeResults(st *appsv1alpha1.EphemeralJobStatus, u unwrittenResults) (appsv1alpha1.EphemeralJobStatus, error) {
-	out := *st.DeepCopy()
-	if !u.hasUnwrittenResults {
-		return out, nil
+// reconcileStatus writes the pass's status when it changed and may not wait, then emits
+// the events it records and asks for the next pass.
+func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (ctrl.Result, error) {
+	s, l := p.state, p.ledger
+	old := &p.job.Status
+	changed := !equality.Semantic.DeepEqual(*old, p.status)
+	var since time.Duration = 1<<63 - 1
+	if !s.lastWrite.IsZero() {
+		since = p.now.Sub(s.lastWrite)
 	}
-	for _, f := range []struct {
-		into *string
-		add  string
-	}{{&out.SucceededIndexes, u.succeeded}, {&out.FailedIndexes, u.failed}} {
-		set, err := parseIndexSet(*f.into)
-		if err != nil {
-			return out, err
+	if changed {
+		if wait := statusWriteDelay(old, &p.status, l.urgent, since, r.StatusWriteInterval); wait > 0 {
+			p.requeue(wait)
+			changed = false
 		}
-		add, err := parseIndexSet(f.add)
-		if err != nil {
-			return out, err
+	}
+	if changed {
+		work := p.job.DeepCopy()
+		work.Status = p.status
+		if _, err := r.patchStatus(ctx, p.job, work); err != nil {
+			s.written = nil
+			if apierrors.IsConflict(err) {
+				statusConflicts.Inc()
+				// Another writer changed the job: look again with its version.
+				p.requeue(retryDelay)
+				return p.result, joinErrs(p.errs)
+			}
+			return ctrl.Result{}, joinErrs(append(p.errs, err))
 		}
-		for i := range add {
-			set[i] = struct{}{}
+		s.written, s.lastWrite = work, p.now
+		l.urgent = false
+		l.writtenLimit = work.Status.IndexLimit
+		oldStatus := *old
+		p.job = work
+		r.emitEvents(p, &oldStatus)
+		if l.next < l.writtenLimit && l.room(p.job) > 0 && len(l.candidates) > 0 && p.acceptNew {
+			p.requeue(time.Millisecond) // the new index limit lets more injections go
 		}
-		*f.into = set.String()
 	}
-	out.Targeted = max(out.Targeted, u.targeted)
-	return out, nil
+	observePhase(p.job, p.status.Phase)
+	s.mu.Lock()
+	s.freeSlots = p.acceptNew && !p.job.Spec.Paused && l.room(p.job) > 0
+	s.mu.Unlock()
+	if _, after := expiry(p.job, &p.status, p.now); after > 0 {
+		p.requeue(after)
+	}
+	return p.result, joinErrs(p.errs)
 }
 
-// withUnwritten returns the job with the results of its held-back status merged in.
-func (r *EphemeralJobReconciler) withUnwritten(job *appsv1alpha1.EphemeralJob) (*appsv1alpha1.EphemeralJob, error) {
-	r.mu.Lock()
-	u, ok := r.unwritten[types.NamespacedName{Namespace: job.Namespace, Name: job.Name}]
-	r.mu.Unlock()
-	if !ok || u.uid != job.UID || !u.hasUnwrittenResults {
-		return job, nil
+// patchStatus writes work's status as a merge patch from old, guarded by old's
+// resourceVersion. On success work holds the job as the API server returned it.
+func (r *EphemeralJobReconciler) patchStatus(ctx context.Context, old, work *appsv1alpha1.EphemeralJob) (bool, error) {
+	if equality.Semantic.DeepEqual(old.Status, work.Status) {
+		return false, nil
 	}
-	st, err := mergeResults(&job.Status, u)
-	if err != nil {
-		return job, err
+	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
+	if err := r.Status().Patch(ctx, work, patch); err != nil {
+		return false, fmt.Errorf("writing status: %w", err)
 	}
-	out := job.DeepCopy()
-	out.Status = st
-	return out, nil
+	return true, nil
 }
 
-// sinceStatusWrite returns the time since the controller last wrote the job's status
-// (forever when it never did).
-func (r *EphemeralJobReconciler) sinceStatusWrite(job *appsv1alpha1.EphemeralJob, now time.Time) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	u, ok := r.unwritten[types.NamespacedName{Namespace: job.Namespace, Name: job.Name}]
-	if !ok || u.uid != job.UID {
-		return time.Duration(1<<63 - 1)
-	}
-	return now.Sub(u.lastWrite)
+// compareVersions compares two resourceVersions of one resource (KEP-5504).
+func compareVersions(a, b string) (int, error) {
+	return resourceversion.CompareResourceVersion(a, b)
 }
 
-// holdStatus remembers the results of a status that was not written.
-func (r *EphemeralJobReconciler) holdStatus(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobStatus) {
-	key := types.NamespacedName{Namespace: job.Namespace, Name: job.Name}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	u := r.unwritten[key]
-	if u.uid != job.UID {
-		u = unwrittenResults{uid: job.UID}
-	}
-	u.succeeded, u.failed, u.targeted, u.hasUnwrittenResults = st.SucceededIndexes, st.FailedIndexes, st.Targeted, true
-	r.unwritten[key] = u
-}
-
-// statusWritten notes that the job's status was written (or needed no write) at now.
-func (r *EphemeralJobReconciler) statusWritten(job *appsv1alpha1.EphemeralJob, now time.Time, wrote bool) {
-	key := types.NamespacedName{Namespace: job.Namespace, Name: job.Name}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	u := r.unwritten[key]
-	if u.uid != job.UID {
-		u = unwrittenResults{uid: job.UID}
-	}
-	if wrote {
-		u.lastWrite = now
-	}
-	u.hasUnwrittenResults = false
-	u.succeeded, u.failed, u.targeted = "", "", 0
-	r.unwritten[key] = u
-}
+func joinErrs(errs []error) error { return errors.Join(errs...) }

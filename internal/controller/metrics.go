@@ -41,10 +41,23 @@ var (
 		Help:    "Time from a job's creation to each of its injections.",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
 	})
+	passDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ephemeraljob_pass_duration_seconds",
+		Help:    "Time one reconcile pass of a job takes, API calls included.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+	})
+	forgedContainers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ephemeraljob_forged_containers_total",
+		Help: "Pods found holding containers with a job's UID that the job did not inject, by reason; they are not counted.",
+	}, []string{"reason"})
+	statusConflicts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ephemeraljob_status_write_conflicts_total",
+		Help: "Status writes refused because the job changed since the version they were based on.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(injections, jobsByPhase, injectionDelay)
+	metrics.Registry.MustRegister(injections, jobsByPhase, injectionDelay, passDuration, forgedContainers, statusConflicts)
 }
 
 // phases remembers each job's last reported phase, so the gauge counts every job once.

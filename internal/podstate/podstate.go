@@ -48,9 +48,10 @@ func (o Outcome) IsFinished() bool { return o == Succeeded || o == Failed }
 
 // unrecoverableWaitingReasons are waiting reasons an ephemeral container never leaves:
 // ephemeral containers are never restarted, so the kubelet gives up on them.
+// CreateContainerConfigError and CreateContainerError are not among them: the kubelet
+// retries those (a Secret or ConfigMap created a moment later lets the container start),
+// so they end a target only through the job's start deadline.
 var unrecoverableWaitingReasons = map[string]bool{
-	"CreateContainerConfigError": true,
-	"CreateContainerError":       true,
 	"RunContainerError":          true,
 	"InvalidImageName":           true,
 	"ErrImageNeverPull":          true,
@@ -70,6 +71,9 @@ type Result struct {
 	// StartedAt and FinishedAt span the job's containers in the pod.
 	StartedAt  *metav1.Time
 	FinishedAt *metav1.Time
+	// Unstarted names the first of the job's containers that has not started yet, with the
+	// kubelet's waiting reason and message; empty once every container started.
+	Unstarted, UnstartedReason, UnstartedMessage string
 }
 
 // EnvValue returns the value of the named variable in a container's env, if set.
@@ -128,10 +132,10 @@ func Index(pod *corev1.Pod, jobUID types.UID) (int32, bool) {
 
 // Evaluate returns the pod's outcome for the job, and false when the job owns no container in the pod.
 //
-// The outcome is Failed when any owned container terminated non-zero or waits for a
-// reason it can never leave, or when the pod itself terminated before the containers did;
-// Succeeded when every owned container terminated with 0; Running when one runs;
-// Waiting otherwise.
+// A target is finished once every container of the job in it ended: Succeeded when all
+// exited 0, Failed when one exited non-zero, waits for a reason it can never leave, or the
+// pod itself terminated first. Until then it is Running when one of them runs, and Waiting
+// otherwise, even if a sibling already failed: the target still holds its parallelism slot.
 func Evaluate(pod *corev1.Pod, jobUID types.UID) (Result, bool) {
 	owned := OwnedContainers(pod, jobUID)
 	if len(owned) == 0 {
@@ -144,17 +148,21 @@ func Evaluate(pod *corev1.Pod, jobUID types.UID) (Result, bool) {
 	podDone := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 
 	var res Result
-	var failed, running, waiting *Result
-	succeeded := 0
+	var failed, running, waiting, last *Result
+	finished := 0
 	for _, c := range owned {
 		r := evaluateContainer(c.Name, statuses[c.Name], podDone)
 		res.StartedAt = earliest(res.StartedAt, r.StartedAt)
 		res.FinishedAt = latest(res.FinishedAt, r.FinishedAt)
 		switch r.Outcome {
 		case Failed:
+			finished++
 			if failed == nil {
 				failed = &r
 			}
+		case Succeeded:
+			finished++
+			last = &r
 		case Running:
 			if running == nil {
 				running = &r
@@ -163,27 +171,23 @@ func Evaluate(pod *corev1.Pod, jobUID types.UID) (Result, bool) {
 			if waiting == nil {
 				waiting = &r
 			}
-		case Succeeded:
-			succeeded++
-			if succeeded == len(owned) {
-				// Every container succeeded: report the last one.
-				res.Container, res.Reason, res.ExitCode, res.Message = r.Container, r.Reason, r.ExitCode, r.Message
-			}
 		}
 	}
-	decider := failed
+	var decider *Result
 	switch {
-	case failed != nil:
-		res.Outcome = Failed
+	case finished == len(owned) && failed != nil:
+		res.Outcome, decider = Failed, failed
+	case finished == len(owned):
+		// Every container succeeded: report the last one.
+		res.Outcome, decider = Succeeded, last
 	case running != nil:
 		res.Outcome, decider = Running, running
-	case waiting != nil:
-		res.Outcome, decider = Waiting, waiting
 	default:
-		res.Outcome = Succeeded
+		res.Outcome, decider = Waiting, waiting
 	}
-	if decider != nil {
-		res.Container, res.Reason, res.ExitCode, res.Message = decider.Container, decider.Reason, decider.ExitCode, decider.Message
+	res.Container, res.Reason, res.ExitCode, res.Message = decider.Container, decider.Reason, decider.ExitCode, decider.Message
+	if waiting != nil {
+		res.Unstarted, res.UnstartedReason, res.UnstartedMessage = waiting.Container, waiting.Reason, waiting.Message
 	}
 	if !res.Outcome.IsFinished() {
 		res.FinishedAt = nil

@@ -58,8 +58,10 @@ func TestEvaluate(t *testing.T) {
 			statuses: []corev1.ContainerStatus{status("a", waitingState("ErrImagePull"))}, want: Waiting, wantOwned: true},
 		{name: "never-pull image missing cannot", containers: []corev1.EphemeralContainer{owned("a", "j")},
 			statuses: []corev1.ContainerStatus{status("a", waitingState("ErrImageNeverPull"))}, want: Failed, wantOwned: true},
-		{name: "config error cannot", containers: []corev1.EphemeralContainer{owned("a", "j")},
-			statuses: []corev1.ContainerStatus{status("a", waitingState("CreateContainerConfigError"))}, want: Failed, wantOwned: true},
+		{name: "a missing Secret is retried by the kubelet", containers: []corev1.EphemeralContainer{owned("a", "j")},
+			statuses: []corev1.ContainerStatus{status("a", waitingState("CreateContainerConfigError"))}, want: Waiting, wantOwned: true},
+		{name: "a container create error is retried by the kubelet", containers: []corev1.EphemeralContainer{owned("a", "j")},
+			statuses: []corev1.ContainerStatus{status("a", waitingState("CreateContainerError"))}, want: Waiting, wantOwned: true},
 		{name: "running", containers: []corev1.EphemeralContainer{owned("a", "j")},
 			statuses: []corev1.ContainerStatus{status("a", runningState)}, want: Running, wantOwned: true},
 		{name: "exit 0", containers: []corev1.EphemeralContainer{owned("a", "j")},
@@ -68,8 +70,12 @@ func TestEvaluate(t *testing.T) {
 			statuses: []corev1.ContainerStatus{status("a", exit2State)}, want: Failed, wantOwned: true},
 		{name: "one of two still running", containers: []corev1.EphemeralContainer{owned("a", "j"), owned("b", "j")},
 			statuses: []corev1.ContainerStatus{status("a", exit0State), status("b", runningState)}, want: Running, wantOwned: true},
-		{name: "a failure wins over running", containers: []corev1.EphemeralContainer{owned("a", "j"), owned("b", "j")},
-			statuses: []corev1.ContainerStatus{status("a", exit2State), status("b", runningState)}, want: Failed, wantOwned: true},
+		{name: "a failure waits for a running sibling", containers: []corev1.EphemeralContainer{owned("a", "j"), owned("b", "j")},
+			statuses: []corev1.ContainerStatus{status("a", exit2State), status("b", runningState)}, want: Running, wantOwned: true},
+		{name: "a failure waits for a sibling not started", containers: []corev1.EphemeralContainer{owned("a", "j"), owned("b", "j")},
+			statuses: []corev1.ContainerStatus{status("a", exit2State)}, want: Waiting, wantOwned: true},
+		{name: "a failure wins once every sibling ended", containers: []corev1.EphemeralContainer{owned("a", "j"), owned("b", "j")},
+			statuses: []corev1.ContainerStatus{status("a", exit0State), status("b", exit2State)}, want: Failed, wantOwned: true},
 		{name: "other jobs' containers don't count", containers: []corev1.EphemeralContainer{owned("a", "j"), owned("b", "other")},
 			statuses: []corev1.ContainerStatus{status("a", exit0State), status("b", exit2State)}, want: Succeeded, wantOwned: true},
 		{name: "pod ended before the container ran", containers: []corev1.EphemeralContainer{owned("a", "j")},
@@ -82,6 +88,9 @@ func TestEvaluate(t *testing.T) {
 			got, ok := Evaluate(pod, "j")
 			if ok != tc.wantOwned || got.Outcome != tc.want {
 				t.Errorf("got (%q, %v), want (%q, %v)", got.Outcome, ok, tc.want, tc.wantOwned)
+			}
+			if got.Outcome.IsFinished() && got.Unstarted != "" {
+				t.Errorf("a finished target reports container %q as not started", got.Unstarted)
 			}
 		})
 	}

@@ -26,13 +26,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
+
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 )
 
@@ -71,31 +72,20 @@ func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err er
 	cfg.QPS, cfg.Burst = controller.DefaultClientQPS, controller.DefaultClientBurst
 	counter := newRequestCounter()
 	cfg.Wrap(counter.wrap)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	opts := manager.Options{}
+	if run.Recorder != nil {
+		opts.MySQL = run.Recorder
+	}
+	mgr, err := manager.New(mgrCtx, cfg, ctrl.Options{
 		Scheme:                 Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: new(true)},
-		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
-		},
-	})
+	}, opts)
 	if err != nil {
-		return res, fmt.Errorf("creating the manager: %w", err)
-	}
-	mgrCtx, stopMgr := context.WithCancel(ctx)
-	if err := (&controller.EphemeralJobReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
-	}).SetupWithManager(mgrCtx, mgr); err != nil {
 		stopMgr()
-		return res, fmt.Errorf("setting up the controller: %w", err)
-	}
-	if run.Recorder != nil {
-		if _, err := recorder.SetupWithManager(mgr, *run.Recorder, recorder.Options{}); err != nil {
-			stopMgr()
-			return res, fmt.Errorf("setting up the recorder: %w", err)
-		}
+		return res, fmt.Errorf("creating the manager: %w", err)
 	}
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()

@@ -15,8 +15,8 @@ limitations under the License.
 */
 
 // Package harness runs the operator's manager for the envtest suites in test/: the
-// same cache and controller wiring as cmd/main.go, without metrics, webhooks or
-// leader election, started and stopped per spec.
+// one wiring of internal/manager.New, as cmd/main.go runs it, without metrics, webhooks
+// or leader election, started and stopped per spec.
 package harness
 
 import (
@@ -24,16 +24,13 @@ import (
 	"fmt"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 )
 
 // Manager is a controller-runtime manager running the EphemeralJob controller.
@@ -49,35 +46,33 @@ type Manager struct {
 	stopOnce sync.Once
 }
 
-// NewManager returns a manager with the EphemeralJob controller added, not started.
-// configure, when given, adjusts the options first (e.g. to set a Logger).
+// NewManager returns a manager built by internal/manager.New with the EphemeralJob
+// controller, not started. configure, when given, adjusts the options first (e.g. to set
+// a Logger).
 func NewManager(cfg *rest.Config, scheme *runtime.Scheme, configure ...func(*ctrl.Options)) (*Manager, error) {
-	opts := ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: new(true)},
-		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
-		},
+	return NewManagerWith(cfg, scheme, manager.Options{}, configure...)
+}
+
+// NewManagerWith is NewManager with the operator's own options (recorder, intervals).
+func NewManagerWith(cfg *rest.Config, scheme *runtime.Scheme, opts manager.Options,
+	configure ...func(*ctrl.Options)) (*Manager, error) {
+	mgrOpts := ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: new(true)},
 	}
 	for _, f := range configure {
-		f(&opts)
-	}
-	mgr, err := ctrl.NewManager(cfg, opts)
-	if err != nil {
-		return nil, fmt.Errorf("creating the manager: %w", err)
+		f(&mgrOpts)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := (&controller.EphemeralJobReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("ephemeraljob-controller"),
-	}).SetupWithManager(ctx, mgr); err != nil {
+	mgr, err := manager.New(ctx, cfg, mgrOpts, opts)
+	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("setting up the controller: %w", err)
+		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
 	return &Manager{Manager: mgr, ctx: ctx, cancel: cancel, done: make(chan struct{})}, nil
 }
-
 // Run starts the manager in the background; it runs until Stop.
 func (m *Manager) Run() {
 	m.started = true

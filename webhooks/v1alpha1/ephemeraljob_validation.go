@@ -133,6 +133,9 @@ func validateSpec(spec *appsv1alpha1.EphemeralJobSpec, fldPath *field.Path) fiel
 	if ttl := spec.TTLSecondsAfterFinished; ttl != nil {
 		errs = append(errs, validateMinimum(int64(*ttl), 0, fldPath.Child("ttlSecondsAfterFinished"))...)
 	}
+	if d := spec.StartDeadlineSeconds; d != nil {
+		errs = append(errs, validateMinimum(int64(*d), 1, fldPath.Child("startDeadlineSeconds"))...)
+	}
 	if spec.ActiveDeadlineSeconds != nil {
 		errs = append(errs, validateMinimum(*spec.ActiveDeadlineSeconds, 1, fldPath.Child("activeDeadlineSeconds"))...)
 	}
@@ -312,6 +315,7 @@ func validateSpecUpdate(oldSpec, newSpec *appsv1alpha1.EphemeralJobSpec, fldPath
 		{"ttlSecondsAfterCreated", oldSpec.TTLSecondsAfterCreated, newSpec.TTLSecondsAfterCreated},
 		{"ttlSecondsAfterFinished", oldSpec.TTLSecondsAfterFinished, newSpec.TTLSecondsAfterFinished},
 		{"activeDeadlineSeconds", oldSpec.ActiveDeadlineSeconds, newSpec.ActiveDeadlineSeconds},
+		{"startDeadlineSeconds", oldSpec.StartDeadlineSeconds, newSpec.StartDeadlineSeconds},
 	}
 	for _, f := range immutable {
 		if !apiequality.Semantic.DeepEqual(f.old, f.new) {
@@ -326,6 +330,7 @@ func validateSpecUpdate(oldSpec, newSpec *appsv1alpha1.EphemeralJobSpec, fldPath
 	rest.TTLSecondsAfterCreated = oldSpec.TTLSecondsAfterCreated
 	rest.TTLSecondsAfterFinished = oldSpec.TTLSecondsAfterFinished
 	rest.ActiveDeadlineSeconds = oldSpec.ActiveDeadlineSeconds
+	rest.StartDeadlineSeconds = oldSpec.StartDeadlineSeconds
 	rest.Parallelism = oldSpec.Parallelism
 	rest.Replicas = oldSpec.Replicas
 	rest.Paused = oldSpec.Paused

@@ -1,0 +1,405 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+)
+
+const testNS = "ns"
+
+// fault is what the fake API server does with one ephemeral-container write.
+type fault int
+
+const (
+	answer         fault = iota // apply and answer
+	conflict                    // refuse with 409 without applying
+	timeoutApplied              // apply, then answer 504
+	timeoutDropped              // don't apply, answer 504
+	invalid                     // refuse with 422
+	forbidden                   // refuse with 403
+)
+
+// world is a job, its pods in a fake API server, and a reconciler driven pass by pass.
+type world struct {
+	t      *testing.T
+	client client.WithWatch
+	r      *EphemeralJobReconciler
+	clock  *clocktesting.FakeClock
+	job    types.NamespacedName
+	// faults gives, per pod name, what its next ephemeral-container writes meet, in order.
+	faults map[string][]fault
+	// exitCodes gives, per pod name, the exit code its containers end with.
+	exitCodes map[string]int32
+	// hold keeps the named pods' containers running.
+	hold map[string]bool
+}
+
+func testScheme(t *testing.T) *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := appsv1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newWorld(t *testing.T, job *appsv1alpha1.EphemeralJob, pods ...*corev1.Pod) *world {
+	t.Helper()
+	w := &world{t: t, faults: map[string][]fault{}, exitCodes: map[string]int32{}, hold: map[string]bool{},
+		clock: clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	job.UID = "job-uid"
+	job.CreationTimestamp = metav1.NewTime(w.clock.Now())
+	objs := []client.Object{job}
+	for i, p := range pods {
+		p.UID = types.UID(fmt.Sprintf("pod-uid-%d", i))
+		p.CreationTimestamp = metav1.NewTime(w.clock.Now().Add(time.Duration(i) * time.Second))
+		p.Status.Phase = corev1.PodRunning
+		objs = append(objs, p)
+	}
+	base := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).
+		WithStatusSubresource(&appsv1alpha1.EphemeralJob{}, &corev1.Pod{}).
+		WithIndex(&corev1.Pod{}, PodOwnerIndex, func(o client.Object) []string {
+			var out []string
+			for _, u := range podstate.JobUIDs(o.(*corev1.Pod)) {
+				out = append(out, string(u))
+			}
+			return out
+		}).Build()
+	w.client = interceptor.NewClient(base, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			if sub != "ephemeralcontainers" {
+				return c.SubResource(sub).Update(ctx, obj, opts...)
+			}
+			f := answer
+			if q := w.faults[obj.GetName()]; len(q) > 0 {
+				f, w.faults[obj.GetName()] = q[0], q[1:]
+			}
+			gr := schema.GroupResource{Resource: "pods"}
+			switch f {
+			case conflict:
+				return apierrors.NewConflict(gr, obj.GetName(), fmt.Errorf("the object has been modified"))
+			case invalid:
+				return apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, obj.GetName(),
+					field.ErrorList{field.Invalid(field.NewPath("spec", "ephemeralContainers"), "x", "not allowed")})
+			case forbidden:
+				return apierrors.NewForbidden(gr, obj.GetName(), fmt.Errorf("violates PodSecurity"))
+			case timeoutDropped:
+				return apierrors.NewGenericServerResponse(http.StatusGatewayTimeout, "update", gr, obj.GetName(), "", 0, true)
+			}
+			// The fake client has no ephemeralcontainers subresource: a plain update with the
+			// resourceVersion precondition does what the API server's does.
+			if err := c.Update(ctx, obj); err != nil {
+				return err
+			}
+			if f == timeoutApplied {
+				return apierrors.NewGenericServerResponse(http.StatusGatewayTimeout, "update", gr, obj.GetName(), "", 0, true)
+			}
+			return nil
+		},
+	})
+	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
+		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
+		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.job = client.ObjectKeyFromObject(job)
+	return w
+}
+
+// pods returns the namespace's pods as the API server has them.
+func (w *world) pods() []corev1.Pod {
+	var list corev1.PodList
+	if err := w.client.List(context.Background(), &list, client.InNamespace(testNS)); err != nil {
+		w.t.Fatal(err)
+	}
+	return list.Items
+}
+
+// getJob returns the job as the API server has it.
+func (w *world) getJob() *appsv1alpha1.EphemeralJob {
+	job := &appsv1alpha1.EphemeralJob{}
+	if err := w.client.Get(context.Background(), w.job, job); err != nil {
+		w.t.Fatal(err)
+	}
+	return job
+}
+
+// pass runs one reconcile after telling the reconciler of every pod, as the watch would.
+func (w *world) pass() ctrl.Result {
+	w.t.Helper()
+	if s := w.r.existingState(w.job, "job-uid"); s != nil {
+		for _, p := range w.pods() {
+			s.note(p.UID, client.ObjectKeyFromObject(&p))
+		}
+	}
+	res, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: w.job})
+	if err != nil {
+		w.t.Logf("pass: %v", err)
+	}
+	w.clock.Step(time.Second)
+	return res
+}
+
+// kubelet ends every container of the job that has no status yet, with the pod's exit code.
+func (w *world) kubelet() {
+	for _, p := range w.pods() {
+		if w.hold[p.Name] {
+			continue
+		}
+		done := map[string]bool{}
+		for _, s := range p.Status.EphemeralContainerStatuses {
+			done[s.Name] = true
+		}
+		changed := false
+		for _, c := range p.Spec.EphemeralContainers {
+			if !done[c.Name] {
+				p.Status.EphemeralContainerStatuses = append(p.Status.EphemeralContainerStatuses, corev1.ContainerStatus{
+					Name: c.Name, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: w.exitCodes[p.Name]}}})
+				changed = true
+			}
+		}
+		if changed {
+			if err := w.client.Status().Update(context.Background(), &p); err != nil {
+				w.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// checkInvariants fails the test when a pod holds two of the job's containers, two pods
+// share an index, more than replicas pods were injected, or more than parallelism targets
+// are unfinished.
+func (w *world) checkInvariants(job *appsv1alpha1.EphemeralJob) (injected int, unfinished int) {
+	w.t.Helper()
+	seen := map[string]string{}
+	for _, p := range w.pods() {
+		owned := podstate.OwnedContainers(&p, "job-uid")
+		if len(owned) > len(job.Spec.Template.EphemeralContainers) {
+			w.t.Fatalf("pod %s holds %d containers of the job", p.Name, len(owned))
+		}
+		if len(owned) == 0 {
+			continue
+		}
+		injected++
+		idx, _ := podstate.EnvValue(owned[0], appsv1alpha1.EnvJobIndex)
+		if other, dup := seen[idx]; dup {
+			w.t.Fatalf("pods %s and %s share index %s", other, p.Name, idx)
+		}
+		seen[idx] = p.Name
+		if res, _ := podstate.Evaluate(&p, "job-uid"); !res.Outcome.IsFinished() {
+			unfinished++
+		}
+	}
+	if limit, ok := job.Spec.ReplicasLimit(); ok && injected > int(limit) {
+		w.t.Fatalf("%d pods injected, replicas is %d", injected, limit)
+	}
+	if unfinished > int(job.Spec.GetParallelism()) {
+		w.t.Fatalf("%d targets unfinished, parallelism is %d", unfinished, job.Spec.GetParallelism())
+	}
+	return injected, unfinished
+}
+
+// run drives passes and the kubelet until the job finishes, checking the invariants after every step.
+func (w *world) run(job *appsv1alpha1.EphemeralJob) *appsv1alpha1.EphemeralJob {
+	w.t.Helper()
+	for range 200 {
+		w.pass()
+		w.checkInvariants(job)
+		w.kubelet()
+		w.checkInvariants(job)
+		if got := w.getJob(); got.Status.Phase.IsFinished() {
+			return got
+		}
+	}
+	w.t.Fatalf("the job did not finish: %+v", w.getJob().Status)
+	return nil
+}
+
+func makePods(n int) []*corev1.Pod {
+	var pods []*corev1.Pod
+	for i := range n {
+		pods = append(pods, testutil.MakePod(fmt.Sprintf("p%d", i), testNS).Label("app", "web").Obj())
+	}
+	return pods
+}
+
+// exitCodesAgree checks the job's counts against the exit codes the pods hold.
+func exitCodesAgree(t *testing.T, w *world, st appsv1alpha1.EphemeralJobStatus, refused int32) {
+	t.Helper()
+	var succeeded, failed int32
+	for _, p := range w.pods() {
+		if res, ok := podstate.Evaluate(&p, "job-uid"); ok {
+			switch res.Outcome {
+			case podstate.Succeeded:
+				succeeded++
+			case podstate.Failed:
+				failed++
+			}
+		}
+	}
+	if st.Succeeded != succeeded || st.Failed != failed+refused {
+		t.Errorf("status says %d succeeded, %d failed; the pods say %d succeeded, %d failed, plus %d refused",
+			st.Succeeded, st.Failed, succeeded, failed, refused)
+	}
+}
+
+func TestInjectionsUnderFaults(t *testing.T) {
+	tests := []struct {
+		name     string
+		faults   map[string][]fault
+		replicas int32
+		// refused is how many pods refuse for good.
+		refused int32
+	}{
+		{name: "a conflict leaves the pod for a later pass", faults: map[string][]fault{"p1": {conflict, conflict}}},
+		{name: "a timeout after the write was applied keeps the index",
+			faults: map[string][]fault{"p0": {timeoutApplied}, "p2": {timeoutApplied}, "p3": {timeoutApplied}}},
+		{name: "a timeout before the write was applied sends it again",
+			faults: map[string][]fault{"p0": {timeoutDropped, timeoutDropped}, "p4": {timeoutDropped}}},
+		{name: "Invalid and Forbidden refuse the pod and the job goes on",
+			faults: map[string][]fault{"p1": {invalid}, "p3": {forbidden}}, refused: 2},
+		{name: "replicas holds under timeouts", replicas: 3,
+			faults: map[string][]fault{"p0": {timeoutApplied}, "p1": {timeoutDropped}, "p2": {timeoutApplied}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
+			if tc.replicas > 0 {
+				job.Spec.Replicas = &tc.replicas
+			}
+			w := newWorld(t, job, makePods(6)...)
+			w.faults = tc.faults
+			w.exitCodes["p5"] = 3
+			got := w.run(job)
+			injected, _ := w.checkInvariants(job)
+			want := int32(6)
+			if tc.replicas > 0 {
+				want = tc.replicas
+			}
+			if got.Status.Match != want || int32(injected)+tc.refused != want {
+				t.Errorf("match %d, %d pods injected, %d refused; want %d targets", got.Status.Match, injected, tc.refused, want)
+			}
+			exitCodesAgree(t, w, got.Status, tc.refused)
+			if got.Status.Match != got.Status.Succeeded+got.Status.Failed {
+				t.Errorf("finished job with unfinished targets: %+v", got.Status)
+			}
+		})
+	}
+}
+
+func TestRestartInjectsNothingTwice(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(3).Obj()
+	w := newWorld(t, job, makePods(8)...)
+	w.faults = map[string][]fault{"p0": {timeoutApplied}, "p1": {timeoutApplied}}
+	for p := range 8 {
+		w.hold[fmt.Sprintf("p%d", p)] = true
+	}
+	for range 4 {
+		w.pass()
+		w.checkInvariants(job)
+	}
+	// A new reconciler knows only what the API server has.
+	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
+		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
+		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.hold = map[string]bool{}
+	got := w.run(job)
+	injected, _ := w.checkInvariants(job)
+	if injected != 8 || got.Status.Match != 8 || got.Status.Succeeded != 8 {
+		t.Errorf("%d pods injected; status %+v", injected, got.Status)
+	}
+}
+
+func TestForgedIndexIsNotCounted(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
+	pods := makePods(3)
+	forged := containersFor(&appsv1alpha1.EphemeralJob{ObjectMeta: metav1.ObjectMeta{Name: "ej", UID: "job-uid"},
+		Spec: job.Spec}, 2147483646)
+	pods[1].Spec.EphemeralContainers = forged
+	w := newWorld(t, job, pods...)
+	got := w.run(job)
+	if got.Status.Match != 2 || got.Status.Succeeded != 2 {
+		t.Errorf("status %+v, want 2 targets: the forged pod is not one", got.Status)
+	}
+	c := findCondition(got.Status.Conditions, appsv1alpha1.ConditionForgedContainers)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != appsv1alpha1.ReasonIndexOutOfRange {
+		t.Errorf("forged container not reported: %+v", c)
+	}
+	if l := w.r.existingState(w.job, "job-uid").ledger; l.next > 2*indexBatch {
+		t.Errorf("the forged index moved the ledger to %d", l.next)
+	}
+}
+
+func TestManyRefusalsKeepTheStatusSmall(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
+	pods := makePods(300)
+	for _, p := range pods[1:] {
+		p.Spec.Containers[0].Name = "other" // no container "app" to target
+	}
+	w := newWorld(t, job, pods...)
+	got := w.run(job)
+	if got.Status.Match != 300 || got.Status.Failed != 299 || got.Status.Succeeded != 1 {
+		t.Errorf("status counts %+v", got.Status)
+	}
+	if len(got.Status.Refused) != appsv1alpha1.MaxRefusedListed {
+		t.Errorf("status lists %d refusals, want %d", len(got.Status.Refused), appsv1alpha1.MaxRefusedListed)
+	}
+	if len(got.Status.Refusals) != 1 || got.Status.Refusals[0].Count != 299 {
+		t.Errorf("refusals by reason: %+v", got.Status.Refusals)
+	}
+	// Restarted, the reconciler counts no refusal twice.
+	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
+		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
+		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.pass()
+	if again := w.getJob(); again.Status.Failed != 299 || again.Status.Match != 300 {
+		t.Errorf("after a restart: %+v", again.Status)
+	}
+}
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,640 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"container/heap"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
+)
+
+// The ledger is a job's targets, kept in memory: the controller's one source of truth.
+//
+// It is built once from the job's status and the pods in the cache (when the manager
+// starts, or the job is first seen) and then moved forward by the pod events that reach
+// the job, so a pass costs what changed, never the job's size:
+//
+//   - Finished targets are two interval sets (succeeded, failed); they are never looked at again.
+//   - Active targets, injected and not finished, are a map by index: at most parallelism of them.
+//   - Candidates, selected pods that may be targeted next, are a heap ordered oldest first.
+//
+// Every index is given once. New indexes come from next, which starts at the limit the
+// status carried (IndexLimit) and never goes back; the status is written with a higher
+// limit before an index at or above the written one is used. So an injection whose
+// outcome was never learnt (a timeout after the API server applied it, a crash) can never
+// share its index with a later one, and a container that claims an index at or above the
+// limit was not injected by the job.
+
+// injectState is what the controller knows of an active target's injection.
+type injectState uint8
+
+const (
+	// injectUnknown: the write was sent and its outcome is not known (a timeout, a 5xx, a
+	// conflict, a reset connection). The index stays reserved and the pod taken until the
+	// cache shows the containers or a fresh read proves them absent.
+	injectUnknown injectState = iota
+	// injectAccepted: the API server accepted the write; the cache may not show it yet.
+	injectAccepted
+	// injectObserved: the cache shows the containers.
+	injectObserved
+)
+
+// activeTarget is a target injected (or being injected) and not finished.
+type activeTarget struct {
+	index int32
+	pod   types.NamespacedName
+	uid   types.UID
+	state injectState
+	// sentVersion is the pod's resourceVersion the injection was sent with: while the pod
+	// is at that version, the write may still land.
+	sentVersion string
+	// injectedAt starts the start deadline.
+	injectedAt time.Time
+	// verifyAt is when an unknown outcome is checked with a fresh read.
+	verifyAt time.Time
+	outcome  podstate.Outcome
+	// unstarted, reason and message say which container has not started and why.
+	unstarted, reason, message string
+}
+
+// candidate is a selected pod that may become a target.
+type candidate struct {
+	uid     types.UID
+	key     types.NamespacedName
+	created time.Time
+	// heapIndex is the candidate's place in the heap, -1 once removed.
+	heapIndex int
+}
+
+// candidateHeap orders candidates oldest first, then by name.
+type candidateHeap []*candidate
+
+func (h candidateHeap) Len() int { return len(h) }
+func (h candidateHeap) Less(i, j int) bool {
+	if !h[i].created.Equal(h[j].created) {
+		return h[i].created.Before(h[j].created)
+	}
+	return h[i].key.Name < h[j].key.Name
+}
+func (h candidateHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex, h[j].heapIndex = i, j
+}
+func (h *candidateHeap) Push(x any) { c := x.(*candidate); c.heapIndex = len(*h); *h = append(*h, c) }
+func (h *candidateHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	c.heapIndex = -1
+	return c
+}
+
+// forgery is a pod holding containers with the job's UID that the job did not inject.
+type forgery struct {
+	pod    string
+	reason string
+	detail string
+}
+
+// failureNote names one failed target for the job's condition message.
+type failureNote struct {
+	pod, detail string
+}
+
+// maxFailureNotes bounds how many failed targets the ledger keeps by name.
+const maxFailureNotes = 5
+
+// maxMessageLength bounds a message read from a pod or the API server before it goes into status.
+const maxMessageLength = 256
+
+// ledger is one job's targets. It is pure: it never calls a client. The reconciler owns
+// it and moves it forward; only its inbox is shared with the pod event handler.
+type ledger struct {
+	uid      types.UID
+	selector labels.Selector
+	template []corev1.EphemeralContainer
+
+	next        int32
+	writtenLimit int32
+
+	succeeded, failed, refusedIdx intervals
+	refusals                      map[string]int32
+	listed                        []appsv1alpha1.RefusedPod
+	// unidentified counts refusals the status recorded, by reason, whose pods it does not
+	// name: after a restart, pods that fail the same check again are taken to be those.
+	unidentified map[string]int32
+	failures     []failureNote
+
+	active map[int32]*activeTarget
+	byPod  map[types.UID]int32
+	// refusedPods are live pods that refused injection, never tried again.
+	refusedPods map[types.UID]struct{}
+	candidates  map[types.UID]*candidate
+	queue       candidateHeap
+	forged      map[types.UID]forgery
+
+	// resultsChanged is set when a finished result changed since the status was last built.
+	resultsChanged bool
+	// urgent is set by a change only the status can keep (a vanished target, a refusal)
+	// that must be written without waiting for the write interval.
+	urgent bool
+}
+
+// newLedger returns an empty ledger for the job.
+func newLedger(job *appsv1alpha1.EphemeralJob, selector labels.Selector) *ledger {
+	return &ledger{
+		uid:          job.UID,
+		selector:     selector,
+		template:     job.Spec.Template.EphemeralContainers,
+		refusals:     map[string]int32{},
+		unidentified: map[string]int32{},
+		active:       map[int32]*activeTarget{},
+		byPod:        map[types.UID]int32{},
+		refusedPods:  map[types.UID]struct{}{},
+		candidates:   map[types.UID]*candidate{},
+		forged:       map[types.UID]forgery{},
+	}
+}
+
+// rebuild fills the ledger from the job's status and the pods in the cache: owned are the
+// pods holding the job's containers, selected those its selector matches. It is the only
+// step that costs the job's size; it runs when the ledger is first built.
+func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*corev1.Pod, now time.Time) error {
+	st := &job.Status
+	var err error
+	if l.succeeded, err = parseIntervals(st.SucceededIndexes); err != nil {
+		return fmt.Errorf("reading status.succeededIndexes: %w", err)
+	}
+	if l.failed, err = parseIntervals(st.FailedIndexes); err != nil {
+		return fmt.Errorf("reading status.failedIndexes: %w", err)
+	}
+	if l.refusedIdx, err = parseIntervals(st.RefusedIndexes); err != nil {
+		return fmt.Errorf("reading status.refusedIndexes: %w", err)
+	}
+	active, err := parseIntervals(st.ActiveIndexes)
+	if err != nil {
+		return fmt.Errorf("reading status.activeIndexes: %w", err)
+	}
+	l.writtenLimit = st.IndexLimit
+	if l.writtenLimit == 0 && st.Targeted > 0 {
+		// Written before the limit existed: indexes were given in order from 0, at most
+		// parallelism beyond the recorded count.
+		l.writtenLimit = st.Targeted + job.Spec.GetParallelism()
+	}
+	l.next = l.writtenLimit
+
+	for _, rc := range st.Refusals {
+		l.refusals[rc.Reason] = max(rc.Count, 0)
+	}
+	listedByReason := map[string]int32{}
+	for _, r := range st.Refused {
+		if len(st.Refusals) == 0 {
+			// Written before refusals were counted: every refusal was listed.
+			l.refusals[r.Reason]++
+			l.refusedIdx.add(r.Index)
+		}
+		if len(l.listed) < appsv1alpha1.MaxRefusedListed {
+			l.listed = append(l.listed, r)
+		}
+		listedByReason[r.Reason]++
+		l.refusedPods[r.UID] = struct{}{}
+	}
+	for reason, n := range l.refusals {
+		if n > listedByReason[reason] {
+			l.unidentified[reason] = n - listedByReason[reason]
+		}
+	}
+
+	// Live targets: adopt each pod's index when the job can have given it.
+	slices.SortFunc(owned, func(a, b *corev1.Pod) int { return strings.Compare(string(a.UID), string(b.UID)) })
+	for _, pod := range owned {
+		l.observe(pod, now)
+	}
+	// An active target the status recorded whose pod is gone failed.
+	for _, r := range active.ranges {
+		for i := r.lo; i <= r.hi; i++ {
+			if _, ok := l.active[i]; !ok && !l.succeeded.has(i) && !l.failed.has(i) {
+				l.finish(i, "", podstate.Failed, appsv1alpha1.ReasonPodVanished,
+					"the pod was deleted before its containers finished")
+				l.urgent = true
+			}
+		}
+	}
+	for _, pod := range selected {
+		l.observe(pod, now)
+	}
+	l.resultsChanged = true
+	return nil
+}
+
+// observe moves the ledger forward with the pod as the cache shows it now. It is
+// idempotent: the same pod observed twice changes nothing the second time.
+func (l *ledger) observe(pod *corev1.Pod, now time.Time) {
+	if idx, claims := l.claimedIndex(pod); claims {
+		l.dropCandidate(pod.UID)
+		l.observeTarget(pod, idx, now)
+		return
+	}
+	if _, ok := l.byPod[pod.UID]; ok {
+		return // injected or being injected; the cache does not show the containers yet
+	}
+	delete(l.forged, pod.UID)
+	if _, refused := l.refusedPods[pod.UID]; refused {
+		return
+	}
+	if l.isCandidate(pod) {
+		l.addCandidate(pod)
+	} else {
+		l.dropCandidate(pod.UID)
+	}
+}
+
+// claimedIndex returns the index the pod's containers of this job claim, if any.
+func (l *ledger) claimedIndex(pod *corev1.Pod) (int32, bool) {
+	owned := podstate.OwnedContainers(pod, l.uid)
+	if len(owned) == 0 {
+		return 0, false
+	}
+	v, _ := podstate.EnvValue(owned[0], appsv1alpha1.EnvJobIndex)
+	i, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || i < 0 {
+		return -1, true
+	}
+	return int32(i), true
+}
+
+// observeTarget handles a pod holding containers with the job's UID.
+func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
+	if reason, detail := l.checkForged(pod, idx); reason != "" {
+		l.forged[pod.UID] = forgery{pod: pod.Name, reason: reason, detail: detail}
+		return
+	}
+	delete(l.forged, pod.UID)
+	if l.succeeded.has(idx) || l.failed.has(idx) {
+		return // finished targets are never looked at again
+	}
+	t := l.active[idx]
+	if t == nil {
+		// A target given before the manager started, or whose injection this process
+		// sent with an unknown outcome and then forgot: adopt it.
+		t = &activeTarget{index: idx, pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
+			uid: pod.UID, injectedAt: now}
+		l.active[idx] = t
+		l.byPod[pod.UID] = idx
+		l.next = max(l.next, idx+1)
+	}
+	t.state = injectObserved
+	res, _ := podstate.Evaluate(pod, l.uid)
+	if res.Outcome.IsFinished() {
+		l.finish(idx, pod.Name, res.Outcome, res.Reason, resultMessage(res))
+		return
+	}
+	t.outcome, t.unstarted, t.reason, t.message = res.Outcome, res.Unstarted, res.UnstartedReason, res.UnstartedMessage
+}
+
+// checkForged says why a pod's containers with the job's UID were not injected by the job,
+// or "" when they may have been. Nothing read from the pod sizes an allocation.
+func (l *ledger) checkForged(pod *corev1.Pod, idx int32) (reason, detail string) {
+	if idx < 0 || idx >= l.writtenLimit {
+		return appsv1alpha1.ReasonIndexOutOfRange,
+			fmt.Sprintf("its index is outside the %d indexes the job may have given", l.writtenLimit)
+	}
+	if other, ok := l.active[idx]; ok && other.uid != pod.UID {
+		return appsv1alpha1.ReasonIndexClaimedTwice, fmt.Sprintf("index %d belongs to pod %s", idx, other.pod.Name)
+	}
+	if mine, ok := l.byPod[pod.UID]; ok && mine != idx {
+		return appsv1alpha1.ReasonIndexClaimedTwice, fmt.Sprintf("the job gave the pod index %d, not %d", mine, idx)
+	}
+	if !l.matchesTemplate(podstate.OwnedContainers(pod, l.uid), idx) {
+		return appsv1alpha1.ReasonTemplateMismatch, "its containers differ from the job's template"
+	}
+	return "", ""
+}
+
+// matchesTemplate reports whether the containers are the job's template as containersFor
+// writes it for this index (the API server's defaults aside).
+func (l *ledger) matchesTemplate(owned []*corev1.EphemeralContainer, idx int32) bool {
+	if len(owned) != len(l.template) {
+		return false
+	}
+	index := strconv.Itoa(int(idx))
+	for i, c := range owned {
+		want := &l.template[i]
+		if c.Name != want.Name || c.Image != want.Image || c.TargetContainerName != want.TargetContainerName ||
+			!slices.Equal(c.Command, want.Command) || !slices.Equal(c.Args, want.Args) ||
+			c.WorkingDir != want.WorkingDir || len(c.Env) != len(want.Env)+3 ||
+			!equality.Semantic.DeepEqual(c.Env[:len(want.Env)], want.Env) ||
+			!equality.Semantic.DeepEqual(c.SecurityContext, want.SecurityContext) {
+			return false
+		}
+		if v, _ := podstate.EnvValue(c, appsv1alpha1.EnvJobIndex); v != index {
+			return false
+		}
+	}
+	return true
+}
+
+// gone handles a pod the cache no longer has (deleted, or replaced by one of the same name).
+func (l *ledger) gone(uid types.UID) {
+	l.dropCandidate(uid)
+	delete(l.refusedPods, uid)
+	delete(l.forged, uid)
+	idx, ok := l.byPod[uid]
+	if !ok {
+		return
+	}
+	t := l.active[idx]
+	if t.state == injectUnknown {
+		// Never seen with the containers: the injection may not have been applied, and the
+		// pod is gone either way. The index stays given, as a gap.
+		l.release(idx)
+		return
+	}
+	l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonPodVanished,
+		"the pod was deleted before its containers finished")
+	l.urgent = true
+}
+
+// release drops an active target whose injection was never applied; its index stays a gap.
+func (l *ledger) release(idx int32) {
+	if t := l.active[idx]; t != nil {
+		delete(l.byPod, t.uid)
+		delete(l.active, idx)
+	}
+}
+
+// finish records a target's result for good.
+func (l *ledger) finish(idx int32, pod string, outcome podstate.Outcome, reason, message string) {
+	if t := l.active[idx]; t != nil {
+		delete(l.byPod, t.uid)
+		delete(l.active, idx)
+	}
+	switch outcome {
+	case podstate.Succeeded:
+		l.succeeded.add(idx)
+	case podstate.Failed:
+		if l.failed.add(idx) && len(l.failures) < maxFailureNotes {
+			if pod == "" {
+				pod = fmt.Sprintf("target %d", idx)
+			}
+			detail := message
+			if detail == "" {
+				detail = reason
+			}
+			l.failures = append(l.failures, failureNote{pod: pod, detail: truncate(detail)})
+		}
+	}
+	l.resultsChanged = true
+}
+
+// isCandidate reports whether the pod may become a target: selected, running, not
+// terminating, never targeted by the job.
+func (l *ledger) isCandidate(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil &&
+		l.selector.Matches(labels.Set(pod.Labels))
+}
+
+func (l *ledger) addCandidate(pod *corev1.Pod) {
+	if c, ok := l.candidates[pod.UID]; ok {
+		c.key = types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+		return
+	}
+	c := &candidate{uid: pod.UID, key: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
+		created: pod.CreationTimestamp.Time}
+	l.candidates[pod.UID] = c
+	heap.Push(&l.queue, c)
+}
+
+func (l *ledger) dropCandidate(uid types.UID) {
+	c, ok := l.candidates[uid]
+	if !ok {
+		return
+	}
+	delete(l.candidates, uid)
+	if c.heapIndex >= 0 {
+		heap.Remove(&l.queue, c.heapIndex)
+	}
+}
+
+// popCandidate takes the oldest candidate out, or returns nil.
+func (l *ledger) popCandidate() *candidate {
+	if len(l.queue) == 0 {
+		return nil
+	}
+	c := heap.Pop(&l.queue).(*candidate)
+	delete(l.candidates, c.uid)
+	return c
+}
+
+// reserve gives the next index to an injection about to be sent into the pod.
+func (l *ledger) reserve(pod *corev1.Pod, now time.Time) *activeTarget {
+	t := &activeTarget{index: l.next, pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
+		uid: pod.UID, state: injectUnknown, sentVersion: pod.ResourceVersion, injectedAt: now, verifyAt: now,
+		outcome: podstate.Waiting}
+	l.next++
+	l.active[t.index] = t
+	l.byPod[pod.UID] = t.index
+	return t
+}
+
+// refuse records that the pod refused injection: a failed target, never tried again.
+// reserved is the target the injection was sent as, or nil when the pod was refused
+// before any write.
+func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message string) {
+	if l.unidentified[reason] > 0 {
+		// A refusal the status counted before the manager restarted, without naming its pod.
+		l.unidentified[reason]--
+		if reserved != nil {
+			l.release(reserved.index)
+		}
+		l.refusedPods[pod.UID] = struct{}{}
+		return
+	}
+	var idx int32
+	if reserved != nil {
+		idx = reserved.index
+		l.release(idx)
+	} else {
+		idx = l.next
+		l.next++
+	}
+	message = truncate(message)
+	l.refusedIdx.add(idx)
+	l.refusals[reason]++
+	if len(l.listed) < appsv1alpha1.MaxRefusedListed {
+		l.listed = append(l.listed, appsv1alpha1.RefusedPod{Index: idx, Name: pod.Name, UID: pod.UID,
+			Reason: reason, Message: message})
+	}
+	l.refusedPods[pod.UID] = struct{}{}
+	l.finish(idx, pod.Name, podstate.Failed, reason, message)
+	l.urgent = true
+}
+
+// expireStarts fails the active targets whose containers did not start within the start
+// deadline, and returns how long until the next one may expire (0 when none can).
+func (l *ledger) expireStarts(deadline time.Duration, now time.Time) time.Duration {
+	var next time.Duration
+	for idx, t := range l.active {
+		if t.state == injectUnknown || (t.outcome == podstate.Running && t.unstarted == "") {
+			continue
+		}
+		left := t.injectedAt.Add(deadline).Sub(now)
+		if left > 0 {
+			if next == 0 || left < next {
+				next = left
+			}
+			continue
+		}
+		why := "its containers did not start"
+		if t.unstarted != "" {
+			why = "container " + t.unstarted + " did not start"
+		}
+		msg := fmt.Sprintf("%s within %s of injection", why, deadline)
+		if t.reason != "" {
+			msg += ": " + t.reason
+			if t.message != "" {
+				msg += ", " + t.message
+			}
+		}
+		l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonStartDeadlineExceeded, msg)
+	}
+	return next
+}
+
+// summary is the ledger's counts for the job's status.
+type summary struct {
+	succeeded, failed, running, waiting int32
+	targeted, match, active             int32
+}
+
+// summarize counts the targets; candidates count as waiting, as many as replicas leaves
+// room for, while the job takes new targets.
+func (l *ledger) summarize(job *appsv1alpha1.EphemeralJob, acceptNew bool) summary {
+	s := summary{succeeded: l.succeeded.len(), failed: l.failed.len(), active: int32(len(l.active))}
+	for _, t := range l.active {
+		if t.outcome == podstate.Running {
+			s.running++
+		} else {
+			s.waiting++
+		}
+	}
+	s.targeted = s.succeeded + s.failed + s.active
+	if acceptNew {
+		waiting := int32(len(l.candidates))
+		if limit, ok := job.Spec.ReplicasLimit(); ok {
+			waiting = min(waiting, max(limit-s.targeted, 0))
+		}
+		s.waiting += waiting
+	}
+	s.match = s.succeeded + s.failed + s.running + s.waiting
+	return s
+}
+
+// room returns how many more targets the job may take now: parallelism less the active
+// targets, within what replicas leaves.
+func (l *ledger) room(job *appsv1alpha1.EphemeralJob) int32 {
+	room := job.Spec.GetParallelism() - int32(len(l.active))
+	if limit, ok := job.Spec.ReplicasLimit(); ok {
+		room = min(room, limit-(l.succeeded.len()+l.failed.len()+int32(len(l.active))))
+	}
+	return max(room, 0)
+}
+
+// writeResults puts the ledger's results into the status.
+func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
+	st.SucceededIndexes = l.succeeded.String()
+	st.FailedIndexes = l.failed.String()
+	st.RefusedIndexes = l.refusedIdx.String()
+	var active intervals
+	for _, idx := range slices.Sorted(maps.Keys(l.active)) {
+		if l.active[idx].state != injectUnknown {
+			active.add(idx)
+		}
+	}
+	st.ActiveIndexes = active.String()
+	st.Refusals = nil
+	for _, reason := range slices.Sorted(maps.Keys(l.refusals)) {
+		if n := l.refusals[reason]; n > 0 {
+			st.Refusals = append(st.Refusals, appsv1alpha1.ReasonCount{Reason: reason, Count: n})
+		}
+	}
+	st.Refused = slices.Clone(l.listed)
+	st.IndexLimit = l.writtenLimit
+}
+
+// forgeries returns the pods holding containers the job did not inject, sorted by name.
+func (l *ledger) forgeries() []forgery {
+	out := slices.Collect(maps.Values(l.forged))
+	slices.SortFunc(out, func(a, b forgery) int { return strings.Compare(a.pod, b.pod) })
+	return out
+}
+
+// truncate bounds a message read from a pod or the API server.
+func truncate(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= maxMessageLength {
+		return s
+	}
+	cut := maxMessageLength
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// startedAt returns the time to record for a job's start.
+func startedAt(st *appsv1alpha1.EphemeralJobStatus, now time.Time) *metav1.Time {
+	if st.StartTime != nil {
+		return st.StartTime
+	}
+	t := metav1.NewTime(now)
+	return &t
+}
+
+// unknown returns the active targets whose injection outcome is unknown, by index.
+func (l *ledger) unknown() []*activeTarget {
+	var out []*activeTarget
+	for _, t := range l.active {
+		if t.state == injectUnknown {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b *activeTarget) int { return int(a.index - b.index) })
+	return out
+}
+
+// backoff delays the next fresh read of a target whose outcome is unknown, doubling the wait.
+func (t *activeTarget) backoff(now time.Time) {
+	wait := min(max(2*t.verifyAt.Sub(t.injectedAt), retryDelay), maxVerifyDelay)
+	t.verifyAt = now.Add(wait)
+}
