@@ -81,10 +81,10 @@ func TestPodRecordFor(t *testing.T) {
 		},
 		{
 			name:   "a waiting reason an ephemeral container never leaves is Failed",
-			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, waiting("CreateContainerError")).obj(),
+			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, waiting("RunContainerError")).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
 			want: PodRecord{Status: PodStatusFailed, Image: debugImage, ReplicaType: debugName,
-				Remark: `{"container":"debug","reason":"CreateContainerError","message":"CreateContainerError happened"}`, GmtModified: t0},
+				Remark: `{"container":"debug","reason":"RunContainerError","message":"RunContainerError happened"}`, GmtModified: t0},
 		},
 		{
 			name:   "a waiting reason the kubelet retries stays Pending",
