@@ -142,7 +142,7 @@ type ledger struct {
 	selector labels.Selector
 	template []corev1.EphemeralContainer
 
-	next        int32
+	next         int32
 	writtenLimit int32
 
 	succeeded, failed, refusedIdx intervals

@@ -52,11 +52,11 @@ func (o Outcome) IsFinished() bool { return o == Succeeded || o == Failed }
 // retries those (a Secret or ConfigMap created a moment later lets the container start),
 // so they end a target only through the job's start deadline.
 var unrecoverableWaitingReasons = map[string]bool{
-	"RunContainerError":          true,
-	"InvalidImageName":           true,
-	"ErrImageNeverPull":          true,
-	"PreCreateHookError":         true,
-	"PreStartHookError":          true,
+	"RunContainerError":  true,
+	"InvalidImageName":   true,
+	"ErrImageNeverPull":  true,
+	"PreCreateHookError": true,
+	"PreStartHookError":  true,
 }
 
 // Result is a pod's outcome for one job, with the details of the container that decided it.

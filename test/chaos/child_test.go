@@ -114,4 +114,3 @@ func (f *faults) hit() bool {
 	defer f.mu.Unlock()
 	return f.rng.Float64() < f.rate
 }
-

@@ -73,6 +73,7 @@ func NewManagerWith(cfg *rest.Config, scheme *runtime.Scheme, opts manager.Optio
 	}
 	return &Manager{Manager: mgr, ctx: ctx, cancel: cancel, done: make(chan struct{})}, nil
 }
+
 // Run starts the manager in the background; it runs until Stop.
 func (m *Manager) Run() {
 	m.started = true
