@@ -250,6 +250,15 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	}
 	for _, pod := range selected {
 		l.observe(pod, now)
+		// A pod that fails the same check as a refusal the status counted without naming
+		// its pod is taken to be that refusal, not a new candidate.
+		if _, ok := l.candidates[pod.UID]; ok {
+			if reason, _ := checkInjectable(job, pod); reason != "" && l.unidentified[reason] > 0 {
+				l.unidentified[reason]--
+				l.dropCandidate(pod.UID)
+				l.refusedPods[pod.UID] = struct{}{}
+			}
+		}
 	}
 	l.resultsChanged = true
 	return nil

@@ -17,8 +17,11 @@ limitations under the License.
 package testutil
 
 import (
+	"strconv"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
@@ -50,6 +53,50 @@ func (p *PodWrapper) Containers(names ...string) *PodWrapper {
 // Env adds an env var to the first container.
 func (p *PodWrapper) Env(k, v string) *PodWrapper {
 	p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: k, Value: v})
+	return p
+}
+
+// UID sets the pod's UID.
+func (p *PodWrapper) UID(uid string) *PodWrapper { p.Pod.UID = types.UID(uid); return p }
+
+// Running marks the pod Running, as a kubelet would.
+func (p *PodWrapper) Running() *PodWrapper { p.Status.Phase = corev1.PodRunning; return p }
+
+// Injected adds the job's template containers with the given index, as the controller writes them.
+func (p *PodWrapper) Injected(job *appsv1alpha1.EphemeralJob, index int32) *PodWrapper {
+	for _, c := range job.Spec.Template.EphemeralContainers {
+		c = *c.DeepCopy()
+		c.Env = append(c.Env,
+			corev1.EnvVar{Name: appsv1alpha1.EnvJobName, Value: job.Name},
+			corev1.EnvVar{Name: appsv1alpha1.EnvJobUID, Value: string(job.UID)},
+			corev1.EnvVar{Name: appsv1alpha1.EnvJobIndex, Value: strconv.Itoa(int(index))},
+		)
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, c)
+	}
+	return p
+}
+
+// Started marks every ephemeral container running.
+func (p *PodWrapper) Started() *PodWrapper {
+	return p.containerStates(corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})
+}
+
+// Exited marks every ephemeral container terminated with the exit code.
+func (p *PodWrapper) Exited(code int32) *PodWrapper {
+	return p.containerStates(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code}})
+}
+
+// Waiting marks every ephemeral container waiting for the reason.
+func (p *PodWrapper) Waiting(reason string) *PodWrapper {
+	return p.containerStates(corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}})
+}
+
+func (p *PodWrapper) containerStates(state corev1.ContainerState) *PodWrapper {
+	p.Status.EphemeralContainerStatuses = nil
+	for _, c := range p.Spec.EphemeralContainers {
+		p.Status.EphemeralContainerStatuses = append(p.Status.EphemeralContainerStatuses,
+			corev1.ContainerStatus{Name: c.Name, State: *state.DeepCopy()})
+	}
 	return p
 }
 
@@ -106,6 +153,12 @@ func (j *JobWrapper) Container(name, target string) *JobWrapper {
 	j.Spec.Template.EphemeralContainers[0].TargetContainerName = target
 	return j
 }
+
+// UID sets the job's UID.
+func (j *JobWrapper) UID(uid string) *JobWrapper { j.EphemeralJob.UID = types.UID(uid); return j }
+
+// StartDeadline sets spec.startDeadlineSeconds.
+func (j *JobWrapper) StartDeadline(s int32) *JobWrapper { j.Spec.StartDeadlineSeconds = &s; return j }
 
 // Obj returns the job.
 func (j *JobWrapper) Obj() *appsv1alpha1.EphemeralJob { return &j.EphemeralJob }

@@ -1,0 +1,327 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+)
+
+// The ledger moves forward by events; the reference below recounts everything from the
+// pods and what the controller observed of them, the slow and obviously correct way. A
+// random sequence of events (pods created, relabelled, started and stopped, containers
+// progressing, pods deleted, passes, restarts of the controller) must leave both equal.
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// refPod is the reference's view of one pod.
+type refPod struct {
+	pod     *corev1.Pod
+	deleted bool
+	// targeted is set once the controller injected or refused the pod.
+	targeted, refused bool
+	// seen is the pod's outcome for the job when a pass last looked at it.
+	seen podstate.Outcome
+}
+
+type ledgerRun struct {
+	t       *testing.T
+	rng     *rand.Rand
+	job     *appsv1alpha1.EphemeralJob
+	l       *ledger
+	pods    []*refPod
+	dirty   map[types.UID]bool
+	now     time.Time
+	history []string
+}
+
+func newLedgerRun(t *testing.T, seed uint64) *ledgerRun {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	job := testutil.MakeEphemeralJob("ej", "ns", "web").UID("job-uid").Parallelism(int32(1 + rng.IntN(3))).Obj()
+	if rng.IntN(2) == 0 {
+		job.Spec.Replicas = new(int32(rng.IntN(12)))
+	}
+	r := &ledgerRun{t: t, rng: rng, job: job, dirty: map[types.UID]bool{}, now: t0}
+	r.restart()
+	return r
+}
+
+func (r *ledgerRun) logf(format string, args ...any) {
+	r.history = append(r.history, fmt.Sprintf(format, args...))
+}
+
+// restart builds a new ledger from the written status and the live pods, as a new manager does.
+func (r *ledgerRun) restart() {
+	sel, err := metav1.LabelSelectorAsSelector(r.job.Spec.Selector)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	l := newLedger(r.job, sel)
+	var owned, selected []*corev1.Pod
+	for _, p := range r.pods {
+		if p.deleted {
+			continue
+		}
+		if len(podstate.OwnedContainers(p.pod, r.job.UID)) > 0 {
+			owned = append(owned, p.pod)
+		}
+		if sel.Matches(labelSet(p.pod)) {
+			selected = append(selected, p.pod)
+		}
+	}
+	if err := l.rebuild(r.job, owned, selected, r.now); err != nil {
+		r.t.Fatal(err)
+	}
+	r.l = l
+	r.dirty = map[types.UID]bool{}
+	r.see()
+}
+
+// see records what a pass observes of every live pod.
+func (r *ledgerRun) see() {
+	for _, p := range r.pods {
+		if p.deleted {
+			continue
+		}
+		if res, ok := podstate.Evaluate(p.pod, r.job.UID); ok && !p.seen.IsFinished() {
+			p.seen = res.Outcome
+		}
+	}
+}
+
+// pass is one reconcile: observe the dirty pods, inject as room allows, write the status.
+func (r *ledgerRun) pass() {
+	for uid := range r.dirty {
+		p := r.byUID(uid)
+		if p.deleted {
+			r.l.gone(uid)
+		} else {
+			r.l.observe(p.pod, r.now)
+		}
+	}
+	r.dirty = map[types.UID]bool{}
+	for r.l.room(r.job) > 0 && r.l.next < r.l.writtenLimit {
+		c := r.l.popCandidate()
+		if c == nil {
+			break
+		}
+		p := r.byUID(c.uid)
+		if reason, msg := checkInjectable(r.job, p.pod); reason != "" {
+			r.l.refuse(p.pod, nil, reason, msg)
+			p.targeted, p.refused = true, true
+			r.logf("refuse %s", p.pod.Name)
+			continue
+		}
+		t := r.l.reserve(p.pod, r.now)
+		t.state = injectAccepted
+		p.pod.Spec.EphemeralContainers = append(p.pod.Spec.EphemeralContainers, containersFor(r.job, t.index)...)
+		p.targeted = true
+		r.dirty[p.pod.UID] = true
+		r.logf("inject %s as %d", p.pod.Name, t.index)
+	}
+	r.see()
+	// A successful status write.
+	r.job.Status = computeStatus(r.job, r.l, true, r.now)
+	r.l.writtenLimit = r.job.Status.IndexLimit
+	r.l.urgent = false
+}
+
+func (r *ledgerRun) byUID(uid types.UID) *refPod {
+	for _, p := range r.pods {
+		if p.pod.UID == uid {
+			return p
+		}
+	}
+	r.t.Fatalf("no pod %s", uid)
+	return nil
+}
+
+// step applies one random event.
+func (r *ledgerRun) step() {
+	r.now = r.now.Add(time.Second)
+	live := r.live()
+	switch op := r.rng.IntN(10); {
+	case op == 0 || len(live) == 0:
+		i := len(r.pods)
+		w := testutil.MakePod(fmt.Sprintf("p%02d", i), "ns").UID(fmt.Sprintf("uid-%d", i))
+		if r.rng.IntN(3) > 0 {
+			w.Label("app", "web")
+		}
+		if r.rng.IntN(4) > 0 {
+			w.Running()
+		}
+		if r.rng.IntN(6) == 0 {
+			w.Containers("other") // can't be targeted: refused
+		}
+		pod := w.Obj()
+		pod.CreationTimestamp = metav1.NewTime(r.now)
+		r.pods = append(r.pods, &refPod{pod: pod})
+		r.dirty[pod.UID] = true
+		r.logf("create %s", pod.Name)
+	case op == 1:
+		p := live[r.rng.IntN(len(live))]
+		if p.pod.Labels["app"] == "web" {
+			delete(p.pod.Labels, "app")
+		} else {
+			p.pod.Labels["app"] = "web"
+		}
+		r.dirty[p.pod.UID] = true
+		r.logf("relabel %s", p.pod.Name)
+	case op == 2:
+		p := live[r.rng.IntN(len(live))]
+		if p.pod.Status.Phase == corev1.PodRunning {
+			p.pod.Status.Phase = corev1.PodPending
+		} else {
+			p.pod.Status.Phase = corev1.PodRunning
+		}
+		r.dirty[p.pod.UID] = true
+		r.logf("phase %s %s", p.pod.Name, p.pod.Status.Phase)
+	case op <= 4:
+		p := live[r.rng.IntN(len(live))]
+		res, ok := podstate.Evaluate(p.pod, r.job.UID)
+		if !ok || res.Outcome.IsFinished() {
+			return
+		}
+		w := &testutil.PodWrapper{Pod: *p.pod}
+		switch {
+		case res.Outcome == podstate.Waiting:
+			w.Started()
+		default:
+			w.Exited(int32(r.rng.IntN(2)))
+		}
+		*p.pod = w.Pod
+		r.dirty[p.pod.UID] = true
+		r.logf("progress %s", p.pod.Name)
+	case op == 5:
+		p := live[r.rng.IntN(len(live))]
+		p.deleted = true
+		if res, ok := podstate.Evaluate(p.pod, r.job.UID); ok && !p.seen.IsFinished() {
+			_ = res
+			p.seen = podstate.Failed // vanished before the controller saw it finish
+		}
+		r.dirty[p.pod.UID] = true
+		r.logf("delete %s", p.pod.Name)
+	case op == 6:
+		r.pass()
+		r.logf("restart")
+		r.restart()
+	default:
+		r.pass()
+		r.logf("pass")
+	}
+}
+
+func (r *ledgerRun) live() []*refPod {
+	var out []*refPod
+	for _, p := range r.pods {
+		if !p.deleted {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// recount counts the job's targets from the reference, from scratch.
+func (r *ledgerRun) recount() summary {
+	var s summary
+	var candidates int32
+	for _, p := range r.pods {
+		switch {
+		case p.refused:
+			s.failed++
+		case p.targeted:
+			switch p.seen {
+			case podstate.Succeeded:
+				s.succeeded++
+			case podstate.Failed:
+				s.failed++
+			case podstate.Running:
+				s.running++
+			default:
+				s.waiting++
+			}
+		case !p.deleted && p.pod.Status.Phase == corev1.PodRunning && p.pod.Labels["app"] == "web":
+			candidates++
+		}
+	}
+	s.targeted = s.succeeded + s.failed + s.running + s.waiting
+	if limit, ok := r.job.Spec.ReplicasLimit(); ok {
+		candidates = min(candidates, max(limit-s.targeted, 0))
+	}
+	s.waiting += candidates
+	s.match = s.succeeded + s.failed + s.running + s.waiting
+	return s
+}
+
+func (r *ledgerRun) check() {
+	r.t.Helper()
+	got, want := r.l.summarize(r.job, true), r.recount()
+	got.active = 0
+	if got != want {
+		r.t.Fatalf("ledger %+v, recount %+v after:\n%v", got, want, r.history)
+	}
+	seen := map[string]string{}
+	var injected, unfinished int32
+	for _, p := range r.pods {
+		owned := podstate.OwnedContainers(p.pod, r.job.UID)
+		if len(owned) == 0 {
+			continue
+		}
+		injected++
+		idx, _ := podstate.EnvValue(owned[0], appsv1alpha1.EnvJobIndex)
+		if other, dup := seen[idx]; dup {
+			r.t.Fatalf("pods %s and %s share index %s after:\n%v", other, p.pod.Name, idx, r.history)
+		}
+		seen[idx] = p.pod.Name
+		if !p.deleted && !p.seen.IsFinished() {
+			unfinished++
+		}
+	}
+	if limit, ok := r.job.Spec.ReplicasLimit(); ok && injected > limit {
+		r.t.Fatalf("%d pods injected, replicas %d, after:\n%v", injected, limit, r.history)
+	}
+	if unfinished > r.job.Spec.GetParallelism() {
+		r.t.Fatalf("%d unfinished, parallelism %d, after:\n%v", unfinished, r.job.Spec.GetParallelism(), r.history)
+	}
+}
+
+func TestLedgerMatchesRecount(t *testing.T) {
+	for seed := range uint64(400) {
+		r := newLedgerRun(t, seed)
+		for range 150 {
+			r.step()
+			if len(r.dirty) == 0 {
+				r.check()
+			}
+		}
+		r.pass()
+		r.check()
+	}
+}
+
+func labelSet(p *corev1.Pod) labels.Set { return labels.Set(p.Labels) }
