@@ -1,0 +1,194 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+)
+
+// ledgerFrom builds the job's ledger from its status and the pods, as a starting manager does.
+func ledgerFrom(t *testing.T, job *appsv1alpha1.EphemeralJob, pods ...*corev1.Pod) *ledger {
+	t.Helper()
+	sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLedger(job, sel)
+	var owned, selected []*corev1.Pod
+	for _, p := range pods {
+		if len(p.Spec.EphemeralContainers) > 0 {
+			owned = append(owned, p)
+		}
+		if sel.Matches(labelSet(p)) {
+			selected = append(selected, p)
+		}
+	}
+	if err := l.rebuild(job, owned, selected, t0); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// pod returns a Running pod app=web created i seconds after t0.
+func pod(i int) *testutil.PodWrapper {
+	w := testutil.MakePod(fmt.Sprintf("web-%02d", i), "ns").Label("app", "web").Running().UID(fmt.Sprintf("pod-%d", i))
+	w.CreationTimestamp = metav1.NewTime(t0.Add(time.Duration(i) * time.Second))
+	return w
+}
+
+// written returns a job whose status says indexes up to limit may have been given.
+func written(limit int32, mutate ...func(*appsv1alpha1.EphemeralJob)) *appsv1alpha1.EphemeralJob {
+	j := newJob()
+	j.Status.IndexLimit = limit
+	j.Status.StartTime = &metav1.Time{Time: t0}
+	for _, m := range mutate {
+		m(j)
+	}
+	return j
+}
+
+type counts struct {
+	phase                                      appsv1alpha1.EphemeralJobPhase
+	match, succeeded, failed, running, waiting int32
+}
+
+func TestComputeStatus(t *testing.T) {
+	now := t0.Add(time.Minute)
+	job := written(100)
+	tests := []struct {
+		name   string
+		job    *appsv1alpha1.EphemeralJob
+		pods   []*corev1.Pod
+		want   counts
+		reason string
+	}{
+		{name: "no pod matches", job: written(0), want: counts{phase: appsv1alpha1.EphemeralJobWaiting},
+			reason: appsv1alpha1.ReasonNoMatchingPods},
+		{name: "replicas 0 succeeds at once", job: written(0, func(j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = new(int32(0)) }),
+			pods: []*corev1.Pod{pod(0).Obj()}, want: counts{phase: appsv1alpha1.EphemeralJobSucceeded}},
+		{name: "candidates wait", job: written(0), pods: []*corev1.Pod{pod(0).Obj(), pod(1).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobWaiting, match: 2, waiting: 2}},
+		{name: "mixed results end Failed, never in limbo", job: job,
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj(), pod(1).Injected(job, 1).Exited(1).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 2, succeeded: 1, failed: 1}, reason: appsv1alpha1.ReasonSomeFailed},
+		{name: "all succeeded", job: job,
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj(), pod(1).Injected(job, 1).Exited(0).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobSucceeded, match: 2, succeeded: 2}},
+		{name: "a waiting reason it can never leave is a failure", job: job,
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Waiting("ErrImageNeverPull").Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 1, failed: 1}},
+		{name: "a waiting reason the kubelet retries is not final", job: job,
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Waiting("CreateContainerConfigError").Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobWaiting, match: 1, waiting: 1}},
+		{name: "replicas caps the targets", job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = new(int32(2)) }),
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Started().Obj(), pod(1).Obj(), pod(2).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobRunning, match: 2, running: 1, waiting: 1}},
+		{name: "pods not running are not targets", job: written(0),
+			pods: []*corev1.Pod{func() *corev1.Pod { p := pod(0).Obj(); p.Status.Phase = corev1.PodPending; return p }(), pod(1).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobWaiting, match: 1, waiting: 1}},
+		{name: "paused keeps counting", job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.Paused = true }),
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj(), pod(1).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobPaused, match: 2, succeeded: 1, waiting: 1}, reason: appsv1alpha1.ReasonPaused},
+		{name: "recorded results of vanished pods are kept, active ones fail",
+			job: written(100, func(j *appsv1alpha1.EphemeralJob) {
+				j.Status.SucceededIndexes, j.Status.ActiveIndexes = "0-1", "2"
+			}),
+			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 3, succeeded: 2, failed: 1}},
+		{name: "a finished phase is kept", job: written(100, func(j *appsv1alpha1.EphemeralJob) {
+			j.Status.Phase, j.Status.CompletionTime = appsv1alpha1.EphemeralJobSucceeded, &metav1.Time{Time: t0}
+			j.Status.SucceededIndexes = "0"
+		}), pods: []*corev1.Pod{pod(1).Obj()}, want: counts{phase: appsv1alpha1.EphemeralJobSucceeded, match: 1, succeeded: 1}},
+		{name: "deadline passed fails the job and counts no candidate",
+			job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.ActiveDeadlineSeconds = new(int64(30)) }),
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Started().Obj(), pod(1).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 1, running: 1}, reason: appsv1alpha1.ReasonDeadlineExceeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := ledgerFrom(t, tc.job, tc.pods...)
+			acceptNew := !tc.job.Status.Phase.IsFinished() && !deadlinePassed(tc.job, tc.job.Status.StartTime, now)
+			st := computeStatus(tc.job, l, acceptNew, now)
+			got := counts{st.Phase, st.Match, st.Succeeded, st.Failed, st.Running, st.Waiting}
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+			if st.Match != st.Succeeded+st.Failed+st.Running+st.Waiting {
+				t.Errorf("match %d is not the sum of the counts: %+v", st.Match, st)
+			}
+			if st.Phase.IsFinished() != (st.CompletionTime != nil) {
+				t.Errorf("phase %s with completionTime %v", st.Phase, st.CompletionTime)
+			}
+			if tc.reason != "" {
+				typ := appsv1alpha1.ConditionProgressing
+				if st.Phase.IsFinished() {
+					typ = appsv1alpha1.ConditionComplete
+				}
+				if c := meta.FindStatusCondition(st.Conditions, typ); c == nil || c.Reason != tc.reason {
+					t.Errorf("condition %s: %+v, want reason %s", typ, c, tc.reason)
+				}
+			}
+		})
+	}
+}
+
+func TestIndexLimitIsRaisedAheadOfInjections(t *testing.T) {
+	job := written(0)
+	l := ledgerFrom(t, job, pod(0).Obj())
+	st := computeStatus(job, l, true, t0)
+	if st.IndexLimit < job.Spec.GetParallelism() {
+		t.Errorf("index limit %d leaves no room to inject", st.IndexLimit)
+	}
+	if l.writtenLimit != 0 {
+		t.Errorf("the ledger takes the limit as written before the status is: %d", l.writtenLimit)
+	}
+}
+
+func TestConditionMessagesStayShort(t *testing.T) {
+	job := written(1000)
+	var pods []*corev1.Pod
+	for i := range 200 {
+		pods = append(pods, pod(i).Containers("other").Obj())
+	}
+	l := ledgerFrom(t, job, pods...)
+	for _, p := range pods {
+		reason, msg := checkInjectable(job, p)
+		l.refuse(p, nil, reason, msg+strings.Repeat(" and more", 100))
+	}
+	st := computeStatus(job, l, true, t0)
+	if len(st.Refused) != appsv1alpha1.MaxRefusedListed || st.Failed != 200 {
+		t.Fatalf("%d refusals listed, %d failed", len(st.Refused), st.Failed)
+	}
+	for _, c := range st.Conditions {
+		if len(c.Message) > 2*maxMessageLength {
+			t.Errorf("condition %s has a message of %d bytes", c.Type, len(c.Message))
+		}
+	}
+	for _, r := range st.Refused {
+		if len(r.Message) > maxMessageLength+len("…") {
+			t.Errorf("refusal message of %d bytes", len(r.Message))
+		}
+	}
+}

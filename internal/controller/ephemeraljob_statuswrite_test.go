@@ -1,0 +1,113 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package controller
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+)
+
+func TestStatusWriteDelay(t *testing.T) {
+	const interval = time.Second
+	base := appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobRunning, Match: 4, Running: 2, Waiting: 2,
+		IndexLimit: 100, ActiveIndexes: "0-1", Conditions: []metav1.Condition{{Type: appsv1alpha1.ConditionProgressing,
+			Status: metav1.ConditionTrue, Reason: appsv1alpha1.ReasonInjecting, Message: "0 of 4 pods finished"}}}
+	tests := []struct {
+		name   string
+		change func(*appsv1alpha1.EphemeralJobStatus)
+		urgent bool
+		since  time.Duration
+		want   time.Duration
+	}{
+		{name: "only counts changed: held for the rest of the interval", since: 300 * time.Millisecond, want: 700 * time.Millisecond,
+			change: func(s *appsv1alpha1.EphemeralJobStatus) {
+				s.Running, s.Succeeded, s.SucceededIndexes, s.ActiveIndexes = 1, 1, "0", "1"
+				s.Conditions[0].Message = "1 of 4 pods finished"
+			}},
+		{name: "the interval passed: written", since: interval,
+			change: func(s *appsv1alpha1.EphemeralJobStatus) { s.Running, s.Succeeded = 1, 1 }},
+		{name: "a result only the ledger holds: written at once", urgent: true, since: 0,
+			change: func(s *appsv1alpha1.EphemeralJobStatus) { s.Running, s.Failed = 1, 1 }},
+		{name: "the job finished: written at once", since: 0,
+			change: func(s *appsv1alpha1.EphemeralJobStatus) { s.Phase = appsv1alpha1.EphemeralJobSucceeded }},
+		{name: "a raised index limit: written at once", since: 0,
+			change: func(s *appsv1alpha1.EphemeralJobStatus) { s.IndexLimit = 200 }},
+		{name: "a refusal: written at once", since: 0,
+			change: func(s *appsv1alpha1.EphemeralJobStatus) {
+				s.Refusals = []appsv1alpha1.ReasonCount{{Reason: appsv1alpha1.ReasonTargetContainerNotFound, Count: 1}}
+			}},
+		{name: "a new generation: written at once", since: 0,
+			change: func(s *appsv1alpha1.EphemeralJobStatus) { s.ObservedGeneration = 2 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			computed := base.DeepCopy()
+			tc.change(computed)
+			if got := statusWriteDelay(&base, computed, tc.urgent, tc.since, interval); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStatusWritesDoNotConflictWithALaggingCache serves the job from a cache that never
+// catches up with the status writes: each write must be based on the version the last
+// one returned, so none conflicts.
+func TestStatusWritesDoNotConflictWithALaggingCache(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
+	w := newWorld(t, job, makePods(6)...)
+	w.exitCodes["p5"] = 3
+	stale := job.DeepCopy()
+	if err := w.client.Get(context.Background(), w.job, stale); err != nil {
+		t.Fatal(err)
+	}
+	conflicts, writes := 0, 0
+	inner := w.client
+	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if j, ok := obj.(*appsv1alpha1.EphemeralJob); ok {
+				stale.DeepCopyInto(j)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
+			opts ...client.SubResourcePatchOption) error {
+			err := c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			writes++
+			if apierrors.IsConflict(err) {
+				conflicts++
+			}
+			return err
+		},
+	})
+	got := w.run(job)
+	if got.Status.Succeeded != 5 || got.Status.Failed != 1 {
+		t.Errorf("status %+v", got.Status)
+	}
+	if conflicts != 0 || writes == 0 {
+		t.Errorf("%d of %d status writes conflicted", conflicts, writes)
+	}
+}
