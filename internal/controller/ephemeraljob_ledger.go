@@ -163,6 +163,8 @@ type ledger struct {
 
 	// resultsChanged is set when a finished result changed since the status was last built.
 	resultsChanged bool
+	// written are the result ranges as last built.
+	written writtenRanges
 	// urgent is set by a change only the status can keep (a vanished target, a refusal)
 	// that must be written without waiting for the write interval.
 	urgent bool
@@ -538,6 +540,9 @@ func (l *ledger) expireStarts(deadline time.Duration, now time.Time) time.Durati
 	return next
 }
 
+// writtenRanges are the ledger's result sets in the status' notation.
+type writtenRanges struct{ succeeded, failed, refused string }
+
 // summary is the ledger's counts for the job's status.
 type summary struct {
 	succeeded, failed, running, waiting int32
@@ -579,9 +584,13 @@ func (l *ledger) room(job *appsv1alpha1.EphemeralJob) int32 {
 
 // writeResults puts the ledger's results into the status.
 func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
-	st.SucceededIndexes = l.succeeded.String()
-	st.FailedIndexes = l.failed.String()
-	st.RefusedIndexes = l.refusedIdx.String()
+	if l.resultsChanged {
+		// Built again only when a result changed: a pass that finishes nothing costs no
+		// more with 5,000 finished targets than with 5.
+		l.written = writtenRanges{l.succeeded.String(), l.failed.String(), l.refusedIdx.String()}
+		l.resultsChanged = false
+	}
+	st.SucceededIndexes, st.FailedIndexes, st.RefusedIndexes = l.written.succeeded, l.written.failed, l.written.refused
 	var active intervals
 	for _, idx := range slices.Sorted(maps.Keys(l.active)) {
 		if l.active[idx].state != injectUnknown {

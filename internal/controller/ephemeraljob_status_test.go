@@ -5,7 +5,7 @@ Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
 You may obtain a copy of the License at
 
-    http://www.apache.org/licenses/LICENSE-2.0
+	http://www.apache.org/licenses/LICENSE-2.0
 
 Unless required by applicable law or agreed to in writing, software
 distributed under the License is distributed on an "AS IS" BASIS,
@@ -122,7 +122,7 @@ func TestComputeStatus(t *testing.T) {
 			j.Status.SucceededIndexes = "0"
 		}), pods: []*corev1.Pod{pod(1).Obj()}, want: counts{phase: appsv1alpha1.EphemeralJobSucceeded, match: 1, succeeded: 1}},
 		{name: "deadline passed fails the job and counts no candidate",
-			job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.ActiveDeadlineSeconds = new(int64(30)) }),
+			job:  written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.ActiveDeadlineSeconds = new(int64(30)) }),
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Started().Obj(), pod(1).Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 1, running: 1}, reason: appsv1alpha1.ReasonDeadlineExceeded},
 	}

@@ -1,0 +1,194 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+)
+
+// memClient serves one job and its pods from memory, as the manager's cache does (the job
+// copied, pods shared when asked), so that a benchmark measures the pass, not a fake API server.
+type memClient struct {
+	client.Client
+	job    *appsv1alpha1.EphemeralJob
+	pods   map[types.NamespacedName]*corev1.Pod
+	owned  []corev1.Pod
+	writes int
+}
+
+func (c *memClient) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	switch o := obj.(type) {
+	case *appsv1alpha1.EphemeralJob:
+		c.job.DeepCopyInto(o)
+	case *corev1.Pod:
+		p, ok := c.pods[key]
+		if !ok {
+			return apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, key.Name)
+		}
+		*o = *p
+	}
+	return nil
+}
+
+func (c *memClient) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	o := &client.ListOptions{}
+	o.ApplyOptions(opts)
+	pods := list.(*corev1.PodList)
+	if o.FieldSelector != nil {
+		pods.Items = c.owned
+		return nil
+	}
+	for _, p := range c.pods {
+		pods.Items = append(pods.Items, *p)
+	}
+	return nil
+}
+
+func (c *memClient) Status() client.SubResourceWriter { return memStatus{c} }
+
+type memStatus struct{ c *memClient }
+
+func (s memStatus) Patch(_ context.Context, obj client.Object, _ client.Patch, _ ...client.SubResourcePatchOption) error {
+	job := obj.(*appsv1alpha1.EphemeralJob)
+	s.c.writes++
+	rv, _ := strconv.Atoi(s.c.job.ResourceVersion)
+	job.ResourceVersion = strconv.Itoa(rv + 1)
+	s.c.job = job.DeepCopy()
+	return nil
+}
+func (s memStatus) Create(context.Context, client.Object, client.Object, ...client.SubResourceCreateOption) error {
+	return nil
+}
+func (s memStatus) Update(context.Context, client.Object, ...client.SubResourceUpdateOption) error { return nil }
+func (s memStatus) Apply(context.Context, runtime.ApplyConfiguration, ...client.SubResourceApplyOption) error {
+	return nil
+}
+
+// benchPass measures one pass over a job with finished finished targets and 10 running
+// ones, after an event from one of the running pods.
+func benchPass(b *testing.B, finished int) {
+	job := testutil.MakeEphemeralJob("ej", "ns", "web").UID("job-uid").Parallelism(10).Obj()
+	job.ResourceVersion = "1"
+	job.Status.IndexLimit = int32(finished + 100)
+	job.Status.StartTime = &metav1.Time{Time: t0}
+	job.Status.SucceededIndexes = fmt.Sprintf("0-%d", finished-1)
+	c := &memClient{job: job, pods: map[types.NamespacedName]*corev1.Pod{}}
+	for i := range finished + 10 {
+		w := testutil.MakePod(fmt.Sprintf("web-%05d", i), "ns").Label("app", "web").Running().
+			UID(fmt.Sprintf("pod-%d", i)).Injected(job, int32(i))
+		if i < finished {
+			w.Exited(0)
+		} else {
+			w.Started()
+		}
+		p := w.Obj()
+		c.pods[client.ObjectKeyFromObject(p)] = p
+		c.owned = append(c.owned, *p)
+	}
+	r := &EphemeralJobReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
+		Clock: clocktesting.NewFakeClock(t0), StatusWriteInterval: DefaultStatusWriteInterval,
+		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(job)}
+	for range 2 { // build the ledger, write the status once
+		if _, err := r.Reconcile(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st := c.job.Status; st.Succeeded != int32(finished) || st.Running != 10 {
+		b.Fatalf("status %+v", st)
+	}
+	s := r.existingState(req.NamespacedName, job.UID)
+	active := c.owned[finished]
+	writes := c.writes
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.note(active.UID, client.ObjectKeyFromObject(&active))
+		if _, err := r.Reconcile(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if c.writes != writes {
+		b.Fatalf("%d status writes while nothing changed", c.writes-writes)
+	}
+}
+
+// BenchmarkPass is one pass of a job with 10 running targets after a pod event: its cost
+// must not grow with the finished targets.
+func BenchmarkPass(b *testing.B) {
+	for _, finished := range []int{500, 5000} {
+		b.Run(fmt.Sprintf("finished=%d", finished), func(b *testing.B) { benchPass(b, finished) })
+	}
+}
+
+// BenchmarkPodEvent is the pod event handler for a job's pod, with 100 jobs in the namespace.
+func BenchmarkPodEvent(b *testing.B) {
+	var jobs []appsv1alpha1.EphemeralJob
+	for i := range 100 {
+		j := testutil.MakeEphemeralJob(fmt.Sprintf("ej-%d", i), "ns", fmt.Sprintf("app-%d", i)).
+			UID(fmt.Sprintf("uid-%d", i)).Obj()
+		jobs = append(jobs, *j)
+	}
+	r := &EphemeralJobReconciler{Client: listedJobs{jobs: jobs}, EventBatchDelay: DefaultEventBatchDelay,
+		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	pod := testutil.MakePod("p", "ns").Label("app", "app-7").Running().Obj()
+	h := &podEventHandler{r: r}
+	q := &countingQueue{}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.handle(context.Background(), pod, pod, false, q)
+	}
+	if q.adds == 0 {
+		b.Fatal("the pod's job was not queued")
+	}
+}
+
+type listedJobs struct {
+	client.Client
+	jobs []appsv1alpha1.EphemeralJob
+}
+
+func (l listedJobs) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
+	list.(*appsv1alpha1.EphemeralJobList).Items = l.jobs
+	return nil
+}
+
+// countingQueue counts what the handler queues.
+type countingQueue struct {
+	podQueue
+	adds int
+}
+
+func (q *countingQueue) Add(ctrl.Request)                    { q.adds++ }
+func (q *countingQueue) AddAfter(ctrl.Request, time.Duration) { q.adds++ }
