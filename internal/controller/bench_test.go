@@ -5,7 +5,7 @@ Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
 You may obtain a copy of the License at
 
-    http://www.apache.org/licenses/LICENSE-2.0
+	http://www.apache.org/licenses/LICENSE-2.0
 
 Unless required by applicable law or agreed to in writing, software
 distributed under the License is distributed on an "AS IS" BASIS,
@@ -90,7 +90,9 @@ func (s memStatus) Patch(_ context.Context, obj client.Object, _ client.Patch, _
 func (s memStatus) Create(context.Context, client.Object, client.Object, ...client.SubResourceCreateOption) error {
 	return nil
 }
-func (s memStatus) Update(context.Context, client.Object, ...client.SubResourceUpdateOption) error { return nil }
+func (s memStatus) Update(context.Context, client.Object, ...client.SubResourceUpdateOption) error {
+	return nil
+}
 func (s memStatus) Apply(context.Context, runtime.ApplyConfiguration, ...client.SubResourceApplyOption) error {
 	return nil
 }
@@ -190,5 +192,5 @@ type countingQueue struct {
 	adds int
 }
 
-func (q *countingQueue) Add(ctrl.Request)                    { q.adds++ }
+func (q *countingQueue) Add(ctrl.Request)                     { q.adds++ }
 func (q *countingQueue) AddAfter(ctrl.Request, time.Duration) { q.adds++ }

@@ -19,11 +19,13 @@ package controller
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -371,6 +373,87 @@ var _ = Describe("EphemeralJob controller", func() {
 		}
 	})
 
+	It("fails a target whose containers do not start within startDeadlineSeconds and finishes the job", func(ctx SpecContext) {
+		ns := newNamespace(ctx, func(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
+			if pod.Name == "web-0" {
+				return kubelet.Outcome{WaitingReason: "ImagePullBackOff"}
+			}
+			return kubelet.Outcome{}
+		})
+		runPods(ctx, ns, "web", 3)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("start", ns, "web").Parallelism(1).StartDeadline(2).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "start")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 3, Succeeded: 2, Failed: 1}))
+		cond := meta.FindStatusCondition(getJob(ctx, ns, "start").Status.Conditions, appsv1alpha1.ConditionComplete)
+		Expect(cond).NotTo(BeNil())
+		Expect(cond.Message).To(And(ContainSubstring("web-0"), ContainSubstring("ImagePullBackOff")))
+	})
+
+	It("keeps a target with several containers unfinished until all ended, and failed if one failed", func(ctx SpecContext) {
+		ns := newNamespace(ctx, func(_ *corev1.Pod, c *corev1.EphemeralContainer) kubelet.Outcome {
+			if c.Name == "first" {
+				return kubelet.Outcome{ExitCode: 1}
+			}
+			return kubelet.Outcome{Hold: true}
+		})
+		runPods(ctx, ns, "web", 2)
+		monitor := monitorParallelism(ctx, ns)
+		defer monitor.stop()
+		job := testutil.MakeEphemeralJob("multi", ns, "web").Parallelism(1).Container("first", "app").Obj()
+		second := *job.Spec.Template.EphemeralContainers[0].DeepCopy()
+		second.Name = "second"
+		job.Spec.Template.EphemeralContainers = append(job.Spec.Template.EphemeralContainers, second)
+		Expect(k8s.Create(ctx, job)).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "multi")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobRunning, Match: 2, Running: 1, Waiting: 1}))
+		Consistently(jobCounts(ctx, ns, "multi"), "2s").Should(HaveField("Failed", int32(0)))
+		Expect(monitor.Injected()).To(HaveLen(1), "a slot is freed only when every container of a target ended")
+		setDecider(ns, func(_ *corev1.Pod, c *corev1.EphemeralContainer) kubelet.Outcome {
+			return kubelet.Outcome{ExitCode: map[bool]int32{true: 1}[c.Name == "first"]}
+		})
+		for _, p := range listPods(ctx, ns) {
+			Expect(touch(ctx, p)).To(Succeed())
+		}
+		Eventually(jobCounts(ctx, ns, "multi")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Failed: 2}))
+		Expect(monitor.Max()).To(Equal(1))
+	})
+
+	It("ignores and reports a container forged with the job's UID and an index it never gave", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPods(ctx, ns, "web", 2)
+		forged := runPod(ctx, testutil.MakePod("forged", ns).Obj())
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("fj", ns, "web").Paused(true).Obj())).To(Succeed())
+		job := getJob(ctx, ns, "fj")
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+
+		forgedJob := job.DeepCopy()
+		forgedJob.UID = job.UID
+		forged.Spec.EphemeralContainers = testutil.MakePod("x", ns).Injected(forgedJob, 2147483646).Obj().Spec.EphemeralContainers
+		Expect(k8s.SubResource("ephemeralcontainers").Update(ctx, forged)).To(Succeed())
+		forged.Labels = map[string]string{"app": "web"}
+		Expect(k8s.Update(ctx, forged)).To(Succeed())
+		job.Spec.Paused = false
+		Expect(k8s.Update(ctx, job)).To(Succeed())
+
+		Eventually(jobCounts(ctx, ns, "fj")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 2, Succeeded: 2}))
+		cond := meta.FindStatusCondition(getJob(ctx, ns, "fj").Status.Conditions, appsv1alpha1.ConditionForgedContainers)
+		Expect(cond).NotTo(BeNil())
+		Expect(cond.Status).To(Equal(metav1.ConditionTrue))
+		Expect(cond.Reason).To(Equal(appsv1alpha1.ReasonIndexOutOfRange))
+		Expect(cond.Message).To(ContainSubstring("forged"))
+		Eventually(func(g Gomega) []string {
+			var evs eventsv1.EventList
+			g.Expect(k8s.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
+			var reasons []string
+			for _, e := range evs.Items {
+				reasons = append(reasons, e.Reason)
+			}
+			return reasons
+		}).Should(ContainElement(appsv1alpha1.ReasonIndexOutOfRange))
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		Expect(int64(after.HeapInuse) - int64(before.HeapInuse)).To(BeNumerically("<", 64<<20), "the forged index sized an allocation")
+	})
+
 	It("reports a job whose selector matches nothing as Waiting, saying so", func(ctx SpecContext) {
 		ns := newNamespace(ctx, kubelet.ExitZero)
 		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("none", ns, "nothing").Obj())).To(Succeed())
@@ -384,6 +467,17 @@ var _ = Describe("EphemeralJob controller", func() {
 		}).Should(Equal(appsv1alpha1.ReasonNoMatchingPods))
 	})
 })
+
+// listPods returns the namespace's pods.
+func listPods(ctx context.Context, ns string) []*corev1.Pod {
+	var list corev1.PodList
+	Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	var out []*corev1.Pod
+	for i := range list.Items {
+		out = append(out, &list.Items[i])
+	}
+	return out
+}
 
 // touch changes a pod's annotations so the kubelet stand-in looks at it again.
 func touch(ctx context.Context, pod *corev1.Pod) error {
