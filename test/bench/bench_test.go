@@ -59,7 +59,7 @@ func TestSmoke(t *testing.T) {
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
 	rep, err := h.Run(ctx, Plan{Sizes: []int{100}, WindowFloorUpTo: 100, Parallelism: 10, MySQL: srv,
-		MemoryPods: 200, MemoryMatching: 40, Timeout: 5 * time.Minute, Logf: t.Logf})
+		MemoryPods: 200, MemoryMatching: 40, Refusals: 50, Timeout: 5 * time.Minute, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +92,13 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("cache measurement saw %d/%d/%d pods (heap %d), want 0/200/200", m.Empty.Pods, m.Trimmed.Pods,
 			m.Untrimmed.Pods, m.Trimmed.HeapInuse)
 	}
-	md := rep.Markdown("go test ./test/bench", standIn, "")
-	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B4 lag"} {
+	if rf := rep.Refusals; rf == nil || rf.Job.Status.Failed != 50 || rf.Job.Status.Phase != v1alpha1.EphemeralJobFailed ||
+		rf.Job.Requests.count("WRITE", "pods/ephemeralcontainers") != 0 {
+		t.Errorf("refusals: %+v", rf)
+	}
+	md := rep.Markdown("go test ./test/bench", standIn, "BenchmarkPass/finished=5000-2  100  9000 ns/op")
+	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B4 lag", "B5 job over 50 pods",
+		"B6 one pass"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
@@ -110,7 +115,7 @@ func TestBench(t *testing.T) {
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
 	rep, err := h.Run(ctx, Plan{Sizes: []int{1000, 5000}, WindowFloorUpTo: 1000, Parallelism: 10, MySQL: srv,
-		MemoryPods: 10000, MemoryMatching: 2000, Timeout: 30 * time.Minute, Logf: t.Logf})
+		MemoryPods: 10000, MemoryMatching: 2000, Refusals: 10000, Timeout: 30 * time.Minute, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,9 @@ type JobRun struct {
 	WatchRows *RowWatcher
 	// Timeout bounds the wait for the job to finish.
 	Timeout time.Duration
+	// TargetContainer, when set, replaces the container the job's template targets: a name
+	// the pods don't have makes every pod refuse injection.
+	TargetContainer string
 }
 
 // JobResult is what one timed job showed.
@@ -118,6 +121,9 @@ func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err er
 			Template: appsv1alpha1.EphemeralContainerTemplateSpec{
 				EphemeralContainers: []corev1.EphemeralContainer{checkContainer()}},
 		},
+	}
+	if run.TargetContainer != "" {
+		job.Spec.Template.EphemeralContainers[0].TargetContainerName = run.TargetContainer
 	}
 	start := time.Now()
 	if err := h.Client.Create(ctx, job); err != nil {

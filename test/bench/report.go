@@ -33,6 +33,8 @@ const (
 	TargetHeapMiB          = 48
 	TargetRowLagP99        = 2 * time.Second
 	TargetMySQLStoppedTime = 1.05
+	TargetRefusalsTime     = time.Minute
+	TargetPassNanos        = 50_000
 )
 
 // Machine describes where the figures were taken.
@@ -59,6 +61,25 @@ func Machine() string {
 	}
 	return fmt.Sprintf("%d cores (%s), %s, %s/%s, %s", runtime.NumCPU(), model, mem, runtime.GOOS, runtime.GOARCH,
 		runtime.Version())
+}
+
+// benchNanos reads a benchmark's ns/op from `go test -bench` output.
+func benchNanos(out, name string) (float64, bool) {
+	for line := range strings.SplitSeq(out, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], name+"-") && fields[0] != name {
+			continue
+		}
+		for i := 2; i+1 < len(fields); i++ {
+			if fields[i+1] == "ns/op" {
+				var v float64
+				if _, err := fmt.Sscan(fields[i], &v); err == nil {
+					return v, true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 func met(ok bool) string {
@@ -141,6 +162,25 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 		slices.Sort(readKeys)
 		w("| B2 GET/LIST past the cache after sync (%d pods) | none | %d %s | %s |\n",
 			run.Pods, reads, strings.Join(readKeys, ", "), met(reads == 0))
+	}
+	if n := len(r.Runs); n >= 2 {
+		small, large := r.Runs[0], r.Runs[n-1]
+		rs := small.Job.Took.Seconds() / small.FloorBatches.Seconds()
+		rl := large.Job.Took.Seconds() / large.FloorBatches.Seconds()
+		w("| B1 ratio at %d pods / ratio at %d pods | ≤ 1.0 (cost per pod does not grow) | %.2f× / %.2f× = %.2f | %s |\n",
+			large.Pods, small.Pods, rl, rs, rl/rs, met(rl <= rs*1.0))
+	}
+	if rf := r.Refusals; rf != nil {
+		st := rf.Job.Status
+		w("| B5 job over %d pods that all refuse injection, creation to Failed | ≤ %s | %s (%d failed, %d refusals listed) | %s |\n",
+			rf.Pods, secs(TargetRefusalsTime), secs(rf.Job.Took), st.Failed, len(st.Refused),
+			met(rf.Job.Took <= TargetRefusalsTime && int(st.Failed) == rf.Pods))
+		w("| B5 size of that job's status | small, whatever the refusals | %d bytes | %s |\n", rf.StatusBytes,
+			met(rf.StatusBytes <= 16<<10))
+	}
+	if ns, ok := benchNanos(goBench, "BenchmarkPass/finished=5000"); ok {
+		w("| B6 one pass, 5,000 finished and 10 running targets (Go benchmark) | ≤ %d µs | %.1f µs | %s |\n",
+			TargetPassNanos/1000, ns/1000, met(ns <= TargetPassNanos))
 	}
 	if m := r.Memory; m != nil {
 		trim, untrim := diff(m.Trimmed.HeapInuse, m.Empty.HeapInuse), diff(m.Untrimmed.HeapInuse, m.Empty.HeapInuse)

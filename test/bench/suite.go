@@ -19,6 +19,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -40,6 +41,8 @@ type Plan struct {
 	MySQL *mariadb.Server
 	// MemoryPods and MemoryMatching size the cache measurement (B3); none when zero.
 	MemoryPods, MemoryMatching int
+	// Refusals, when set, times a job over this many pods that all refuse injection.
+	Refusals int
 	// Timeout bounds each job.
 	Timeout time.Duration
 	// Logf reports progress.
@@ -61,6 +64,15 @@ type Report struct {
 	Runs     []SizeRun
 	Recorder *RecorderReport
 	Memory   *MemoryReport
+	Refusals *RefusalReport
+}
+
+// RefusalReport is a job whose every pod refuses injection.
+type RefusalReport struct {
+	Pods int
+	Job  JobResult
+	// StatusBytes is the size of the job's final status as JSON.
+	StatusBytes int
 }
 
 // RecorderReport compares the largest job with MySQL up and stopped.
@@ -157,6 +169,31 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 		}
 	}
 
+	if plan.Refusals > 0 {
+		ns, err := h.Namespace(ctx, fmt.Sprintf("refusals-%d", plan.Refusals))
+		if err != nil {
+			return rep, err
+		}
+		logf("creating %d pods that refuse injection", plan.Refusals)
+		pods, err := h.createRunningPods(ctx, ns, "pod", plan.Refusals, func(int) map[string]string { return map[string]string{"app": "refuse"} })
+		if err != nil {
+			return rep, err
+		}
+		res, err := h.RunJob(ctx, JobRun{Namespace: ns, Pods: pods, Label: "refuse", Parallelism: plan.Parallelism,
+			Timeout: plan.Timeout, TargetContainer: "absent"})
+		if err != nil {
+			return rep, err
+		}
+		data, err := json.Marshal(res.Status)
+		if err != nil {
+			return rep, err
+		}
+		rep.Refusals = &RefusalReport{Pods: plan.Refusals, Job: res, StatusBytes: len(data)}
+		logf("job over %d refusing pods: %v", plan.Refusals, res.Took)
+		if err := h.DeletePods(ctx, ns); err != nil {
+			return rep, err
+		}
+	}
 	if plan.MemoryPods > 0 {
 		m, err := h.measureMemory(ctx, plan)
 		if err != nil {
