@@ -451,7 +451,7 @@ var _ = Describe("EphemeralJob controller", func() {
 		}).Should(ContainElement(appsv1alpha1.ReasonIndexOutOfRange))
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
-		Expect(int64(after.HeapInuse) - int64(before.HeapInuse)).To(BeNumerically("<", 64<<20), "the forged index sized an allocation")
+		Expect(int64(after.HeapInuse)-int64(before.HeapInuse)).To(BeNumerically("<", 64<<20), "the forged index sized an allocation")
 	})
 
 	It("reports a job whose selector matches nothing as Waiting, saying so", func(ctx SpecContext) {
