@@ -306,14 +306,19 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 // reconcileInjections injects into the next candidates as long as parallelism and
 // replicas leave room and the written index limit allows. A pod that can't take the
 // containers is refused and the loop goes on with the others, so a refused pod never
-// blocks them. It returns when to look again.
+// blocks them. The indexes are given first, one by one; the writes then go out together,
+// so that slots freed at once are filled in one round trip. It returns when to look again.
 func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pass) time.Duration {
 	l, job := p.ledger, p.job
 	if !p.acceptNew || job.Spec.Paused {
 		return 0
 	}
-	log := logf.FromContext(ctx)
-	var again time.Duration
+	type shot struct {
+		pod *corev1.Pod
+		t   *activeTarget
+		err error
+	}
+	var shots []shot
 	for l.room(job) > 0 && l.next < l.writtenLimit {
 		c := l.popCandidate()
 		if c == nil {
@@ -324,7 +329,7 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pas
 			if !apierrors.IsNotFound(err) {
 				p.state.note(c.uid, c.key)
 				p.errs = append(p.errs, fmt.Errorf("reading pod %s from the cache: %w", c.key.Name, err))
-				return 0
+				break
 			}
 			l.gone(c.uid)
 			continue
@@ -343,18 +348,29 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pas
 			l.refuse(pod, nil, reason, message)
 			continue
 		}
-		t := l.reserve(pod, p.now)
-		switch err := r.inject(ctx, job, pod, t.index); {
+		shots = append(shots, shot{pod: pod, t: l.reserve(pod, p.now)})
+	}
+
+	var wg sync.WaitGroup
+	for i := range shots {
+		wg.Go(func() { shots[i].err = r.inject(ctx, job, shots[i].pod, shots[i].t.index) })
+	}
+	wg.Wait()
+
+	log := logf.FromContext(ctx)
+	var again time.Duration
+	for _, s := range shots {
+		switch err := s.err; {
 		case err == nil:
-			log.V(1).Info("injected", "pod", klog.KObj(pod), "index", t.index)
-			t.state = injectAccepted
+			log.V(1).Info("injected", "pod", klog.KObj(s.pod), "index", s.t.index)
+			s.t.state = injectAccepted
 		case isRefusal(err):
-			l.refuse(pod, t, refusalOf(err).reason, refusalOf(err).message)
+			l.refuse(s.pod, s.t, refusalOf(err).reason, refusalOf(err).message)
 		case apierrors.IsNotFound(err):
-			l.release(t.index) // the pod is gone
+			l.release(s.t.index) // the pod is gone
 		default:
 			// Applied or not: a fresh read of the pod tells, on the next pass.
-			log.V(1).Info("injection outcome unknown", "pod", klog.KObj(pod), "index", t.index, "error", err.Error())
+			log.V(1).Info("injection outcome unknown", "pod", klog.KObj(s.pod), "index", s.t.index, "error", err.Error())
 			again = retryDelay
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,7 +65,9 @@ type world struct {
 	r      *EphemeralJobReconciler
 	clock  *clocktesting.FakeClock
 	job    types.NamespacedName
-	// faults gives, per pod name, what its next ephemeral-container writes meet, in order.
+	// faults gives, per pod name, what its next ephemeral-container writes meet, in order;
+	// mu guards it, for the writes of one pass go out together.
+	mu     sync.Mutex
 	faults map[string][]fault
 	// exitCodes gives, per pod name, the exit code its containers end with.
 	exitCodes map[string]int32
@@ -111,9 +114,11 @@ func newWorld(t *testing.T, job *appsv1alpha1.EphemeralJob, pods ...*corev1.Pod)
 				return c.SubResource(sub).Update(ctx, obj, opts...)
 			}
 			f := answer
+			w.mu.Lock()
 			if q := w.faults[obj.GetName()]; len(q) > 0 {
 				f, w.faults[obj.GetName()] = q[0], q[1:]
 			}
+			w.mu.Unlock()
 			gr := schema.GroupResource{Resource: "pods"}
 			switch f {
 			case conflict:
