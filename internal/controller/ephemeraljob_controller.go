@@ -197,6 +197,10 @@ func (r *EphemeralJobReconciler) read(ctx context.Context, key types.NamespacedN
 		start = p.job.Status.StartTime.Time
 	}
 	p.acceptNew = !p.job.Status.Phase.IsFinished() && !deadlinePassed(p.job, &metav1.Time{Time: start}, p.now)
+	if l := p.state.ledger; l != nil && p.job.Status.IndexLimit > l.writtenLimit {
+		// Another writer (a former leader) moved the job on: start again from what it wrote.
+		p.state.ledger = nil
+	}
 	if p.state.ledger == nil {
 		l := newLedger(p.job, selector)
 		var owned, selected corev1.PodList
@@ -231,14 +235,20 @@ func newerJob(cached, written *appsv1alpha1.EphemeralJob) *appsv1alpha1.Ephemera
 
 // observe moves the ledger forward with the pods whose events arrived since the last pass.
 func (r *EphemeralJobReconciler) observe(ctx context.Context, p *pass) error {
-	for uid, key := range p.state.drain() {
+	inbox := p.state.drain()
+	for uid, key := range inbox {
 		pod := &corev1.Pod{}
 		err := r.Get(ctx, key, pod, client.UnsafeDisableDeepCopy)
+		delete(inbox, uid)
 		switch {
 		case apierrors.IsNotFound(err):
 			p.ledger.gone(uid)
 		case err != nil:
+			// Keep this pod and the ones not handled yet for the next pass.
 			p.state.note(uid, key)
+			for uid, key := range inbox {
+				p.state.note(uid, key)
+			}
 			return fmt.Errorf("reading pod %s from the cache: %w", key.Name, err)
 		case pod.UID != uid:
 			p.ledger.gone(uid)
@@ -285,7 +295,10 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			}
 			continue
 		}
-		if pod.ResourceVersion != t.sentVersion {
+		if pod.ResourceVersion != t.sentVersion || !p.acceptNew || p.job.Spec.Paused {
+			// Never applied (the pod moved on without it), or not to be sent again now that
+			// the job takes no new targets: if the write still lands, the pod's event
+			// brings the target back.
 			l.release(t.index)
 			l.observe(pod, p.now)
 			continue

@@ -330,6 +330,31 @@ func TestInjectionsUnderFaults(t *testing.T) {
 	}
 }
 
+func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
+	w := newWorld(t, job, makePods(2)...)
+	w.faults = map[string][]fault{"p0": {timeoutDropped}}
+	for range 2 { // write the index limit, inject (504, not applied)
+		w.pass()
+	}
+	got := w.getJob()
+	got.Spec.Paused = true
+	if err := w.client.Update(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		w.pass()
+	}
+	for _, p := range w.pods() {
+		if len(p.Spec.EphemeralContainers) != 0 {
+			t.Errorf("pod %s was injected into a paused job", p.Name)
+		}
+	}
+	if st := w.getJob().Status; st.Phase != appsv1alpha1.EphemeralJobPaused || st.Running+st.Succeeded+st.Failed != 0 {
+		t.Errorf("status %+v", st)
+	}
+}
+
 func TestRestartInjectsNothingTwice(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(3).Obj()
 	w := newWorld(t, job, makePods(8)...)

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -82,6 +81,8 @@ type activeTarget struct {
 	outcome  podstate.Outcome
 	// unstarted, reason and message say which container has not started and why.
 	unstarted, reason, message string
+	// terminatingAt is when the pod was to be gone (its deletionTimestamp), if it is being deleted.
+	terminatingAt time.Time
 }
 
 // candidate is a selected pod that may become a target.
@@ -139,6 +140,7 @@ const maxMessageLength = 256
 // it and moves it forward; only its inbox is shared with the pod event handler.
 type ledger struct {
 	uid      types.UID
+	jobName  string
 	selector labels.Selector
 	template []corev1.EphemeralContainer
 
@@ -165,6 +167,9 @@ type ledger struct {
 	resultsChanged bool
 	// written are the result ranges as last built.
 	written writtenRanges
+	// finishedUnwritten are the pods of targets finished since the last status write: if
+	// such a pod goes away, only the ledger holds its result.
+	finishedUnwritten map[types.UID]struct{}
 	// urgent is set by a change only the status can keep (a vanished target, a refusal)
 	// that must be written without waiting for the write interval.
 	urgent bool
@@ -174,6 +179,7 @@ type ledger struct {
 func newLedger(job *appsv1alpha1.EphemeralJob, selector labels.Selector) *ledger {
 	return &ledger{
 		uid:          job.UID,
+		jobName:      job.Name,
 		selector:     selector,
 		template:     job.Spec.Template.EphemeralContainers,
 		refusals:     map[string]int32{},
@@ -183,6 +189,8 @@ func newLedger(job *appsv1alpha1.EphemeralJob, selector labels.Selector) *ledger
 		refusedPods:  map[types.UID]struct{}{},
 		candidates:   map[types.UID]*candidate{},
 		forged:       map[types.UID]forgery{},
+
+		finishedUnwritten: map[types.UID]struct{}{},
 	}
 }
 
@@ -240,9 +248,13 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	for _, pod := range owned {
 		l.observe(pod, now)
 	}
-	// An active target the status recorded whose pod is gone failed.
+	// An active target the status recorded whose pod is gone failed. Only indexes below
+	// the limit can be targets, and there are at most a few of them: a status edited by
+	// hand into a huge range costs no more than that.
+	budget := 10 * int(appsv1alpha1.MaxParallelism)
 	for _, r := range active.ranges {
-		for i := r.lo; i <= r.hi; i++ {
+		for i := r.lo; i <= min(r.hi, l.writtenLimit-1) && budget > 0; i++ {
+			budget--
 			if _, ok := l.active[i]; !ok && !l.succeeded.has(i) && !l.failed.has(i) {
 				l.finish(i, "", podstate.Failed, appsv1alpha1.ReasonPodVanished,
 					"the pod was deleted before its containers finished")
@@ -329,6 +341,9 @@ func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
 		return
 	}
 	t.outcome, t.unstarted, t.reason, t.message = res.Outcome, res.Unstarted, res.UnstartedReason, res.UnstartedMessage
+	if pod.DeletionTimestamp != nil {
+		t.terminatingAt = pod.DeletionTimestamp.Time
+	}
 }
 
 // checkForged says why a pod's containers with the job's UID were not injected by the job,
@@ -351,22 +366,23 @@ func (l *ledger) checkForged(pod *corev1.Pod, idx int32) (reason, detail string)
 }
 
 // matchesTemplate reports whether the containers are the job's template as containersFor
-// writes it for this index (the API server's defaults aside).
+// writes it for this index: the same container names in the same order, each carrying the
+// job's name and this index. The rest is not compared: the API server defaults fields
+// (a fieldRef's apiVersion, a pull policy) and mutating admission may add env or a
+// securityContext, and neither makes a container the job injected any less its own.
 func (l *ledger) matchesTemplate(owned []*corev1.EphemeralContainer, idx int32) bool {
 	if len(owned) != len(l.template) {
 		return false
 	}
 	index := strconv.Itoa(int(idx))
 	for i, c := range owned {
-		want := &l.template[i]
-		if c.Name != want.Name || c.Image != want.Image || c.TargetContainerName != want.TargetContainerName ||
-			!slices.Equal(c.Command, want.Command) || !slices.Equal(c.Args, want.Args) ||
-			c.WorkingDir != want.WorkingDir || len(c.Env) != len(want.Env)+3 ||
-			!equality.Semantic.DeepEqual(c.Env[:len(want.Env)], want.Env) ||
-			!equality.Semantic.DeepEqual(c.SecurityContext, want.SecurityContext) {
+		if c.Name != l.template[i].Name {
 			return false
 		}
 		if v, _ := podstate.EnvValue(c, appsv1alpha1.EnvJobIndex); v != index {
+			return false
+		}
+		if v, _ := podstate.EnvValue(c, appsv1alpha1.EnvJobName); v != l.jobName {
 			return false
 		}
 	}
@@ -378,6 +394,9 @@ func (l *ledger) gone(uid types.UID) {
 	l.dropCandidate(uid)
 	delete(l.refusedPods, uid)
 	delete(l.forged, uid)
+	if _, ok := l.finishedUnwritten[uid]; ok {
+		l.urgent = true // its result must reach the status before anything else forgets it
+	}
 	idx, ok := l.byPod[uid]
 	if !ok {
 		return
@@ -407,6 +426,7 @@ func (l *ledger) finish(idx int32, pod string, outcome podstate.Outcome, reason,
 	if t := l.active[idx]; t != nil {
 		delete(l.byPod, t.uid)
 		delete(l.active, idx)
+		l.finishedUnwritten[t.uid] = struct{}{}
 	}
 	switch outcome {
 	case podstate.Succeeded:
@@ -510,18 +530,36 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 }
 
 // expireStarts fails the active targets whose containers did not start within the start
-// deadline, and returns how long until the next one may expire (0 when none can).
+// deadline, and those whose pod has been terminating for longer than that past its grace
+// period (a node that stopped answering), and returns how long until the next one may
+// expire (0 when none can). A target keeps its slot while one of its containers runs.
 func (l *ledger) expireStarts(deadline time.Duration, now time.Time) time.Duration {
 	var next time.Duration
+	soonest := func(d time.Duration) {
+		if next == 0 || d < next {
+			next = d
+		}
+	}
 	for idx, t := range l.active {
-		if t.state == injectUnknown || (t.outcome == podstate.Running && t.unstarted == "") {
+		if t.state == injectUnknown {
+			continue
+		}
+		if !t.terminatingAt.IsZero() {
+			if left := t.terminatingAt.Add(deadline).Sub(now); left > 0 {
+				soonest(left)
+			} else {
+				l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonPodVanished,
+					fmt.Sprintf("the pod has been terminating since %s and its containers did not end",
+						t.terminatingAt.UTC().Format(time.RFC3339)))
+				continue
+			}
+		}
+		if t.outcome == podstate.Running || (t.state == injectObserved && t.unstarted == "") {
 			continue
 		}
 		left := t.injectedAt.Add(deadline).Sub(now)
 		if left > 0 {
-			if next == 0 || left < next {
-				next = left
-			}
+			soonest(left)
 			continue
 		}
 		why := "its containers did not start"
@@ -535,13 +573,10 @@ func (l *ledger) expireStarts(deadline time.Duration, now time.Time) time.Durati
 				msg += ", " + t.message
 			}
 		}
-		l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonStartDeadlineExceeded, msg)
+		l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonStartDeadlineExceeded, truncate(msg))
 	}
 	return next
 }
-
-// writtenRanges are the ledger's result sets in the status' notation.
-type writtenRanges struct{ succeeded, failed, refused string }
 
 // summary is the ledger's counts for the job's status.
 type summary struct {
@@ -605,7 +640,7 @@ func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
 		}
 	}
 	st.Refused = slices.Clone(l.listed)
-	st.IndexLimit = l.writtenLimit
+	st.IndexLimit = max(st.IndexLimit, l.writtenLimit)
 }
 
 // forgeries returns the pods holding containers the job did not inject, sorted by name.
@@ -656,3 +691,14 @@ func (t *activeTarget) backoff(now time.Time) {
 	wait := min(max(2*t.verifyAt.Sub(t.injectedAt), retryDelay), maxVerifyDelay)
 	t.verifyAt = now.Add(wait)
 }
+
+// forgetCandidates drops the candidates and the refused pods of a finished job, which
+// takes no new targets: its ledger then holds only its results and unfinished targets.
+func (l *ledger) forgetCandidates() {
+	clear(l.candidates)
+	l.queue = nil
+	clear(l.refusedPods)
+}
+
+// writtenRanges are the ledger's result sets in the status' notation.
+type writtenRanges struct{ succeeded, failed, refused string }

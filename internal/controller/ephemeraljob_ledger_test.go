@@ -325,3 +325,90 @@ func TestLedgerMatchesRecount(t *testing.T) {
 }
 
 func labelSet(p *corev1.Pod) labels.Set { return labels.Set(p.Labels) }
+
+// observed returns a ledger that injected pod as index 0 and saw it.
+func observed(t *testing.T, job *appsv1alpha1.EphemeralJob, pod *corev1.Pod) *ledger {
+	t.Helper()
+	job.Status.IndexLimit = 100
+	l := ledgerFrom(t, job)
+	l.next = 0
+	tgt := l.reserve(pod, t0)
+	tgt.state = injectAccepted
+	l.observe(pod, t0)
+	return l
+}
+
+func TestDefaultedAndMutatedContainersAreTheJobs(t *testing.T) {
+	job := newJob()
+	job.Spec.Template.EphemeralContainers[0].Env = []corev1.EnvVar{{Name: "POD",
+		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}
+	p := pod(0).Injected(job, 0).Exited(0).Obj()
+	// What the API server and a mutating webhook make of the containers.
+	c := &p.Spec.EphemeralContainers[0]
+	c.Env[0].ValueFrom.FieldRef.APIVersion = "v1"
+	c.ImagePullPolicy = corev1.PullAlways
+	c.SecurityContext = &corev1.SecurityContext{RunAsNonRoot: new(true)}
+	l := observed(t, job, p)
+	if len(l.forged) != 0 || l.succeeded.len() != 1 {
+		t.Errorf("forged %v, %d succeeded", l.forged, l.succeeded.len())
+	}
+}
+
+func TestAResultWhosePodGoesBeforeTheWriteIsUrgent(t *testing.T) {
+	job := newJob()
+	p := pod(0).Injected(job, 0).Exited(0).Obj()
+	l := observed(t, job, p)
+	l.urgent = false
+	l.gone(p.UID)
+	if !l.urgent || l.succeeded.len() != 1 {
+		t.Errorf("urgent %v, %d succeeded", l.urgent, l.succeeded.len())
+	}
+}
+
+func TestStartDeadline(t *testing.T) {
+	const deadline = time.Minute
+	tests := []struct {
+		name       string
+		pod        func(job *appsv1alpha1.EphemeralJob) *corev1.Pod
+		wantFailed bool
+	}{
+		{name: "not started past the deadline fails", wantFailed: true,
+			pod: func(job *appsv1alpha1.EphemeralJob) *corev1.Pod {
+				return pod(0).Injected(job, 0).Waiting("ImagePullBackOff").Obj()
+			}},
+		{name: "a running sibling keeps the slot", pod: func(job *appsv1alpha1.EphemeralJob) *corev1.Pod {
+			p := pod(0).Injected(job, 0).Started().Obj()
+			p.Status.EphemeralContainerStatuses[1].State = corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}
+			return p
+		}},
+		{name: "a pod terminating past its grace period and the deadline fails", wantFailed: true,
+			pod: func(job *appsv1alpha1.EphemeralJob) *corev1.Pod {
+				p := pod(0).Injected(job, 0).Started().Obj()
+				p.DeletionTimestamp = &metav1.Time{Time: t0}
+				return p
+			}},
+		{name: "a running container is not failed", pod: func(job *appsv1alpha1.EphemeralJob) *corev1.Pod {
+			return pod(0).Injected(job, 0).Started().Obj()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job := newJob()
+			second := *job.Spec.Template.EphemeralContainers[0].DeepCopy()
+			second.Name = "second"
+			job.Spec.Template.EphemeralContainers = append(job.Spec.Template.EphemeralContainers, second)
+			l := observed(t, job, tc.pod(job))
+			if next := l.expireStarts(deadline, t0.Add(deadline-time.Second)); next == 0 && tc.wantFailed {
+				t.Errorf("no requeue before the deadline")
+			}
+			if l.failed.len() != 0 {
+				t.Fatalf("failed before the deadline")
+			}
+			l.expireStarts(deadline, t0.Add(deadline+time.Second))
+			if got := l.failed.len() == 1; got != tc.wantFailed {
+				t.Errorf("failed = %v, want %v", got, tc.wantFailed)
+			}
+		})
+	}
+}

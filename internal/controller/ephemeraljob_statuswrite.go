@@ -103,6 +103,10 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 		s.written, s.lastWrite = work, p.now
 		l.urgent = false
 		l.writtenLimit = work.Status.IndexLimit
+		clear(l.finishedUnwritten)
+		if work.Status.Phase.IsFinished() {
+			l.forgetCandidates() // a finished job takes no new targets
+		}
 		oldStatus := *old
 		p.job = work
 		r.emitEvents(p, &oldStatus)

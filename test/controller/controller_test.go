@@ -429,8 +429,8 @@ var _ = Describe("EphemeralJob controller", func() {
 		forgedJob.UID = job.UID
 		forged.Spec.EphemeralContainers = testutil.MakePod("x", ns).Injected(forgedJob, 2147483646).Obj().Spec.EphemeralContainers
 		Expect(k8s.SubResource("ephemeralcontainers").Update(ctx, forged)).To(Succeed())
-		forged.Labels = map[string]string{"app": "web"}
-		Expect(k8s.Update(ctx, forged)).To(Succeed())
+		Expect(k8s.Patch(ctx, forged, client.RawPatch("application/merge-patch+json",
+			[]byte(`{"metadata":{"labels":{"app":"web"}}}`)))).To(Succeed())
 		job.Spec.Paused = false
 		Expect(k8s.Update(ctx, job)).To(Succeed())
 
