@@ -149,7 +149,7 @@ func benchPass(b *testing.B, finished int) {
 // BenchmarkPass is one pass of a job with 10 running targets after a pod event: its cost
 // must not grow with the finished targets.
 func BenchmarkPass(b *testing.B) {
-	for _, finished := range []int{500, 5000} {
+	for _, finished := range []int{500, 5000, 50000} {
 		b.Run(fmt.Sprintf("finished=%d", finished), func(b *testing.B) { benchPass(b, finished) })
 	}
 }
