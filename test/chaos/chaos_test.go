@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,6 +63,9 @@ const (
 	replicas    = 400
 	parallelism = 10
 	crashes     = 5
+	// faultRate is the share of ephemeral-container writes answered with a 504 after they
+	// were applied; the run requires at least 5% of the targets to have met one.
+	faultRate = 0.1
 	namespace   = "chaos"
 )
 
@@ -187,8 +191,8 @@ func TestJobIsExactUnderFaultsAndCrashes(t *testing.T) {
 		t.Errorf("status counts match %d succeeded %d failed %d; the pods say %d, %d, %d",
 			st.Match, st.Succeeded, st.Failed, holding, succeeded, failed)
 	}
-	if mgr.faults() == 0 {
-		t.Errorf("no ephemeral-container write was answered with a timeout: the faults did not happen")
+	if mgr.faults()*100 < 5*replicas {
+		t.Errorf("%d ephemeral-container writes were answered with a timeout, fewer than 5%% of %d", mgr.faults(), replicas)
 	}
 }
 
@@ -350,7 +354,7 @@ func startChild(t *testing.T, kubeconfig string) *child {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "KUBECONFIG="+kubeconfig,
-		faultFileEnv+"="+filepath.Join(faultDir, "faults"), faultRateEnv+"=0.05")
+		faultFileEnv+"="+filepath.Join(faultDir, "faults"), faultRateEnv+"="+strconv.FormatFloat(faultRate, 'f', -1, 64))
 	log, err := os.OpenFile(filepath.Join(faultDir, "manager.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
