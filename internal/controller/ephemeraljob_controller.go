@@ -37,8 +37,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -77,6 +80,11 @@ type EphemeralJobReconciler struct {
 	// next pass. Zero means DefaultEventBatchDelay; a negative value passes at once.
 	EventBatchDelay time.Duration
 
+	// ctx bounds the injections in flight; wake queues a job whose injection was answered.
+	ctx      context.Context
+	wake     chan event.GenericEvent
+	inFlight sync.WaitGroup
+
 	mu sync.Mutex
 	// jobs holds what the reconciler keeps of each job between passes.
 	jobs map[types.NamespacedName]*jobState
@@ -94,6 +102,8 @@ type jobState struct {
 	// inbox holds the pods with events since the last pass, by UID.
 	inbox     map[types.UID]types.NamespacedName
 	freeSlots bool
+	// answers are the API server's answers to injections sent by earlier passes.
+	answers []injectAnswer
 
 	// The rest belongs to the job's passes, which never run concurrently.
 	ledger    *ledger
@@ -107,6 +117,29 @@ func (s *jobState) note(uid types.UID, key types.NamespacedName) {
 	s.mu.Lock()
 	s.inbox[uid] = key
 	s.mu.Unlock()
+}
+
+// injectAnswer is the API server's answer to one injection.
+type injectAnswer struct {
+	index int32
+	pod   *corev1.Pod
+	err   error
+}
+
+// answer records the answer to an injection for the job's next pass.
+func (s *jobState) answer(a injectAnswer) {
+	s.mu.Lock()
+	s.answers = append(s.answers, a)
+	s.mu.Unlock()
+}
+
+// takeAnswers returns the answers that came back since the last pass.
+func (s *jobState) takeAnswers() []injectAnswer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.answers
+	s.answers = nil
+	return out
 }
 
 // drain returns the pods with events since the last pass and empties the inbox.
@@ -235,6 +268,9 @@ func newerJob(cached, written *appsv1alpha1.EphemeralJob) *appsv1alpha1.Ephemera
 
 // observe moves the ledger forward with the pods whose events arrived since the last pass.
 func (r *EphemeralJobReconciler) observe(ctx context.Context, p *pass) error {
+	for _, a := range p.state.takeAnswers() {
+		r.settle(ctx, p, a)
+	}
 	inbox := p.state.drain()
 	for uid, key := range inbox {
 		pod := &corev1.Pod{}
@@ -320,7 +356,7 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 // replicas leave room and the written index limit allows. A pod that can't take the
 // containers is refused and the loop goes on with the others, so a refused pod never
 // blocks them. The indexes are given first, one by one; the writes then go out together,
-// so that slots freed at once are filled in one round trip. It returns when to look again.
+// and their answers come back to a later pass. It returns when to look again.
 func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pass) time.Duration {
 	l, job := p.ledger, p.job
 	if !p.acceptNew || job.Spec.Paused {
@@ -329,7 +365,6 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pas
 	type shot struct {
 		pod *corev1.Pod
 		t   *activeTarget
-		err error
 	}
 	var shots []shot
 	for l.room(job) > 0 && l.next < l.writtenLimit {
@@ -364,30 +399,67 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pas
 		shots = append(shots, shot{pod: pod, t: l.reserve(pod, p.now)})
 	}
 
-	var wg sync.WaitGroup
-	for i := range shots {
-		wg.Go(func() { shots[i].err = r.inject(ctx, job, shots[i].pod, shots[i].t.index) })
+	// The writes go out together and the pass ends: their answers come back through the
+	// job's state and wake the job, so slots refill as each answer arrives, not when the
+	// slowest of them did.
+	for _, sh := range shots {
+		sh.t.inFlight = true
+		r.inFlight.Go(func() {
+			err := r.inject(r.context(), job, sh.pod, sh.t.index)
+			p.state.answer(injectAnswer{index: sh.t.index, pod: sh.pod, err: err})
+			r.wakeUp(p.key)
+		})
 	}
-	wg.Wait()
+	return 0
+}
 
-	log := logf.FromContext(ctx)
-	var again time.Duration
-	for _, s := range shots {
-		switch err := s.err; {
-		case err == nil:
-			log.V(1).Info("injected", "pod", klog.KObj(s.pod), "index", s.t.index)
-			s.t.state = injectAccepted
-		case isRefusal(err):
-			l.refuse(s.pod, s.t, refusalOf(err).reason, refusalOf(err).message)
-		case apierrors.IsNotFound(err):
-			l.release(s.t.index) // the pod is gone
-		default:
-			// Applied or not: a fresh read of the pod tells, on the next pass.
-			log.V(1).Info("injection outcome unknown", "pod", klog.KObj(s.pod), "index", s.t.index, "error", err.Error())
-			again = retryDelay
-		}
+// settle applies the API server's answer to an injection sent by an earlier pass.
+func (r *EphemeralJobReconciler) settle(ctx context.Context, p *pass, a injectAnswer) {
+	l := p.ledger
+	t := l.active[a.index]
+	if t == nil || !t.inFlight || t.uid != a.pod.UID {
+		return // the target moved on meanwhile (the cache showed it, or its pod went)
 	}
-	return again
+	t.inFlight = false
+	switch err := a.err; {
+	case err == nil:
+		logf.FromContext(ctx).V(1).Info("injected", "pod", klog.KObj(a.pod), "index", a.index)
+		if t.state == injectUnknown {
+			t.state = injectAccepted
+		}
+	case t.state != injectUnknown:
+		// The cache already shows the containers: the answer was lost on the way back.
+	case isRefusal(err):
+		l.refuse(a.pod, t, refusalOf(err).reason, refusalOf(err).message)
+	case apierrors.IsNotFound(err):
+		l.release(t.index) // the pod is gone
+	default:
+		// Applied or not: a fresh read of the pod tells.
+		logf.FromContext(ctx).V(1).Info("injection outcome unknown", "pod", klog.KObj(a.pod), "index", a.index,
+			"error", err.Error())
+		t.verifyAt = p.now
+		p.requeue(retryDelay)
+	}
+}
+
+// context returns the context injections in flight run under: the manager's.
+func (r *EphemeralJobReconciler) context() context.Context {
+	if r.ctx != nil {
+		return r.ctx
+	}
+	return context.Background()
+}
+
+// wakeUp queues the job for a pass.
+func (r *EphemeralJobReconciler) wakeUp(key types.NamespacedName) {
+	if r.wake == nil {
+		return
+	}
+	obj := &appsv1alpha1.EphemeralJob{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	select {
+	case r.wake <- event.GenericEvent{Object: obj}:
+	case <-r.context().Done():
+	}
 }
 
 // refusalError is an injection the pod or the API server refuses for good.
@@ -553,6 +625,8 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	}
 	r.jobs = map[types.NamespacedName]*jobState{}
 	r.selectors = map[types.NamespacedName]parsedSelector{}
+	r.ctx = ctx
+	r.wake = make(chan event.GenericEvent, 1024)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodOwnerIndex, func(o client.Object) []string {
 		uids := podstate.JobUIDs(o.(*corev1.Pod))
 		out := make([]string, len(uids))
@@ -566,6 +640,7 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Pod{}, &podEventHandler{r: r}, builder.WithPredicates(podChangePredicate())).
+		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		Named("ephemeraljob").
 		Complete(r)
 }

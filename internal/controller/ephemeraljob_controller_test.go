@@ -179,6 +179,7 @@ func (w *world) pass() ctrl.Result {
 	if err != nil {
 		w.t.Logf("pass: %v", err)
 	}
+	w.r.inFlight.Wait() // the answers reach the next pass
 	w.clock.Step(time.Second)
 	return res
 }

@@ -78,6 +78,8 @@ type activeTarget struct {
 	injectedAt time.Time
 	// verifyAt is when an unknown outcome is checked with a fresh read.
 	verifyAt time.Time
+	// inFlight is set while the write is on its way: its answer has not come back yet.
+	inFlight bool
 	outcome  podstate.Outcome
 	// unstarted, reason and message say which container has not started and why.
 	unstarted, reason, message string
@@ -678,7 +680,7 @@ func startedAt(st *appsv1alpha1.EphemeralJobStatus, now time.Time) *metav1.Time 
 func (l *ledger) unknown() []*activeTarget {
 	var out []*activeTarget
 	for _, t := range l.active {
-		if t.state == injectUnknown {
+		if t.state == injectUnknown && !t.inFlight {
 			out = append(out, t)
 		}
 	}
