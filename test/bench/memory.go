@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -30,6 +31,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -68,6 +70,9 @@ type Memory struct {
 	PeakRSS uint64 `json:"peakRSS"`
 	// RSS is the process's resident set (VmRSS) after returning free memory to the OS.
 	RSS uint64 `json:"rss"`
+	// StreamedPods is true when the pod cache synced from a streaming list (a watch with
+	// sendInitialEvents) and sent no LIST of pods.
+	StreamedPods bool `json:"streamedPods"`
 }
 
 // CacheRun says how MeasureCache runs its manager.
@@ -121,6 +126,20 @@ func RunMemoryChild() error {
 		return fmt.Errorf("reading %s: %w", envChildFullPods, err)
 	}
 	cfg.QPS, cfg.Burst = controller.DefaultClientQPS, controller.DefaultClientBurst
+	var podLists, podStreams atomic.Int32
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if verb, resource, _ := classify(req); resource == "pods" {
+				switch {
+				case verb == "LIST":
+					podLists.Add(1)
+				case verb == "WATCH" && req.URL.Query().Get("sendInitialEvents") == "true":
+					podStreams.Add(1)
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mgr, err := manager.New(ctx, cfg, ctrl.Options{
@@ -152,7 +171,8 @@ func RunMemoryChild() error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	debug.FreeOSMemory()
-	m := Memory{Pods: pods, HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc}
+	m := Memory{Pods: pods, HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc,
+		StreamedPods: podStreams.Load() > 0 && podLists.Load() == 0}
 	if m.PeakRSS, m.RSS, err = residentSet(); err != nil {
 		return err
 	}

@@ -242,8 +242,9 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 		if *m.into, err = MeasureCache(ctx, kubeconfig, m.run); err != nil {
 			return nil, err
 		}
-		plan.Logf("memory of a manager caching %d pods (full pods %v): heap in use %d MiB, live heap %d MiB, peak RSS %d MiB, RSS %d MiB",
-			m.into.Pods, m.run.FullPods, m.into.HeapInuse>>20, m.into.HeapAlloc>>20, m.into.PeakRSS>>20, m.into.RSS>>20)
+		plan.Logf("memory of a manager caching %d pods (full pods %v): heap in use %d MiB, live heap %d MiB, peak RSS %d MiB, RSS %d MiB, streamed %v",
+			m.into.Pods, m.run.FullPods, m.into.HeapInuse>>20, m.into.HeapAlloc>>20, m.into.PeakRSS>>20, m.into.RSS>>20,
+			m.into.StreamedPods)
 	}
 	if plan.HeapProfile != "" {
 		if rep.Profile, err = topOfProfile(ctx, plan.HeapProfile); err != nil {
