@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -113,7 +114,7 @@ func MeasureCache(ctx context.Context, kubeconfig string, run CacheRun) (Memory,
 
 // RunMemoryChild is the measuring process of MeasureCache: it builds the manager through
 // manager.New with cmd/main.go's client limits, waits until its pod and job caches
-// synced, and prints its memory. The heap profile, when asked for, is written after the
+// synced and its live heap settled, and prints its memory. The heap profile, when asked for, is written after the
 // figures were taken.
 func RunMemoryChild() error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv(EnvChildKubeconfig))
@@ -166,10 +167,7 @@ func RunMemoryChild() error {
 	}
 	pods := len(list.Items)
 	list = corev1.PodList{}
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	ms := settledHeap()
 	debug.FreeOSMemory()
 	m := Memory{Pods: pods, HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc,
 		StreamedPods: podStreams.Load() > 0 && podLists.Load() == 0}
@@ -188,6 +186,25 @@ func RunMemoryChild() error {
 	fmt.Println(childResultPrefix + string(out))
 	cancel()
 	return <-done
+}
+
+// settledHeap waits, up to 30 s, until the live heap stops changing, and returns the
+// memory statistics then: the informers' handlers still work through the initial list's
+// events after the caches report synced, and their garbage would count as live.
+func settledHeap() runtime.MemStats {
+	var ms runtime.MemStats
+	var prev uint64
+	for range 60 {
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		if prev != 0 && max(ms.HeapAlloc, prev)-min(ms.HeapAlloc, prev) <= prev/200 {
+			break
+		}
+		prev = ms.HeapAlloc
+		time.Sleep(500 * time.Millisecond)
+	}
+	return ms
 }
 
 // writeHeapProfile writes the heap profile of the live objects (as of the last GC) to path.
