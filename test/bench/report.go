@@ -19,10 +19,14 @@ package bench
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
 // Targets of the project.
@@ -62,6 +66,20 @@ func Machine() string {
 		runtime.Version())
 }
 
+// etcdVersion names the envtest etcd: the API server streams initial lists only from
+// etcd 3.4.31 / 3.5.13 on.
+func etcdVersion() string {
+	out, err := exec.Command(filepath.Join(testutil.AssetsDir(), "etcd"), "--version").Output()
+	if err != nil {
+		return "etcd"
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	if v, ok := strings.CutPrefix(first, "etcd Version: "); ok {
+		return "etcd " + strings.TrimSpace(v)
+	}
+	return "etcd"
+}
+
 func met(ok bool) string {
 	if ok {
 		return "met"
@@ -99,8 +117,8 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 	w("# Benchmarks\n\n")
 	w("- date: %s\n- machine: %s\n- command: `%s`\n- kubelet stand-in: %s\n", r.Started.UTC().Format(time.RFC3339),
 		Machine(), command, standIn)
-	w("- control plane: envtest kube-apiserver and etcd (`bin/k8s`), the manager in the same process as the harness, " +
-		"client limits as in `cmd/main.go`\n")
+	w("- control plane: envtest kube-apiserver and %s (`bin/k8s`), the manager in the same process as the harness, "+
+		"client limits as in `cmd/main.go`\n", etcdVersion())
 	w("- cache memory (B3): a child process running only a manager built by `internal/manager.New`, its cache " +
 		"holding one namespace; figures over the same process with an empty namespace (the bare process), after two GCs\n\n")
 	w("| figure | target | measured | |\n|---|---|---|---|\n")
