@@ -145,87 +145,112 @@ func TestTrimPodKeepsWhatReadersRead(t *testing.T) {
 			if got == pod {
 				t.Fatalf("TrimPod returned its input, want a new pod")
 			}
-			for field, eq := range map[string]bool{
-				"name, namespace, UID, resourceVersion": got.Name == pod.Name && got.Namespace == pod.Namespace &&
-					got.UID == pod.UID && got.ResourceVersion == pod.ResourceVersion,
-				"creation and deletion timestamps": got.CreationTimestamp.Equal(&pod.CreationTimestamp) &&
-					got.DeletionTimestamp.Equal(pod.DeletionTimestamp),
-				"labels":                       reflect.DeepEqual(got.Labels, pod.Labels),
-				"phase and IPs":                got.Status.Phase == pod.Status.Phase && got.Status.PodIP == pod.Status.PodIP && got.Status.HostIP == pod.Status.HostIP,
-				"ephemeral containers, whole":  equality.Semantic.DeepEqual(got.Spec.EphemeralContainers, pod.Spec.EphemeralContainers),
-				"ephemeral container statuses": len(got.Status.EphemeralContainerStatuses) == len(pod.Status.EphemeralContainerStatuses),
-			} {
-				if !eq {
-					t.Errorf("%s differ: trimmed %+v, full %+v", field, got, pod)
-				}
-			}
-			for i := range got.Status.EphemeralContainerStatuses {
-				g, w := got.Status.EphemeralContainerStatuses[i], pod.Status.EphemeralContainerStatuses[i]
-				if g.Name != w.Name || !equality.Semantic.DeepEqual(g.State, w.State) {
-					t.Errorf("ephemeral container status %d = %+v, want name and state of %+v", i, g, w)
-				}
-			}
-
-			gotEval, gotOK := podstate.Evaluate(got, jobUID)
-			wantEval, wantOK := podstate.Evaluate(pod, jobUID)
-			if gotOK != wantOK || !reflect.DeepEqual(gotEval, wantEval) {
-				t.Errorf("podstate.Evaluate = %+v, %v; want %+v, %v", gotEval, gotOK, wantEval, wantOK)
-			}
-			gotIdx, gotOK := podstate.Index(got, jobUID)
-			wantIdx, wantOK := podstate.Index(pod, jobUID)
-			if gotIdx != wantIdx || gotOK != wantOK {
-				t.Errorf("podstate.Index = %d, %v; want %d, %v", gotIdx, gotOK, wantIdx, wantOK)
-			}
-			if g, w := podstate.JobUIDs(got), podstate.JobUIDs(pod); !reflect.DeepEqual(g, w) {
-				t.Errorf("podstate.JobUIDs = %v, want %v", g, w)
-			}
-			for _, inEtcd := range []bool{true, false} {
-				g, w := recorder.PodRecordsFor(got, "region", inEtcd), recorder.PodRecordsFor(pod, "region", inEtcd)
-				if !reflect.DeepEqual(g, w) {
-					t.Errorf("recorder.PodRecordsFor(inEtcd %v) = %+v, want %+v", inEtcd, g, w)
-				}
-			}
-			if len(pod.Spec.EphemeralContainers) > 0 {
-				// The recorder must see the resources of the container the job targets.
-				recs := recorder.PodRecordsFor(got, "region", true)
-				if len(recs) != 1 || recs[0].Resources == "{}" {
-					t.Errorf("recorder rows %+v lack the target's resources", recs)
-				}
-			}
-			for _, job := range []*appsv1alpha1.EphemeralJob{
-				testutil.MakeEphemeralJob("ok", "ns", "web").Container("debug", "app").Obj(),
-				testutil.MakeEphemeralJob("sidecar", "ns", "web").Container("debug", "sidecar").Obj(),
-				testutil.MakeEphemeralJob("name-taken", "ns", "web").Container("sidecar", "app").Obj(),
-				testutil.MakeEphemeralJob("init-name-taken", "ns", "web").Container("proxy", "app").Obj(),
-				testutil.MakeEphemeralJob("ephemeral-name-taken", "ns", "web").Container("check-0", "app").Obj(),
-				testutil.MakeEphemeralJob("no-target", "ns", "web").Container("debug", "db").Obj(),
-			} {
-				gr, gm := checkInjectable(job, got)
-				wr, wm := checkInjectable(job, pod)
-				if gr != wr || gm != wm {
-					t.Errorf("checkInjectable(%s) = %q %q, want %q %q", job.Name, gr, gm, wr, wm)
-				}
-			}
-			if got.Spec.InitContainers[0].RestartPolicy == nil ||
-				*got.Spec.InitContainers[0].RestartPolicy != *pod.Spec.InitContainers[0].RestartPolicy {
-				t.Errorf("init container restart policy = %v, want %v", got.Spec.InitContainers[0].RestartPolicy,
-					*pod.Spec.InitContainers[0].RestartPolicy)
-			}
-			// An update from the full pod to itself must look the same to the predicate
-			// on trimmed pods as on full ones, and a change of phase must still pass.
-			changed := pod.DeepCopy()
-			changed.Status.Phase = corev1.PodSucceeded
-			pred := podChangePredicate()
-			for _, c := range []struct {
-				old, new *corev1.Pod
-			}{{pod, pod}, {pod, changed}} {
-				full := pred.Update(updateEvent(c.old, c.new))
-				trim := pred.Update(updateEvent(trimmed(t, c.old), trimmed(t, c.new)))
-				if full != trim {
-					t.Errorf("predicate on trimmed pods = %v, on full pods %v", trim, full)
-				}
-			}
+			assertKeptFields(t, got, pod)
+			assertSameReaderResults(t, got, pod)
+			assertSameInjectionChecks(t, got, pod)
+			assertSamePredicate(t, pod)
 		})
+	}
+}
+
+// assertKeptFields checks that the trimmed pod holds the fields its readers read, as in the full pod.
+func assertKeptFields(t *testing.T, got, pod *corev1.Pod) {
+	t.Helper()
+	for field, eq := range map[string]bool{
+		"name, namespace, UID, resourceVersion": got.Name == pod.Name && got.Namespace == pod.Namespace &&
+			got.UID == pod.UID && got.ResourceVersion == pod.ResourceVersion,
+		"creation and deletion timestamps": got.CreationTimestamp.Equal(&pod.CreationTimestamp) &&
+			got.DeletionTimestamp.Equal(pod.DeletionTimestamp),
+		"labels":                       reflect.DeepEqual(got.Labels, pod.Labels),
+		"phase and IPs":                got.Status.Phase == pod.Status.Phase && got.Status.PodIP == pod.Status.PodIP && got.Status.HostIP == pod.Status.HostIP,
+		"ephemeral containers, whole":  equality.Semantic.DeepEqual(got.Spec.EphemeralContainers, pod.Spec.EphemeralContainers),
+		"ephemeral container statuses": len(got.Status.EphemeralContainerStatuses) == len(pod.Status.EphemeralContainerStatuses),
+	} {
+		if !eq {
+			t.Errorf("%s differ: trimmed %+v, full %+v", field, got, pod)
+		}
+	}
+	for i := range got.Status.EphemeralContainerStatuses {
+		g, w := got.Status.EphemeralContainerStatuses[i], pod.Status.EphemeralContainerStatuses[i]
+		if g.Name != w.Name || !equality.Semantic.DeepEqual(g.State, w.State) {
+			t.Errorf("ephemeral container status %d = %+v, want name and state of %+v", i, g, w)
+		}
+	}
+}
+
+// assertSameReaderResults checks that podstate and the recorder answer the same for both pods.
+func assertSameReaderResults(t *testing.T, got, pod *corev1.Pod) {
+	t.Helper()
+	gotEval, gotOK := podstate.Evaluate(got, jobUID)
+	wantEval, wantOK := podstate.Evaluate(pod, jobUID)
+	if gotOK != wantOK || !reflect.DeepEqual(gotEval, wantEval) {
+		t.Errorf("podstate.Evaluate = %+v, %v; want %+v, %v", gotEval, gotOK, wantEval, wantOK)
+	}
+	gotIdx, gotOK := podstate.Index(got, jobUID)
+	wantIdx, wantOK := podstate.Index(pod, jobUID)
+	if gotIdx != wantIdx || gotOK != wantOK {
+		t.Errorf("podstate.Index = %d, %v; want %d, %v", gotIdx, gotOK, wantIdx, wantOK)
+	}
+	if g, w := podstate.JobUIDs(got), podstate.JobUIDs(pod); !reflect.DeepEqual(g, w) {
+		t.Errorf("podstate.JobUIDs = %v, want %v", g, w)
+	}
+	for _, inEtcd := range []bool{true, false} {
+		g, w := recorder.PodRecordsFor(got, "region", inEtcd), recorder.PodRecordsFor(pod, "region", inEtcd)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("recorder.PodRecordsFor(inEtcd %v) = %+v, want %+v", inEtcd, g, w)
+		}
+	}
+	if len(pod.Spec.EphemeralContainers) > 0 {
+		// The recorder must see the resources of the container the job targets.
+		recs := recorder.PodRecordsFor(got, "region", true)
+		if len(recs) != 1 || recs[0].Resources == "{}" {
+			t.Errorf("recorder rows %+v lack the target's resources", recs)
+		}
+	}
+}
+
+// assertSameInjectionChecks checks that the controller's injection check answers the same
+// for both pods, and that init containers keep their restart policy.
+func assertSameInjectionChecks(t *testing.T, got, pod *corev1.Pod) {
+	t.Helper()
+	for _, job := range []*appsv1alpha1.EphemeralJob{
+		testutil.MakeEphemeralJob("ok", "ns", "web").Container("debug", "app").Obj(),
+		testutil.MakeEphemeralJob("sidecar", "ns", "web").Container("debug", "sidecar").Obj(),
+		testutil.MakeEphemeralJob("name-taken", "ns", "web").Container("sidecar", "app").Obj(),
+		testutil.MakeEphemeralJob("init-name-taken", "ns", "web").Container("proxy", "app").Obj(),
+		testutil.MakeEphemeralJob("ephemeral-name-taken", "ns", "web").Container("check-0", "app").Obj(),
+		testutil.MakeEphemeralJob("no-target", "ns", "web").Container("debug", "db").Obj(),
+	} {
+		gr, gm := checkInjectable(job, got)
+		wr, wm := checkInjectable(job, pod)
+		if gr != wr || gm != wm {
+			t.Errorf("checkInjectable(%s) = %q %q, want %q %q", job.Name, gr, gm, wr, wm)
+		}
+	}
+	if got.Spec.InitContainers[0].RestartPolicy == nil ||
+		*got.Spec.InitContainers[0].RestartPolicy != *pod.Spec.InitContainers[0].RestartPolicy {
+		t.Errorf("init container restart policy = %v, want %v", got.Spec.InitContainers[0].RestartPolicy,
+			*pod.Spec.InitContainers[0].RestartPolicy)
+	}
+}
+
+// assertSamePredicate checks that the pod event predicate decides the same on trimmed pods
+// as on full ones.
+func assertSamePredicate(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	// An update from the full pod to itself must look the same to the predicate
+	// on trimmed pods as on full ones, and a change of phase must still pass.
+	changed := pod.DeepCopy()
+	changed.Status.Phase = corev1.PodSucceeded
+	pred := podChangePredicate()
+	for _, c := range []struct {
+		from, to *corev1.Pod
+	}{{pod, pod}, {pod, changed}} {
+		full := pred.Update(updateEvent(c.from, c.to))
+		trim := pred.Update(updateEvent(trimmed(t, c.from), trimmed(t, c.to)))
+		if full != trim {
+			t.Errorf("predicate on trimmed pods = %v, on full pods %v", trim, full)
+		}
 	}
 }
 
@@ -318,6 +343,6 @@ func TestTrimPodPassesOtherObjects(t *testing.T) {
 	}
 }
 
-func updateEvent(old, new *corev1.Pod) event.UpdateEvent {
-	return event.UpdateEvent{ObjectOld: old, ObjectNew: new}
+func updateEvent(from, to *corev1.Pod) event.UpdateEvent {
+	return event.UpdateEvent{ObjectOld: from, ObjectNew: to}
 }
