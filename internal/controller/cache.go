@@ -37,9 +37,9 @@ import (
 //     subresource, which refuses any change to an existing one);
 //   - status: phase, host and pod IPs, and each ephemeral container's name and state.
 //
-// The copy is compact: a pod decoded from the API server is a few hundred small objects,
-// and keeping some of them in place would leave the rest of their memory spans unusable;
-// the kept parts are allocated together instead. Strings that repeat across pods
+// The copy is compact: a pod decoded from the API server is many small objects, and
+// keeping some of them in place would leave the rest of their memory spans unusable; the
+// kept parts are allocated together instead. Strings that repeat across pods
 // (namespace, label keys and values, container names, phase, host IP) and whole label
 // sets and container lists that repeat (the pods of one ReplicaSet) are shared between the
 // cached pods. Readers of the cache already must not modify what it returns without a
@@ -86,6 +86,7 @@ func newInterner() *interner {
 	}
 }
 
+// trim returns the compact copy of pod that TrimPod describes.
 func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -106,8 +107,9 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 			PodIP:  strings.Clone(pod.Status.PodIP),
 		},
 	}
-	targets := map[string]bool{}
+	var targets map[string]bool
 	if n := len(pod.Spec.EphemeralContainers); n > 0 {
+		targets = make(map[string]bool, n)
 		out.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, n)
 		for i := range pod.Spec.EphemeralContainers {
 			c := &pod.Spec.EphemeralContainers[i]
