@@ -5,8 +5,9 @@
 # It tries, in order:
 #   1. binaries already there (cached from an earlier run);
 #   2. setup-envtest, when it can reach its download site (skipped with ENVTEST_OFFLINE=1);
-#   3. building kube-apiserver and kubectl from k8s.io/kubernetes through the Go module
-#      proxy with a throwaway wrapper module, and etcd from Debian's etcd-server package.
+#   3. building kube-apiserver and kubectl from k8s.io/kubernetes, and etcd from
+#      go.etcd.io/etcd/server/v3, through the Go module proxy with throwaway wrapper modules
+#      (etcd from Debian's etcd-server package when its build fails).
 #
 # It prints the directory on stdout, so callers can do
 #   export KUBEBUILDER_ASSETS=$(hack/envtest-bins.sh)
@@ -43,7 +44,29 @@ if [ "${ENVTEST_OFFLINE:-}" != "1" ] && [ -z "$EXTRA" ] && [ -x "$ROOT/bin/setup
   log "setup-envtest could not download binaries; building from source"
 fi
 
-# 3a. etcd from Debian.
+# 3a. etcd, built from its Go module through the module proxy: the API server streams an
+# informer's initial list (watch-list) only from etcd 3.4.31 / 3.5.13 on, and Debian's
+# etcd-server is 3.4.23. Debian's package is the fallback when the build fails.
+build_etcd() {
+  local work
+  work="$(mktemp -d)"
+  (
+    cd "$work"
+    go mod init etcd-wrapper >/dev/null 2>&1
+    go mod edit -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' > main.go
+    GOFLAGS=-mod=mod go mod tidy >&2
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$DEST/etcd" . >&2
+  )
+  local rc=$?
+  rm -rf "$work"
+  return $rc
+}
+ETCD_VERSION="${ETCD_VERSION:-v3.7.0}"
+if [ ! -x "$DEST/etcd" ]; then
+  log "building etcd $ETCD_VERSION through the Go module proxy"
+  build_etcd || log "could not build etcd $ETCD_VERSION; using Debian's etcd-server (no streaming lists)"
+fi
 if [ ! -x "$DEST/etcd" ]; then
   if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
     log "installing Debian's etcd-server"

@@ -17,39 +17,211 @@ limitations under the License.
 package controller
 
 import (
+	"slices"
+	"strings"
+	"sync"
+
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
-// TrimPod is the cache transform for pods: it drops what neither the controller nor the
-// recorder reads (managed fields, annotations, volumes, most of each container), so a
-// cache of many pods stays small. Injection stays correct with a trimmed pod: the
-// ephemeralcontainers subresource takes only spec.ephemeralContainers from the body and
-// keeps everything else from the stored pod.
+// TrimPod is the cache transform for pods. The cache holds every pod of the cluster, so
+// it keeps only what the controller and the recorder read, in a newly allocated pod:
+//
+//   - metadata: name, namespace, UID, resourceVersion, creation and deletion timestamps,
+//     labels;
+//   - spec: the containers' and init containers' names and restart policies, the resources
+//     of the containers an ephemeral container targets (the recorder records them), and the
+//     ephemeral containers whole (an injection sends them back to the ephemeralcontainers
+//     subresource, which refuses any change to an existing one);
+//   - status: phase, host and pod IPs, and each ephemeral container's name and state.
+//
+// The copy is compact: a pod decoded from the API server is many small objects, and
+// keeping some of them in place would leave the rest of their memory spans unusable; the
+// kept parts are allocated together instead. Strings that repeat across pods
+// (namespace, label keys and values, container names, phase, host IP) and whole label
+// sets and container lists that repeat (the pods of one ReplicaSet) are shared between the
+// cached pods. Readers of the cache already must not modify what it returns without a
+// copy; with the sharing, such a modification would reach other pods too.
+//
+// Injection stays correct with a trimmed pod: the ephemeralcontainers subresource takes
+// only spec.ephemeralContainers from the body and keeps everything else from the stored
+// pod. TrimPod is idempotent, as a transform must be: the streaming initial list of
+// client-go may pass a pod through it twice.
 func TrimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
-	pod.ManagedFields = nil
-	pod.Annotations = nil
-	pod.OwnerReferences = nil
-	pod.Spec.Volumes = nil
-	pod.Spec.Affinity = nil
-	pod.Spec.Tolerations = nil
-	for i := range pod.Spec.Containers {
-		trimContainer(&pod.Spec.Containers[i])
-	}
-	for i := range pod.Spec.InitContainers {
-		trimContainer(&pod.Spec.InitContainers[i])
-	}
-	pod.Status.Conditions = nil
-	pod.Status.ContainerStatuses = nil
-	pod.Status.InitContainerStatuses = nil
-	return pod, nil
+	return podInterner.trim(pod), nil
 }
 
-// trimContainer keeps a container's name, image and resources: enough to check a target
-// container exists and to record what it asked for.
-func trimContainer(c *corev1.Container) {
-	*c = corev1.Container{Name: c.Name, Image: c.Image, Resources: c.Resources}
+// podInterner shares repeated strings, label sets and container lists between the pods
+// of the cache.
+var podInterner = newInterner()
+
+// Bounds of the interner's tables: when a table is full it starts anew, so values that
+// stopped repeating (a rolled-out ReplicaSet's labels, a unique label per pod) cannot
+// accumulate. Pods keep what they were given; only later pods miss the sharing.
+const (
+	maxInternedStrings    = 8192
+	maxInternedLabelSets  = 2048
+	maxInternedContainers = 1024
+)
+
+// interner hands out canonical copies of strings, label sets and container lists.
+type interner struct {
+	mu         sync.Mutex
+	strings    map[string]string
+	labels     map[string]map[string]string
+	containers map[string][]corev1.Container
+}
+
+func newInterner() *interner {
+	return &interner{
+		strings:    map[string]string{},
+		labels:     map[string]map[string]string{},
+		containers: map[string][]corev1.Container{},
+	}
+}
+
+// trim returns the compact copy of pod that TrimPod describes.
+func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := &corev1.Pod{
+		TypeMeta: pod.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              strings.Clone(pod.Name),
+			Namespace:         in.str(pod.Namespace),
+			UID:               types.UID(strings.Clone(string(pod.UID))),
+			ResourceVersion:   strings.Clone(pod.ResourceVersion),
+			CreationTimestamp: pod.CreationTimestamp,
+			DeletionTimestamp: pod.DeletionTimestamp.DeepCopy(),
+			Labels:            in.labelSet(pod.Labels),
+		},
+		Status: corev1.PodStatus{
+			Phase:  corev1.PodPhase(in.str(string(pod.Status.Phase))),
+			HostIP: in.str(pod.Status.HostIP),
+			PodIP:  strings.Clone(pod.Status.PodIP),
+		},
+	}
+	var targets map[string]bool
+	if n := len(pod.Spec.EphemeralContainers); n > 0 {
+		targets = make(map[string]bool, n)
+		out.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, n)
+		for i := range pod.Spec.EphemeralContainers {
+			c := &pod.Spec.EphemeralContainers[i]
+			c.DeepCopyInto(&out.Spec.EphemeralContainers[i])
+			targets[c.TargetContainerName] = true
+		}
+	}
+	out.Spec.Containers = in.containerList(pod.Spec.Containers, targets)
+	out.Spec.InitContainers = in.containerList(pod.Spec.InitContainers, targets)
+	if n := len(pod.Status.EphemeralContainerStatuses); n > 0 {
+		out.Status.EphemeralContainerStatuses = make([]corev1.ContainerStatus, n)
+		for i := range pod.Status.EphemeralContainerStatuses {
+			st := &pod.Status.EphemeralContainerStatuses[i]
+			kept := &out.Status.EphemeralContainerStatuses[i]
+			kept.Name = in.str(st.Name)
+			st.State.DeepCopyInto(&kept.State)
+		}
+	}
+	return out
+}
+
+// str returns the canonical copy of s.
+func (in *interner) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if c, ok := in.strings[s]; ok {
+		return c
+	}
+	if len(in.strings) >= maxInternedStrings {
+		clear(in.strings)
+	}
+	c := strings.Clone(s)
+	in.strings[c] = c
+	return c
+}
+
+// labelSet returns a canonical copy of the labels, shared by every pod with the same ones.
+func (in *interner) labelSet(labels map[string]string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		// A NUL cannot occur in a label key or value, so the key is unambiguous.
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(labels[k])
+		b.WriteByte(0)
+	}
+	key := b.String()
+	if c, ok := in.labels[key]; ok {
+		return c
+	}
+	if len(in.labels) >= maxInternedLabelSets {
+		clear(in.labels)
+	}
+	c := make(map[string]string, len(labels))
+	for k, v := range labels {
+		c[in.str(k)] = in.str(v)
+	}
+	in.labels[key] = c
+	return c
+}
+
+// containerList keeps each container's name and restart policy, and the resources of
+// the containers in targets. Lists without resources are shared by every pod with the
+// same names and policies.
+func (in *interner) containerList(cs []corev1.Container, targets map[string]bool) []corev1.Container {
+	if len(cs) == 0 {
+		return nil
+	}
+	shareable := true
+	var b strings.Builder
+	for i := range cs {
+		if targets[cs[i].Name] {
+			shareable = false
+			break
+		}
+		b.WriteString(cs[i].Name)
+		b.WriteByte(0)
+		if p := cs[i].RestartPolicy; p != nil {
+			b.WriteString(string(*p))
+		}
+		b.WriteByte(0)
+	}
+	if shareable {
+		if c, ok := in.containers[b.String()]; ok {
+			return c
+		}
+	}
+	out := make([]corev1.Container, len(cs))
+	for i := range cs {
+		out[i].Name = in.str(cs[i].Name)
+		if p := cs[i].RestartPolicy; p != nil {
+			policy := corev1.ContainerRestartPolicy(in.str(string(*p)))
+			out[i].RestartPolicy = &policy
+		}
+		if targets[cs[i].Name] {
+			cs[i].Resources.DeepCopyInto(&out[i].Resources)
+		}
+	}
+	if shareable {
+		if len(in.containers) >= maxInternedContainers {
+			clear(in.containers)
+		}
+		in.containers[b.String()] = out
+	}
+	return out
 }

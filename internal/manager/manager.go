@@ -63,6 +63,10 @@ type Options struct {
 	// StatusWriteInterval is how often, at most, a running job's status is written when only
 	// its counts changed (see controller.EphemeralJobReconciler); zero means the default.
 	StatusWriteInterval time.Duration
+	// KeepFullPods caches pods whole, as the API server sends them, instead of through
+	// controller.TrimPod. It exists to measure what the transform saves; a manager serving
+	// a cluster leaves it false.
+	KeepFullPods bool
 }
 
 // New creates a manager running the EphemeralJob controller, the webhook and the MySQL
@@ -81,8 +85,12 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 	if mgrOpts.LeaderElectionID == "" {
 		mgrOpts.LeaderElectionID = LeaderElectionID
 	}
-	// Keep only what the controller reads of each pod: the cache holds every pod of the cluster.
+	// Keep only what the controller and the recorder read of each pod: the cache holds every
+	// pod of the cluster.
 	byObject := map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}}
+	if opts.KeepFullPods {
+		byObject = map[client.Object]cache.ByObject{}
+	}
 	for obj, o := range mgrOpts.Cache.ByObject {
 		if _, isPod := obj.(*corev1.Pod); !isPod {
 			byObject[obj] = o

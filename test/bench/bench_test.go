@@ -20,6 +20,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,7 @@ func TestMemoryChild(t *testing.T) {
 	if os.Getenv(EnvChildKubeconfig) == "" {
 		t.Skip("run by MeasureCache only")
 	}
+	runtime.MemProfileRate = ChildMemProfileRate
 	if err := RunMemoryChild(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,8 @@ func TestSmoke(t *testing.T) {
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
 	rep, err := h.Run(ctx, Plan{Sizes: []int{100}, WindowFloorUpTo: 100, Parallelism: 10, MySQL: srv,
-		MemoryPods: 200, MemoryMatching: 40, Refusals: 50, Timeout: 5 * time.Minute, Logf: t.Logf})
+		MemoryPods: 200, MemoryMatching: 40, HeapProfile: filepath.Join(t.TempDir(), "heap.pprof"),
+		Refusals: 50, Timeout: 5 * time.Minute, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +99,16 @@ func TestSmoke(t *testing.T) {
 		rf.Job.Requests.count("WRITE", "pods/ephemeralcontainers") != 0 {
 		t.Errorf("refusals: %+v", rf)
 	}
+	if m.Trimmed.PeakRSS < m.Trimmed.RSS || m.Trimmed.HeapAlloc > m.Trimmed.HeapInuse {
+		t.Errorf("cache measurement: peak RSS %d below RSS %d, or live heap %d above heap in use %d",
+			m.Trimmed.PeakRSS, m.Trimmed.RSS, m.Trimmed.HeapAlloc, m.Trimmed.HeapInuse)
+	}
+	if !strings.Contains(m.Profile, "flat%") {
+		t.Errorf("the heap profile's top lacks its header:\n%s", m.Profile)
+	}
 	md := rep.Markdown("go test ./test/bench", standIn, "BenchmarkPass/finished=5000-2  100  9000 ns/op")
-	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B4 lag", "B5 job over 50 pods",
-		"B6 one pass"} {
+	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B3 peak RSS",
+		"B3 live heap", "B4 lag", "## Heap profile", "B5 job over 50 pods", "B6 one pass"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
@@ -115,7 +125,8 @@ func TestBench(t *testing.T) {
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
 	rep, err := h.Run(ctx, Plan{Sizes: []int{1000, 5000}, WindowFloorUpTo: 1000, Parallelism: 10, MySQL: srv,
-		MemoryPods: 10000, MemoryMatching: 2000, Refusals: 10000, Timeout: 30 * time.Minute, Logf: t.Logf})
+		MemoryPods: MemoryPods, MemoryMatching: MemoryMatching, HeapProfile: heapProfilePath(),
+		Refusals: 10000, Timeout: 30 * time.Minute, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +143,35 @@ func TestBench(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(testutil.RepoRoot(), "docs", "benchmarks.md"), []byte(md), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// MemoryPods and MemoryMatching size the cache measurement of `make bench`: pods in the
+// cache, and how many of them hold a finished job's container.
+const (
+	MemoryPods     = 10000
+	MemoryMatching = 2000
+)
+
+// TestBenchMemory is `make bench-memory`: only the cache measurement of `make bench` (B3)
+// at 10,000 pods, in a few minutes. It prints the B3 rows and the heap profile's top, and
+// leaves docs/benchmarks.md alone.
+func TestBenchMemory(t *testing.T) {
+	if os.Getenv(EnvBench) == "" {
+		t.Skip("set " + EnvBench + "=1 (make bench-memory)")
+	}
+	h := startHarness(t)
+	rep, err := h.Run(context.Background(), Plan{MemoryPods: MemoryPods, MemoryMatching: MemoryMatching,
+		HeapProfile: heapProfilePath(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.Markdown("make bench-memory", standIn, ""))
+}
+
+// heapProfilePath is where the benchmarks keep the heap profile of the manager with its
+// cache full, for `go tool pprof`: bin/bench-heap.pprof.
+func heapProfilePath() string {
+	return filepath.Join(testutil.RepoRoot(), "bin", "bench-heap.pprof")
 }
 
 func startHarness(t *testing.T) *Harness {

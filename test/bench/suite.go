@@ -17,11 +17,13 @@ limitations under the License.
 package bench
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
@@ -43,6 +45,9 @@ type Plan struct {
 	MemoryPods, MemoryMatching int
 	// Refusals, when set, times a job over this many pods that all refuse injection.
 	Refusals int
+	// HeapProfile, when set, is where the cache measurement keeps the heap profile of the
+	// manager with its cache full; the report then shows where its bytes go.
+	HeapProfile string
 	// Timeout bounds each job.
 	Timeout time.Duration
 	// Logf reports progress.
@@ -82,10 +87,13 @@ type RecorderReport struct {
 	Stopped JobResult
 }
 
-// MemoryReport is the manager's memory with its cache full, with and without TrimPod.
+// MemoryReport is the manager's memory with its cache full, with and without TrimPod,
+// and with an empty cache (the bare process).
 type MemoryReport struct {
 	Pods, Matching            int
 	Empty, Trimmed, Untrimmed Memory
+	// Profile is `go tool pprof -top` of the trimmed manager's heap profile (live bytes).
+	Profile string
 }
 
 // Run measures what the plan says, on a running harness.
@@ -261,15 +269,37 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 		return nil, err
 	}
 	for _, m := range []struct {
-		into      *Memory
-		ns        string
-		transform bool
-	}{{&rep.Empty, empty, true}, {&rep.Trimmed, ns, true}, {&rep.Untrimmed, ns, false}} {
-		if *m.into, err = MeasureCache(ctx, kubeconfig, m.ns, m.transform); err != nil {
+		into *Memory
+		run  CacheRun
+	}{
+		{&rep.Empty, CacheRun{Namespace: empty}},
+		{&rep.Trimmed, CacheRun{Namespace: ns, Profile: plan.HeapProfile}},
+		{&rep.Untrimmed, CacheRun{Namespace: ns, FullPods: true}},
+	} {
+		if *m.into, err = MeasureCache(ctx, kubeconfig, m.run); err != nil {
 			return nil, err
 		}
-		plan.Logf("memory of a manager caching %d pods (transform %v): heap %d MiB, RSS %d MiB",
-			m.into.Pods, m.transform, m.into.HeapInuse>>20, m.into.RSS>>20)
+		plan.Logf("memory of a manager caching %d pods (full pods %v): heap in use %d MiB, live heap %d MiB, peak RSS %d MiB, RSS %d MiB, streamed %v",
+			m.into.Pods, m.run.FullPods, m.into.HeapInuse>>20, m.into.HeapAlloc>>20, m.into.PeakRSS>>20, m.into.RSS>>20,
+			m.into.StreamedPods)
+	}
+	if plan.HeapProfile != "" {
+		if rep.Profile, err = topOfProfile(ctx, plan.HeapProfile); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
+}
+
+// topOfProfile returns `go tool pprof -top` of a heap profile: the live bytes by the
+// function that allocated them.
+func topOfProfile(ctx context.Context, path string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("reading the heap profile %s: %w: %s", path, err, stderr.String())
+	}
+	return string(out), nil
 }
