@@ -66,7 +66,7 @@ const (
 	// faultRate is the share of ephemeral-container writes answered with a 504 after they
 	// were applied; the run requires at least 5% of the targets to have met one.
 	faultRate = 0.1
-	namespace   = "chaos"
+	namespace = "chaos"
 )
 
 // exitCode is what the kubelet stand-in ends a pod's container with: one pod in seven fails.
