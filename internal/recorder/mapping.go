@@ -102,7 +102,7 @@ type PodRemark struct {
 }
 
 // JobRecordFor maps an EphemeralJob to its job row. inEtcd is false for a job seen
-// in a delete event. ObservedSeq is left for the caller.
+// in a delete event.
 func JobRecordFor(ej *appsv1alpha1.EphemeralJob, region string, inEtcd bool) JobRecord {
 	status := string(ej.Status.Phase)
 	if status == "" {
@@ -173,8 +173,7 @@ func PodRecordsFor(pod *corev1.Pod, region string, inEtcd bool) []PodRecord {
 
 // PodRecordFor maps a pod to its row for one job, and false when the job owns no
 // container in the pod. inEtcd is false for a pod seen in a delete event; its row then
-// says PodStatusUnknown unless the job's containers had finished. ObservedSeq is left
-// for the caller.
+// says PodStatusUnknown unless the job's containers had finished.
 func PodRecordFor(pod *corev1.Pod, jobUID types.UID, region string, inEtcd bool) (PodRecord, bool) {
 	res, ok := podstate.Evaluate(pod, jobUID)
 	if !ok {

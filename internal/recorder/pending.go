@@ -22,8 +22,9 @@ import "sync"
 type podKey struct{ jobUID, podUID string }
 
 // pending holds the records observed and not yet written, one per row: a record
-// replaces the pending one of the same row unless that one was observed later, so
-// the latest state wins and memory stays bounded by the number of objects.
+// replaces the pending one of the same row unless that one is a later observation (see
+// compareObservations), so the latest state wins and memory stays bounded by the number
+// of objects.
 type pending struct {
 	mu     sync.Mutex
 	jobs   map[string]JobRecord
@@ -42,7 +43,7 @@ func newPending() *pending {
 // addJob queues a job record.
 func (p *pending) addJob(rec JobRecord) {
 	p.mu.Lock()
-	if old, ok := p.jobs[rec.JobID]; !ok || old.ObservedSeq <= rec.ObservedSeq {
+	if old, ok := p.jobs[rec.JobID]; !ok || compareObservations(old.IsInEtcd, old.Version, rec.IsInEtcd, rec.Version) <= 0 {
 		p.jobs[rec.JobID] = rec
 	}
 	p.updated()
@@ -53,7 +54,7 @@ func (p *pending) addJob(rec JobRecord) {
 func (p *pending) addPod(rec PodRecord) {
 	p.mu.Lock()
 	k := podKey{rec.JobID, rec.PodID}
-	if old, ok := p.pods[k]; !ok || old.ObservedSeq <= rec.ObservedSeq {
+	if old, ok := p.pods[k]; !ok || compareObservations(old.IsInEtcd, old.Version, rec.IsInEtcd, rec.Version) <= 0 {
 		p.pods[k] = rec
 	}
 	p.updated()
@@ -92,7 +93,7 @@ func (p *pending) requeueJobs(recs []JobRecord) {
 	}
 	p.mu.Lock()
 	for _, rec := range recs {
-		if old, ok := p.jobs[rec.JobID]; !ok || old.ObservedSeq < rec.ObservedSeq {
+		if old, ok := p.jobs[rec.JobID]; !ok || compareObservations(old.IsInEtcd, old.Version, rec.IsInEtcd, rec.Version) < 0 {
 			p.jobs[rec.JobID] = rec
 		}
 	}
@@ -109,7 +110,7 @@ func (p *pending) requeuePods(recs []PodRecord) {
 	p.mu.Lock()
 	for _, rec := range recs {
 		k := podKey{rec.JobID, rec.PodID}
-		if old, ok := p.pods[k]; !ok || old.ObservedSeq < rec.ObservedSeq {
+		if old, ok := p.pods[k]; !ok || compareObservations(old.IsInEtcd, old.Version, rec.IsInEtcd, rec.Version) < 0 {
 			p.pods[k] = rec
 		}
 	}

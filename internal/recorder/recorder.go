@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -66,7 +65,6 @@ type recorder struct {
 	// closer, when set, closes the store after the last user stopped.
 	closer *storeCloser
 
-	seq     atomic.Uint64
 	pending *pending
 	// registered is closed once the event handlers are registered.
 	registered chan struct{}
@@ -179,9 +177,7 @@ func (r *recorder) recordJob(obj any, inEtcd bool) {
 		r.log.Info("ignoring an event for an unexpected object", "type", fmt.Sprintf("%T", obj))
 		return
 	}
-	rec := JobRecordFor(ej, r.opts.Region, inEtcd)
-	rec.ObservedSeq = r.seq.Add(1)
-	r.pending.addJob(rec)
+	r.pending.addJob(JobRecordFor(ej, r.opts.Region, inEtcd))
 }
 
 // recordPod queues the rows of a pod seen in an event, one per job that owns
@@ -215,7 +211,6 @@ func (r *recorder) podUpdated(oldObj, newObj any) {
 
 func (r *recorder) queuePods(recs []PodRecord) {
 	for _, rec := range recs {
-		rec.ObservedSeq = r.seq.Add(1)
 		r.pending.addPod(rec)
 	}
 }
@@ -364,9 +359,7 @@ func (r *recorder) maintain(ctx context.Context) error {
 	}
 	jobs := make([]JobRecord, 0, len(ejs.Items))
 	for i := range ejs.Items {
-		rec := JobRecordFor(&ejs.Items[i], r.opts.Region, true)
-		rec.ObservedSeq = r.seq.Add(1)
-		jobs = append(jobs, rec)
+		jobs = append(jobs, JobRecordFor(&ejs.Items[i], r.opts.Region, true))
 	}
 	jobsMissing, err := r.store.InsertMissingJobs(ctx, jobs)
 	if err != nil {
@@ -381,10 +374,7 @@ func (r *recorder) maintain(ctx context.Context) error {
 	}
 	var pods []PodRecord
 	for i := range podList.Items {
-		for _, rec := range PodRecordsFor(&podList.Items[i], r.opts.Region, true) {
-			rec.ObservedSeq = r.seq.Add(1)
-			pods = append(pods, rec)
-		}
+		pods = append(pods, PodRecordsFor(&podList.Items[i], r.opts.Region, true)...)
 	}
 	podsMissing, err := r.store.InsertMissingPods(ctx, pods)
 	if err != nil {

@@ -27,11 +27,11 @@ import (
 
 func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
 	p := newPending()
-	p.addJob(JobRecord{JobID: "j", Status: jobRunning, ObservedSeq: 2})
-	p.addJob(JobRecord{JobID: "j", Status: "Waiting", ObservedSeq: 1})
-	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusPending, ObservedSeq: 3})
-	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, ObservedSeq: 4})
-	p.addPod(PodRecord{JobID: "k", PodID: "a", Status: PodStatusPending, ObservedSeq: 5})
+	p.addJob(JobRecord{JobID: "j", Status: jobRunning, Version: "10", IsInEtcd: true})
+	p.addJob(JobRecord{JobID: "j", Status: "Waiting", Version: "9", IsInEtcd: true})
+	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusPending, Version: "3", IsInEtcd: true})
+	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, Version: "4", IsInEtcd: true})
+	p.addPod(PodRecord{JobID: "k", PodID: "a", Status: PodStatusPending, Version: "5", IsInEtcd: true})
 	if got := p.len(); got != 3 {
 		t.Fatalf("len = %d, want 3", got)
 	}
@@ -53,11 +53,11 @@ func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
 
 func TestPendingRequeueNeverHidesALaterRecord(t *testing.T) {
 	p := newPending()
-	p.addJob(JobRecord{JobID: "j", Status: jobRunning, ObservedSeq: 1})
-	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, ObservedSeq: 2})
+	p.addJob(JobRecord{JobID: "j", Status: jobRunning, Version: "1", IsInEtcd: true})
+	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, Version: "2", IsInEtcd: true})
 	jobs, pods := p.take(10)
 	// Newer observations arrive while the write of the taken records fails.
-	p.addJob(JobRecord{JobID: "j", Status: jobSucceeded, ObservedSeq: 3})
+	p.addJob(JobRecord{JobID: "j", Status: jobSucceeded, Version: "3", IsInEtcd: true})
 	p.requeueJobs(jobs)
 	p.requeuePods(pods)
 	jobs, pods = p.take(10)
@@ -66,6 +66,40 @@ func TestPendingRequeueNeverHidesALaterRecord(t *testing.T) {
 	}
 	if len(pods) != 1 || pods[0].Status != PodStatusRunning {
 		t.Errorf("pods = %+v, want the requeued Running record", pods)
+	}
+}
+
+func TestCompareObservations(t *testing.T) {
+	for _, tc := range []struct {
+		aInEtcd bool
+		aRV     string
+		bInEtcd bool
+		bRV     string
+		want    int
+	}{
+		{true, "9", true, "10", -1},
+		{true, "10", true, "10", 0},
+		{true, "100000000000000000000", true, "99999999999999999999", 1},
+		{true, "", true, "1", -1},
+		{true, "01", true, "1", -1},
+		{true, "abc", true, "", 0},
+		{false, "1", true, "2", 1},
+		{true, "99", false, "2", -1},
+		{false, "3", false, "2", 1},
+		{true, strings.Repeat("9", 65), true, "1", -1}, // longer than the version column
+	} {
+		got := compareObservations(tc.aInEtcd, tc.aRV, tc.bInEtcd, tc.bRV)
+		if got != tc.want {
+			t.Errorf("compareObservations(%v, %q, %v, %q) = %d, want %d", tc.aInEtcd, tc.aRV, tc.bInEtcd, tc.bRV, got, tc.want)
+		}
+		if back := compareObservations(tc.bInEtcd, tc.bRV, tc.aInEtcd, tc.aRV); back != -tc.want {
+			t.Errorf("compareObservations(%v, %q, %v, %q) = %d, want %d", tc.bInEtcd, tc.bRV, tc.aInEtcd, tc.aRV, back, -tc.want)
+		}
+	}
+	for rv, want := range map[string]string{"123": "123", "": "0", "0": "0", "x1": "0", strings.Repeat("9", 65): "0"} {
+		if got := versionOrder(rv); got != want {
+			t.Errorf("versionOrder(%q) = %q, want %q", rv, got, want)
+		}
 	}
 }
 
