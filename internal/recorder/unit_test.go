@@ -17,12 +17,14 @@ limitations under the License.
 package recorder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
@@ -137,6 +139,85 @@ func TestScrubRemovesSecrets(t *testing.T) {
 	clean := &mysql.MySQLError{Number: 1406, Message: "Data too long"}
 	if !isDataError(scrub(clean, secrets)) {
 		t.Error("a scrubbed error without secrets no longer unwraps to the MySQL error")
+	}
+}
+
+// TestScrubbedErrorWithThePasswordStillClassifies covers a password that MySQL's error
+// text contains (here: equal to the user name, which MySQL's messages quote): the
+// scrubbed error must not show it, yet must still be recognized as MySQL refusing a row
+// (dropped, not retried forever) and as an answer from MySQL (mysql_up stays 1).
+func TestScrubbedErrorWithThePasswordStillClassifies(t *testing.T) {
+	const password = "ejob"
+	cfg := Config{Host: "db", Port: 3306, DBName: "d", User: password, Password: password}
+	s, err := NewMySQLStore(cfg, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	refused := &mysql.MySQLError{Number: 1406, SQLState: [5]byte{'2', '2', '0', '0', '1'},
+		Message: "Data too long for column 'owner' at row 1 (value 'ejob-" + password + "')"}
+	failed := s.fail("upserting jobs", refused)
+
+	var texts []string
+	for e := error(failed); e != nil; e = errors.Unwrap(e) {
+		texts = append(texts, e.Error(), fmt.Sprintf("%+v %#v", e, e))
+	}
+	var me *mysql.MySQLError
+	if !errors.As(failed, &me) {
+		t.Fatal("the scrubbed error no longer says MySQL refused the statement")
+	}
+	texts = append(texts, me.Message, me.Error())
+	for _, text := range texts {
+		if strings.Contains(text, password) {
+			t.Errorf("%q shows the password", text)
+		}
+	}
+	if me.Number != refused.Number || me.SQLState != refused.SQLState || me == refused {
+		t.Errorf("errors.As gave %#v, want a scrubbed copy of %#v", me, refused)
+	}
+	if refused.Message == me.Message || !strings.Contains(refused.Message, password) {
+		t.Error("scrubbing changed the original error instead of a copy")
+	}
+	if !isDataError(failed) {
+		t.Error("isDataError() = false: the row would be retried forever")
+	}
+
+	mysqlUp.Set(0)
+	noteUp(failed)
+	if got := promtestutil.ToFloat64(mysqlUp); got != 1 {
+		t.Errorf("mysql_up = %v after MySQL answered with an error quoting the password, want 1", got)
+	}
+	timeout := s.fail("pinging MySQL", fmt.Errorf("dial as %s: %w", password, context.DeadlineExceeded))
+	if !errors.Is(timeout, context.DeadlineExceeded) || isDataError(timeout) {
+		t.Errorf("a scrubbed timeout is not a timeout: %v", timeout)
+	}
+	noteUp(timeout)
+	if got := promtestutil.ToFloat64(mysqlUp); got != 0 {
+		t.Errorf("mysql_up = %v after a timeout, want 0", got)
+	}
+
+	// The writer drops the refused row and keeps the others instead of retrying them all.
+	r := newRecorder(nil, nil, nil, Options{}, testLogger(t), nil)
+	before := promtestutil.ToFloat64(droppedRecords.WithLabelValues(tableJob))
+	var written []string
+	upsert := func(_ context.Context, jobs []JobRecord) error {
+		for _, j := range jobs {
+			if j.JobID == "bad" {
+				return s.fail("upserting jobs", refused)
+			}
+		}
+		for _, j := range jobs {
+			written = append(written, j.JobID)
+		}
+		return nil
+	}
+	retry, err := writeRows(context.Background(), r, tableJob,
+		[]JobRecord{{JobID: "a"}, {JobID: "bad"}, {JobID: "c"}}, upsert)
+	if err != nil || len(retry) != 0 || fmt.Sprint(written) != "[a c]" {
+		t.Errorf("writeRows() = %v, %v, wrote %v; want nothing to retry and [a c] written", retry, err, written)
+	}
+	if got := promtestutil.ToFloat64(droppedRecords.WithLabelValues(tableJob)) - before; got != 1 {
+		t.Errorf("dropped %v records, want 1", got)
 	}
 }
 
