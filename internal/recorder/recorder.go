@@ -21,11 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -66,6 +69,7 @@ type recorder struct {
 	closer *storeCloser
 
 	pending *pending
+	known   *knownJobs
 	// registered is closed once the event handlers are registered.
 	registered chan struct{}
 }
@@ -81,6 +85,7 @@ func newRecorder(store Store, informers informerSource, reader client.Reader, op
 		clk:        clock.RealClock{},
 		ready:      ready,
 		pending:    newPending(),
+		known:      newKnownJobs(),
 		registered: make(chan struct{}),
 	}
 }
@@ -102,9 +107,9 @@ func (r *recorder) Start(ctx context.Context) error {
 		handler toolscache.ResourceEventHandler
 	}{
 		{&appsv1alpha1.EphemeralJob{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { r.recordJob(obj, true) },
-			UpdateFunc: func(_, obj any) { r.recordJob(obj, true) },
-			DeleteFunc: func(obj any) { r.recordJob(obj, false) },
+			AddFunc:    func(obj any) { r.recordJob(nil, obj, true) },
+			UpdateFunc: func(oldObj, obj any) { r.recordJob(oldObj, obj, true) },
+			DeleteFunc: func(obj any) { r.recordJob(nil, obj, false) },
 		}},
 		{&corev1.Pod{}, toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { r.recordPod(obj, true) },
@@ -167,8 +172,10 @@ func (r *recorder) Start(ctx context.Context) error {
 	}
 }
 
-// recordJob queues the row of a job seen in an event; inEtcd is false for a deletion.
-func (r *recorder) recordJob(obj any, inEtcd bool) {
+// recordJob queues the row of a job seen in an event, and the rows of the targets it
+// refused when they are new since oldObj (nil for an add or a deletion); inEtcd is
+// false for a deletion.
+func (r *recorder) recordJob(oldObj, obj any, inEtcd bool) {
 	if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
 	}
@@ -177,7 +184,15 @@ func (r *recorder) recordJob(obj any, inEtcd bool) {
 		r.log.Info("ignoring an event for an unexpected object", "type", fmt.Sprintf("%T", obj))
 		return
 	}
+	r.known.observe(ej, inEtcd)
 	r.pending.addJob(JobRecordFor(ej, r.opts.Region, inEtcd))
+	if !inEtcd {
+		return
+	}
+	if old, ok := oldObj.(*appsv1alpha1.EphemeralJob); ok && equality.Semantic.DeepEqual(old.Status.Refused, ej.Status.Refused) {
+		return
+	}
+	r.queuePods(RefusedPodRecords(ej, r.opts.Region))
 }
 
 // recordPod queues the rows of a pod seen in an event, one per job that owns
@@ -191,7 +206,7 @@ func (r *recorder) recordPod(obj any, inEtcd bool) {
 		r.log.Info("ignoring an event for an unexpected object", "type", fmt.Sprintf("%T", obj))
 		return
 	}
-	r.queuePods(PodRecordsFor(pod, r.opts.Region, inEtcd))
+	r.queuePods(PodRecordsFor(pod, r.opts.Region, inEtcd, r.known.lookup))
 }
 
 // podUpdated queues the rows of an updated pod, unless nothing but its resourceVersion
@@ -202,8 +217,9 @@ func (r *recorder) podUpdated(oldObj, newObj any) {
 	if !ok || len(podstate.JobUIDs(newPod)) == 0 {
 		return
 	}
-	recs := PodRecordsFor(newPod, r.opts.Region, true)
-	if oldPod, ok := oldObj.(*corev1.Pod); ok && sameButVersion(PodRecordsFor(oldPod, r.opts.Region, true), recs) {
+	recs := PodRecordsFor(newPod, r.opts.Region, true, r.known.lookup)
+	if oldPod, ok := oldObj.(*corev1.Pod); ok &&
+		sameButVersion(PodRecordsFor(oldPod, r.opts.Region, true, r.known.lookup), recs) {
 		return
 	}
 	r.queuePods(recs)
@@ -230,6 +246,35 @@ func sameButVersion(a, b []PodRecord) bool {
 	return true
 }
 
+// rescanPods queues the rows of the pods of the jobs seen for the first time since the
+// last call, read from the cache: events of these pods that came before their job's
+// were left out.
+func (r *recorder) rescanPods(ctx context.Context) {
+	jobs := r.known.takeRescan()
+	if len(jobs) == 0 {
+		return
+	}
+	byNamespace := map[string][]types.UID{}
+	for uid, ns := range jobs {
+		byNamespace[ns] = append(byNamespace[ns], uid)
+	}
+	for ns, uids := range byNamespace {
+		var pods corev1.PodList
+		if err := r.reader.List(ctx, &pods, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+			r.log.Error(err, "listing pods to record; retrying", "namespace", ns)
+			r.known.requestRescan(jobs)
+			return
+		}
+		for i := range pods.Items {
+			for _, rec := range PodRecordsFor(&pods.Items[i], r.opts.Region, true, r.known.lookup) {
+				if slices.Contains(uids, types.UID(rec.JobID)) {
+					r.pending.addPod(rec)
+				}
+			}
+		}
+	}
+}
+
 // runWriter drains pending until ctx ends, then writes what is left once.
 func (r *recorder) runWriter(ctx context.Context) {
 	var delay time.Duration
@@ -247,6 +292,7 @@ func (r *recorder) runWriter(ctx context.Context) {
 			r.flushOnStop()
 			return
 		}
+		r.rescanPods(ctx)
 		if err := r.writeBatch(ctx); err != nil {
 			delay = backoff(delay, r.opts.RetryBaseDelay, r.opts.RetryMaxDelay)
 			r.log.Error(err, "writing records failed; retrying", "pending", r.pending.len(), "after", delay)
@@ -358,8 +404,11 @@ func (r *recorder) maintain(ctx context.Context) error {
 		return fmt.Errorf("listing EphemeralJobs: %w", err)
 	}
 	jobs := make([]JobRecord, 0, len(ejs.Items))
+	var refused []PodRecord
 	for i := range ejs.Items {
+		r.known.observe(&ejs.Items[i], true)
 		jobs = append(jobs, JobRecordFor(&ejs.Items[i], r.opts.Region, true))
+		refused = append(refused, RefusedPodRecords(&ejs.Items[i], r.opts.Region)...)
 	}
 	jobsMissing, err := r.store.InsertMissingJobs(ctx, jobs)
 	if err != nil {
@@ -372,10 +421,15 @@ func (r *recorder) maintain(ctx context.Context) error {
 	if err := r.reader.List(ctx, &podList, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
-	var pods []PodRecord
+	pods := refused
+	carried := map[types.UID]bool{}
 	for i := range podList.Items {
-		pods = append(pods, PodRecordsFor(&podList.Items[i], r.opts.Region, true)...)
+		pods = append(pods, PodRecordsFor(&podList.Items[i], r.opts.Region, true, r.known.lookup)...)
+		for _, uid := range podstate.JobUIDs(&podList.Items[i]) {
+			carried[uid] = true
+		}
 	}
+	r.known.forgetDeleted(carried)
 	podsMissing, err := r.store.InsertMissingPods(ctx, pods)
 	if err != nil {
 		return err

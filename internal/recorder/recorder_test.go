@@ -41,11 +41,16 @@ func TestHandlersQueueRows(t *testing.T) {
 	r := newRecorder(nil, nil, nil, Options{Region: testRegion}, testLogger(t), nil)
 
 	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning)
-	r.recordJob(toolscache.DeletedFinalStateUnknown{Key: "ns/ej", Obj: job}, false)
-	pod := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).ephemeral("b", "job-2", nil).obj()
+	job.Spec.Template.EphemeralContainers[0].Name = "a"
+	r.recordJob(nil, toolscache.DeletedFinalStateUnknown{Key: "ns/ej", Obj: job}, false)
+	other := makeJob("other", "job-2", appsv1alpha1.EphemeralJobRunning)
+	other.Spec.Template.EphemeralContainers[0].Name = "b"
+	r.known.observe(other, true)
+	pod := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).ephemeral("b", "job-2", nil).
+		ephemeral("c", "job-unknown", nil).obj()
 	r.recordPod(toolscache.DeletedFinalStateUnknown{Key: "ns/p", Obj: pod}, false)
 	r.recordPod(makePod("plain", "pod-2").obj(), true)
-	r.recordJob("not a job", true)
+	r.recordJob(nil, "not a job", true)
 
 	jobs, pods := r.pending.take(10)
 	if len(jobs) != 1 || jobs[0].IsInEtcd || jobs[0].Status != jobRunning || jobs[0].DeployRegion != testRegion {
@@ -73,6 +78,20 @@ func TestHandlersQueueRows(t *testing.T) {
 	r.podUpdated(old, done)
 	if _, pods := r.pending.take(10); len(pods) != 1 || pods[0].Status != PodStatusSucceeded {
 		t.Errorf("a finished container queued %+v, want one Succeeded row", pods)
+	}
+
+	// Refused targets get a row when the job first lists them, not again on each update.
+	refusing := makeJob("refusing", "job-3", appsv1alpha1.EphemeralJobRunning)
+	refusing.Status.Refused = []appsv1alpha1.RefusedPod{{Name: "web-1", UID: "pod-9", Reason: appsv1alpha1.ReasonContainerNameTaken}}
+	r.recordJob(nil, refusing, true)
+	if _, pods := r.pending.take(10); len(pods) != 1 || pods[0].PodID != "pod-9" || pods[0].Status != PodStatusFailed {
+		t.Errorf("a job with a refused target queued pod rows %+v, want one Failed row", pods)
+	}
+	later := refusing.DeepCopy()
+	later.ResourceVersion, later.Status.Running = "101", 1
+	r.recordJob(refusing, later, true)
+	if jobs, pods := r.pending.take(10); len(jobs) != 1 || len(pods) != 0 {
+		t.Errorf("an update with the same refusals queued %d job rows and pod rows %+v, want 1 and none", len(jobs), pods)
 	}
 }
 
@@ -116,7 +135,9 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 		t.Skip("the server comes from " + mariadb.EnvDSN + "; it cannot be stopped")
 	}
 	s := openStore(t, configFor(srv, srv.DBName), StoreOptions{QueryTimeout: 3 * time.Second})
-	r := newRecorder(s, nil, nil, Options{Region: testRegion, BatchWait: 20 * time.Millisecond,
+	// The reader answers the writer's reading of the pods of a job seen for the first time.
+	reader := fake.NewClientBuilder().WithScheme(newScheme(t)).Build()
+	r := newRecorder(s, nil, reader, Options{Region: testRegion, BatchWait: 20 * time.Millisecond,
 		RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 300 * time.Millisecond}, testLogger(t), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
@@ -132,10 +153,10 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 	podOf := func(i int, state *corev1.ContainerState) *corev1.Pod {
 		return makePod(fmt.Sprintf("p%03d", i), fmt.Sprintf("pod-%03d", i)).ephemeral(debugName, testJobUID, state).obj()
 	}
+	r.recordJob(nil, makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning), true)
 	for i := range 300 {
 		r.recordPod(podOf(i, running(time.Minute)), true)
 	}
-	r.recordJob(makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning), true)
 	count := func(query string, want int) func() (bool, error) {
 		return func() (bool, error) {
 			var n int
@@ -156,7 +177,7 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 	r.recordPod(podOf(7, terminated(0, "Completed", "", time.Minute, 2*time.Minute)), false)
 	succeeded := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobSucceeded)
 	succeeded.Status.Succeeded = 500
-	r.recordJob(succeeded, true)
+	r.recordJob(nil, succeeded, true)
 	eventually(t, time.Minute, "the writer failed and retried twice while MySQL is down", func() (bool, error) {
 		return testutil.ToFloat64(writeErrors.WithLabelValues(tablePod)) >= failuresBefore+2, nil
 	})
@@ -248,7 +269,9 @@ func TestConnectorWaitsForMySQL(t *testing.T) {
 	eventually(t, time.Minute, "readiness passes again", func() (bool, error) { return c.Check(nil) == nil, nil })
 }
 
-func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
+// newScheme returns a scheme of Kubernetes' types and the EphemeralJob types.
+func newScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -256,6 +279,11 @@ func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
 	if err := appsv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
+	return scheme
+}
+
+func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
+	scheme := newScheme(t)
 	// Rows written by an earlier process, with its own observation numbers.
 	earlier := newTestStore(t)
 	ctx := testContext(t)
@@ -264,7 +292,9 @@ func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
 	}
 
 	kept := makeJob("ej-kept", "kept", appsv1alpha1.EphemeralJobRunning)
+	kept.Spec.Template.EphemeralContainers[0].Name = "a"
 	fresh := makeJob("ej-fresh", "fresh", appsv1alpha1.EphemeralJobWaiting)
+	fresh.Spec.Template.EphemeralContainers[0].Name = "b"
 	pod := makePod("p", "pod-1").ephemeral("a", "kept", running(time.Minute)).ephemeral("b", "fresh", nil).obj()
 	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(kept, fresh, pod).Build()
 	informers := &informertest.FakeInformers{Scheme: scheme}
