@@ -65,6 +65,9 @@ type recorder struct {
 	clk       clock.WithTicker
 	// ready is closed once MySQL is reachable and migrated.
 	ready <-chan struct{}
+	// mysqlBack receives when MySQL answers again after it did not, so that a writer
+	// waiting out its backoff writes at once.
+	mysqlBack <-chan struct{}
 	// closer, when set, closes the store after the last user stopped.
 	closer *storeCloser
 
@@ -84,7 +87,7 @@ func newRecorder(store Store, informers informerSource, reader client.Reader, op
 		log:        log,
 		clk:        clock.RealClock{},
 		ready:      ready,
-		pending:    newPending(),
+		pending:    newPending(opts.withDefaults().MaxPendingBytes),
 		known:      newKnownJobs(),
 		registered: make(chan struct{}),
 	}
@@ -246,6 +249,58 @@ func sameButVersion(a, b []PodRecord) bool {
 	return true
 }
 
+// reread writes the current state of every job and pod in the cache, which the
+// informers keep as the API server has it, and marks gone the rows of objects no longer
+// there: it stands in for the records left out of the full queue. It writes in batches
+// straight to the store, so that it takes no more memory than one batch beyond the cache.
+func (r *recorder) reread(ctx context.Context) error {
+	rereads.Inc()
+	r.log.Info("records were left out of the full queue; re-reading every job and pod")
+	var ejs appsv1alpha1.EphemeralJobList
+	if err := r.reader.List(ctx, &ejs, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing EphemeralJobs: %w", err)
+	}
+	var jobs []JobRecord
+	var pods []PodRecord
+	flush := func(force bool) error {
+		if len(jobs) > 0 && (force || len(jobs) >= r.opts.BatchSize) {
+			if _, err := writeRows(ctx, r, tableJob, jobs, r.store.UpsertJobs); err != nil {
+				return fmt.Errorf("re-reading jobs: %w", err)
+			}
+			jobs = jobs[:0]
+		}
+		if len(pods) > 0 && (force || len(pods) >= r.opts.BatchSize) {
+			if _, err := writeRows(ctx, r, tablePod, pods, r.store.UpsertPods); err != nil {
+				return fmt.Errorf("re-reading pods: %w", err)
+			}
+			pods = pods[:0]
+		}
+		return nil
+	}
+	for i := range ejs.Items {
+		r.known.observe(&ejs.Items[i], true)
+		jobs = append(jobs, JobRecordFor(&ejs.Items[i], r.opts.Region, true))
+		pods = append(pods, RefusedPodRecords(&ejs.Items[i], r.opts.Region)...)
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	var podList corev1.PodList
+	if err := r.reader.List(ctx, &podList, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing pods: %w", err)
+	}
+	for i := range podList.Items {
+		pods = append(pods, PodRecordsFor(&podList.Items[i], r.opts.Region, true, r.known.lookup)...)
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	if err := flush(true); err != nil {
+		return err
+	}
+	return r.sweep(ctx)
+}
+
 // rescanPods queues the rows of the pods of the jobs seen for the first time since the
 // last call, read from the cache: events of these pods that came before their job's
 // were left out.
@@ -293,7 +348,13 @@ func (r *recorder) runWriter(ctx context.Context) {
 			return
 		}
 		r.rescanPods(ctx)
-		if err := r.writeBatch(ctx); err != nil {
+		err := r.writeBatch(ctx)
+		if err == nil && r.pending.takeOverflow() {
+			if err = r.reread(ctx); err != nil {
+				r.pending.markOverflow()
+			}
+		}
+		if err != nil {
 			delay = backoff(delay, r.opts.RetryBaseDelay, r.opts.RetryMaxDelay)
 			r.log.Error(err, "writing records failed; retrying", "pending", r.pending.len(), "after", delay)
 			select {
@@ -301,6 +362,7 @@ func (r *recorder) runWriter(ctx context.Context) {
 				r.flushOnStop()
 				return
 			case <-r.clk.After(delay):
+			case <-r.mysqlBack:
 			}
 			continue
 		}
@@ -388,16 +450,9 @@ func (r *recorder) flushOnStop() {
 // maintain marks gone the rows whose object is gone from the cache, then imports the
 // objects of the cache that have no row, without touching existing rows.
 func (r *recorder) maintain(ctx context.Context) error {
-	jobsGone, err := r.store.SweepJobs(ctx, r.existsIn(func() client.Object { return &appsv1alpha1.EphemeralJob{} }))
-	if err != nil {
+	if err := r.sweep(ctx); err != nil {
 		return err
 	}
-	sweptRecords.WithLabelValues(tableJob).Add(float64(jobsGone))
-	podsGone, err := r.store.SweepPods(ctx, r.existsIn(func() client.Object { return &corev1.Pod{} }))
-	if err != nil {
-		return err
-	}
-	sweptRecords.WithLabelValues(tablePod).Add(float64(podsGone))
 
 	var ejs appsv1alpha1.EphemeralJobList
 	if err := r.reader.List(ctx, &ejs, client.UnsafeDisableDeepCopy); err != nil {
@@ -437,8 +492,23 @@ func (r *recorder) maintain(ctx context.Context) error {
 	missingInStorage.WithLabelValues(tablePod).Set(float64(podsMissing))
 	importedRecords.WithLabelValues(tablePod).Add(float64(podsMissing))
 
-	r.log.Info("swept and imported", "jobsGone", jobsGone, "podsGone", podsGone,
-		"jobsMissing", jobsMissing, "podsMissing", podsMissing)
+	r.log.Info("imported", "jobsMissing", jobsMissing, "podsMissing", podsMissing)
+	return nil
+}
+
+// sweep marks gone the rows whose object is gone from the cache.
+func (r *recorder) sweep(ctx context.Context) error {
+	jobsGone, err := r.store.SweepJobs(ctx, r.existsIn(func() client.Object { return &appsv1alpha1.EphemeralJob{} }))
+	if err != nil {
+		return err
+	}
+	sweptRecords.WithLabelValues(tableJob).Add(float64(jobsGone))
+	podsGone, err := r.store.SweepPods(ctx, r.existsIn(func() client.Object { return &corev1.Pod{} }))
+	if err != nil {
+		return err
+	}
+	sweptRecords.WithLabelValues(tablePod).Add(float64(podsGone))
+	r.log.Info("swept", "jobsGone", jobsGone, "podsGone", podsGone)
 	return nil
 }
 

@@ -32,6 +32,9 @@ const (
 	DefaultRetryBaseDelay = 100 * time.Millisecond
 	DefaultRetryMaxDelay  = 30 * time.Second
 	DefaultPingInterval   = 15 * time.Second
+	// DefaultMaxPendingBytes bounds the records queued for MySQL: 64 MiB holds about
+	// 100,000 records of typical size, the rows of a 100,000-pod job.
+	DefaultMaxPendingBytes = 64 << 20
 )
 
 // Options tune the recorder. Zero fields take their defaults.
@@ -56,6 +59,11 @@ type Options struct {
 	QueryTimeout time.Duration
 	// MaxOpenConns bounds the connection pool; DefaultMaxOpenConns when zero.
 	MaxOpenConns int
+	// MaxPendingBytes bounds the memory of the records observed and not yet written
+	// (while MySQL is slow or down); DefaultMaxPendingBytes when zero. Records that do
+	// not fit are left out, and every object is re-read and written once MySQL takes
+	// writes again.
+	MaxPendingBytes int
 }
 
 func (o Options) withDefaults() Options {
@@ -75,6 +83,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxOpenConns <= 0 {
 		o.MaxOpenConns = DefaultMaxOpenConns
+	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	return o
 }
@@ -116,6 +127,7 @@ func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Check
 	conn.closer = closer
 	rec := newRecorder(store, mgr.GetCache(), mgr.GetCache(), opts, log, conn.ready)
 	rec.closer = closer
+	rec.mysqlBack = conn.back
 	if err := mgr.Add(conn); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("adding the MySQL connector: %w", err)

@@ -28,7 +28,7 @@ import (
 )
 
 func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
-	p := newPending()
+	p := newPending(0)
 	p.addJob(JobRecord{JobID: "j", Status: jobRunning, Version: "10", IsInEtcd: true})
 	p.addJob(JobRecord{JobID: "j", Status: "Waiting", Version: "9", IsInEtcd: true})
 	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusPending, Version: "3", IsInEtcd: true})
@@ -54,7 +54,7 @@ func TestPendingKeepsTheLatestRecordPerRow(t *testing.T) {
 }
 
 func TestPendingRequeueNeverHidesALaterRecord(t *testing.T) {
-	p := newPending()
+	p := newPending(0)
 	p.addJob(JobRecord{JobID: "j", Status: jobRunning, Version: "1", IsInEtcd: true})
 	p.addPod(PodRecord{JobID: "j", PodID: "a", Status: PodStatusRunning, Version: "2", IsInEtcd: true})
 	jobs, pods := p.take(10)
@@ -105,8 +105,59 @@ func TestCompareObservations(t *testing.T) {
 	}
 }
 
+func TestPendingStaysWithinItsBound(t *testing.T) {
+	rec := func(i int, status string, version int) PodRecord {
+		return PodRecord{JobID: "j", PodID: fmt.Sprint(i), Status: status, Version: fmt.Sprint(version), IsInEtcd: true,
+			Remark: strings.Repeat("x", 200)}
+	}
+	one := rec(0, PodStatusRunning, 1)
+	bound := 10*one.size() + 50
+	p := newPending(bound)
+	before := promtestutil.ToFloat64(overflowedRecords.WithLabelValues(tablePod))
+	for i := range 25 {
+		p.addPod(rec(i, PodStatusRunning, 1))
+		if got := p.size(); got > bound {
+			t.Fatalf("after %d records the queue takes %d bytes, bound %d", i+1, got, bound)
+		}
+	}
+	if got := p.len(); got != 10 {
+		t.Errorf("len = %d, want the 10 that fit", got)
+	}
+	if got := promtestutil.ToFloat64(overflowedRecords.WithLabelValues(tablePod)) - before; got != 15 {
+		t.Errorf("overflowed records = %v, want 15", got)
+	}
+	if got := promtestutil.ToFloat64(pendingBytes); got != float64(p.size()) {
+		t.Errorf("pending_bytes = %v, want %d", got, p.size())
+	}
+	// A later record of a queued row replaces it within the bound.
+	p.addPod(rec(3, PodStatusSucceeded, 2))
+	if !p.takeOverflow() {
+		t.Error("takeOverflow() = false after records were left out")
+	}
+	if p.takeOverflow() {
+		t.Error("takeOverflow() = true twice")
+	}
+	_, pods := p.take(100)
+	statuses := map[string]string{}
+	for _, r := range pods {
+		statuses[r.PodID] = r.Status
+	}
+	if len(pods) != 10 || statuses["3"] != PodStatusSucceeded {
+		t.Errorf("took %d records, pod 3 %q; want 10 and Succeeded", len(pods), statuses["3"])
+	}
+	if got := p.size(); got != 0 {
+		t.Errorf("size after taking everything = %d, want 0", got)
+	}
+	// Records put back after a failed write are bounded too.
+	more := append(pods, rec(90, PodStatusRunning, 1), rec(91, PodStatusRunning, 1))
+	p.requeuePods(more)
+	if p.size() > bound || !p.takeOverflow() {
+		t.Errorf("requeueing 12 records into room for 10: size %d (bound %d), overflow not noted", p.size(), bound)
+	}
+}
+
 func TestPendingTakeIsBounded(t *testing.T) {
-	p := newPending()
+	p := newPending(0)
 	for i := range 25 {
 		p.addPod(PodRecord{JobID: "j", PodID: fmt.Sprint(i)})
 	}

@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
@@ -62,16 +63,18 @@ func failsAtGate(podName string) bool {
 	return err == nil && i%2 == 1
 }
 
-// gatedJob creates n pods labelled app=web and a job over them with parallelism 3 in a
-// new namespace whose containers wait at g, and returns the namespace, the job and the pods.
-func gatedJob(ctx context.Context, g *gate, n int) (string, *appsv1alpha1.EphemeralJob, map[string]*corev1.Pod) {
+// gatedJob creates n pods labelled app=web and a job over them with the given
+// parallelism in a new namespace whose containers wait at g, and returns the namespace,
+// the job and the pods.
+func gatedJob(ctx context.Context, g *gate, n int, parallelism int32) (string, *appsv1alpha1.EphemeralJob,
+	map[string]*corev1.Pod) {
 	ns := newNamespace(ctx, g.decide)
 	var pods []*corev1.Pod
 	for i := range n {
 		pods = append(pods, testutil.MakePod(fmt.Sprintf("web-%d", i), ns).Label("app", "web").Obj())
 	}
 	byName := runPods(ctx, pods)
-	job := testutil.MakeEphemeralJob("ha", ns, "web").Parallelism(3).Obj()
+	job := testutil.MakeEphemeralJob("ha", ns, "web").Parallelism(parallelism).Obj()
 	Expect(k8s.Create(ctx, job)).To(Succeed())
 	return ns, job, byName
 }
@@ -173,7 +176,7 @@ var _ = Describe("MySQL recorder with more than one writer", func() {
 
 		g := &gate{}
 		const n = 10
-		ns, job, pods := gatedJob(ctx, g, n)
+		ns, job, pods := gatedJob(ctx, g, n, 3)
 		seen := monotonic{}
 		Eventually(func(gm Gomega) {
 			row := jobRow(ctx, gm, store, ns)
@@ -207,7 +210,7 @@ var _ = Describe("MySQL recorder with more than one writer", func() {
 
 		g := &gate{}
 		const n = 12
-		ns, job, pods := gatedJob(ctx, g, n)
+		ns, job, pods := gatedJob(ctx, g, n, 3)
 		seen := monotonic{}
 		Eventually(func(gm Gomega) {
 			row := jobRow(ctx, gm, store, ns)
@@ -228,4 +231,90 @@ var _ = Describe("MySQL recorder with more than one writer", func() {
 		job = finishedJob(ctx, ns, job.Name, n)
 		expectRowsFinalSoon(ctx, store, ns, job, pods, seen)
 	})
+})
+
+// metricValue returns the sum of a metric's series on controller-runtime's registry,
+// where the recorder registers its metrics.
+func metricValue(name string) float64 {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+var _ = Describe("MySQL recorder through a MySQL outage", func() {
+	It("makes every row of a 500-pod job final after MySQL was down 60 s mid-job, its queue within its bound",
+		SpecTimeout(10*time.Minute), func(ctx SpecContext) {
+			if !db.Managed() {
+				Skip("the MySQL server is not this suite's own: it cannot be stopped")
+			}
+			const n, outage = 500, 60 * time.Second
+			// Room for about 250 records: the job's 501 rows do not fit.
+			const bound = 256 << 10
+			mysqlCfg := newDatabase(ctx)
+			store := openStore(mysqlCfg)
+			opts := recorderOptions
+			opts.MaxPendingBytes = bound
+			mgr := startManagerWith(mysqlCfg, opts, logr.Logger{})
+			Eventually(mgr.readiness).WithContext(ctx).Should(Succeed())
+
+			g := &gate{}
+			ns, job, pods := gatedJob(ctx, g, n, 10)
+			Eventually(func(gm Gomega) {
+				row := jobRow(ctx, gm, store, ns)
+				gm.Expect([]int32{row.MatchCount, row.Running, row.Waiting}).To(Equal([]int32{n, 10, n - 10}))
+			}).WithContext(ctx).Should(Succeed())
+			overflowedBefore := metricValue("ephemeraljob_recorder_overflowed_records_total")
+			rereadsBefore := metricValue("ephemeraljob_recorder_rereads_total")
+
+			Expect(db.Stop()).To(Succeed())
+			stopped := time.Now()
+			DeferCleanup(func(ctx context.Context) { Expect(db.Restart(ctx)).To(Succeed()) })
+			maxBytes := 0.0
+			queueBytes := func() float64 {
+				b := metricValue("ephemeraljob_recorder_pending_bytes")
+				maxBytes = max(maxBytes, b)
+				return b
+			}
+			withinBound := func() {
+				GinkgoHelper()
+				Expect(queueBytes()).To(BeNumerically("<=", bound), "the recorder's queue")
+			}
+			openGate(ctx, g, pods)
+			Eventually(func(gm Gomega) int32 {
+				withinBound()
+				st := getJob(ctx, gm, ns, job.Name).Status
+				return st.Succeeded + st.Failed
+			}).WithContext(ctx).Should(BeNumerically(">=", n/2), "the job goes on while MySQL is down")
+			Consistently(queueBytes).WithContext(ctx).WithTimeout(outage-time.Since(stopped)).
+				WithPolling(200*time.Millisecond).Should(BeNumerically("<=", bound), "the recorder's queue")
+			job = finishedJob(ctx, ns, job.Name, n)
+			Expect(metricValue("ephemeraljob_recorder_overflowed_records_total")).To(BeNumerically(">", overflowedBefore),
+				"records were left out of the full queue")
+			AddReportEntry("MySQL down for", time.Since(stopped).Round(time.Second).String())
+
+			Expect(db.Restart(ctx)).To(Succeed())
+			back := time.Now()
+			Eventually(func(gm Gomega) {
+				withinBound()
+				expectFinalRows(ctx, gm, store, ns, job, pods, monotonic{})
+			}).WithContext(ctx).WithTimeout(finalWithin).Should(Succeed())
+			AddReportEntry("rows final after MySQL returned", time.Since(back).Round(time.Millisecond).String())
+			AddReportEntry("largest queue seen (bytes)", fmt.Sprintf("%.0f of %d", maxBytes, bound))
+			Expect(metricValue("ephemeraljob_recorder_rereads_total")).To(BeNumerically(">", rereadsBefore))
+		})
 })

@@ -129,6 +129,12 @@ var recorderOptions = recorder.Options{
 // manager's Stop; the spec stops it at the latest when it ends. configure adjusts the
 // manager's options (e.g. leader election).
 func startManager(mysqlCfg recorder.Config, log logr.Logger, configure ...func(*ctrl.Options)) *running {
+	return startManagerWith(mysqlCfg, recorderOptions, log, configure...)
+}
+
+// startManagerWith is startManager with the recorder's options.
+func startManagerWith(mysqlCfg recorder.Config, opts recorder.Options, log logr.Logger,
+	configure ...func(*ctrl.Options)) *running {
 	mgr, err := harness.NewManager(cfg, scheme, func(o *ctrl.Options) {
 		if log.GetSink() != nil {
 			o.Logger = log
@@ -138,7 +144,7 @@ func startManager(mysqlCfg recorder.Config, log logr.Logger, configure ...func(*
 		}
 	})
 	Expect(err).NotTo(HaveOccurred())
-	check, err := recorder.SetupWithManager(mgr, mysqlCfg, recorderOptions)
+	check, err := recorder.SetupWithManager(mgr, mysqlCfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(mgr.AddReadyzCheck("mysql", check)).To(Succeed())
 	mgr.Run()
