@@ -30,12 +30,13 @@ import (
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
-// Annotations of an EphemeralJob that the recorder copies into the job table.
+// Annotations of an EphemeralJob that the recorder copies into the job table; see
+// appsv1alpha1.AnnotationOwner and appsv1alpha1.AnnotationTenant for who may set them.
 const (
 	// AnnotationTenant names the tenant the job belongs to (column tenant).
-	AnnotationTenant = "ephemeraljob.kruise.io/tenant"
+	AnnotationTenant = appsv1alpha1.AnnotationTenant
 	// AnnotationOwner names the user who owns the job (column owner).
-	AnnotationOwner = "ephemeraljob.kruise.io/owner"
+	AnnotationOwner = appsv1alpha1.AnnotationOwner
 )
 
 // JobKind is the kind recorded for every job.
