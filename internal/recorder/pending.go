@@ -194,6 +194,13 @@ func (p *pending) takeOverflow() bool {
 	return o
 }
 
+// hasOverflow reports whether records were left out since the last takeOverflow.
+func (p *pending) hasOverflow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.overflowed
+}
+
 // markOverflow notes that records were left out, so that the writer re-reads.
 func (p *pending) markOverflow() {
 	p.mu.Lock()

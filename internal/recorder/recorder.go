@@ -334,7 +334,8 @@ func (r *recorder) rescanPods(ctx context.Context) {
 func (r *recorder) runWriter(ctx context.Context) {
 	var delay time.Duration
 	for {
-		if r.pending.len() == 0 {
+		// A re-read that failed is retried even when no new record arrives.
+		if r.pending.len() == 0 && !r.pending.hasOverflow() {
 			select {
 			case <-ctx.Done():
 				r.flushOnStop()

@@ -31,6 +31,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
@@ -368,4 +369,67 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestWriterRereadsWhatDidNotFit fills a small queue past its bound, then lets the
+// writer run: the records left out are replaced by a re-read of the reader (the cache),
+// which also closes the rows of objects no longer there.
+func TestWriterRereadsWhatDidNotFit(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning)
+	objs := []client.Object{job}
+	var pods []*corev1.Pod
+	for i := range 40 {
+		p := makePod(fmt.Sprintf("p%02d", i), fmt.Sprintf("pod-%02d", i)).
+			ephemeral(debugName, testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj()
+		pods = append(pods, p)
+		objs = append(objs, p)
+	}
+	// A row of a pod that is gone from the reader, whose deletion did not fit either.
+	if err := s.UpsertPods(ctx, []PodRecord{podRow(testJobUID, "pod-gone", PodStatusRunning, "1")}); err != nil {
+		t.Fatal(err)
+	}
+	reader := fake.NewClientBuilder().WithScheme(newScheme(t)).WithObjects(objs...).Build()
+	one, _ := PodRecordFor(pods[0], testJobUID, testRegion, true)
+	r := newRecorder(s, nil, reader, Options{Region: testRegion, BatchWait: 10 * time.Millisecond,
+		MaxPendingBytes: 10 * one.size()}, testLogger(t), nil)
+
+	rereadsBefore := testutil.ToFloat64(rereads)
+	r.recordJob(nil, job, true)
+	for _, p := range pods {
+		r.recordPod(p, true)
+	}
+	if got := r.pending.len(); got >= len(pods) {
+		t.Fatalf("%d records queued, want fewer than %d: the bound did not hold", got, len(pods))
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		r.runWriter(runCtx)
+	}()
+	defer func() {
+		cancel()
+		<-writerDone
+	}()
+	eventually(t, 30*time.Second, "every pod has its final row", func() (bool, error) {
+		rows, err := s.ListPods(ctx, testJobUID)
+		if err != nil || len(rows) != len(pods)+1 {
+			return false, err
+		}
+		for _, row := range rows {
+			switch {
+			case row.PodID == "pod-gone" && (row.IsInEtcd || row.Status != PodStatusUnknown):
+				return false, nil
+			case row.PodID != "pod-gone" && row.Status != PodStatusSucceeded:
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if got := testutil.ToFloat64(rereads) - rereadsBefore; got != 1 {
+		t.Errorf("re-reads = %v, want 1", got)
+	}
 }

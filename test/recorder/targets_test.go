@@ -25,6 +25,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
@@ -33,17 +34,23 @@ import (
 )
 
 // addEphemeralContainer adds an ephemeral container to a pod as a user allowed to do so
-// would, with the env she chooses.
+// would, with the env she chooses; a conflict with the kubelet stand-in is retried.
 func addEphemeralContainer(ctx context.Context, pod *corev1.Pod, name string, env ...corev1.EnvVar) {
 	GinkgoHelper()
-	current, err := clientset.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	current.Spec.EphemeralContainers = append(current.Spec.EphemeralContainers, corev1.EphemeralContainer{
-		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "busybox:latest",
-			ImagePullPolicy: corev1.PullIfNotPresent, TerminationMessagePolicy: corev1.TerminationMessageReadFile, Env: env},
-	})
-	_, err = clientset.CoreV1().Pods(pod.Namespace).UpdateEphemeralContainers(ctx, pod.Name, current, metav1.UpdateOptions{})
-	Expect(err).NotTo(HaveOccurred())
+	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current, err := clientset.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		current.Spec.EphemeralContainers = append(current.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "busybox:latest",
+				ImagePullPolicy: corev1.PullIfNotPresent, TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+				Env: env},
+		})
+		_, err = clientset.CoreV1().Pods(pod.Namespace).UpdateEphemeralContainers(ctx, pod.Name, current,
+			metav1.UpdateOptions{})
+		return err
+	})).To(Succeed())
 }
 
 var _ = Describe("MySQL recorder's pod rows", func() {
