@@ -50,10 +50,11 @@ type informerSource interface {
 // recorder turns observations of EphemeralJobs and pods into rows of a Store.
 //
 // Informer handlers map each event to records and queue them in pending, which keeps
-// the latest record per row; they never wait on MySQL, so the EphemeralJob controller,
-// which has its own handlers on the same informers, is never slowed down. One writer
-// goroutine drains pending in batches and retries failed batches with exponential
-// backoff until they succeed. After the cache synced and MySQL is ready, and then
+// the latest record per row within a memory bound; they never wait on MySQL, so the
+// EphemeralJob controller, which has its own handlers on the same informers, is never
+// slowed down. One writer goroutine drains pending in batches and retries failed batches
+// with exponential backoff until they succeed; when records were left out of the full
+// queue, it re-reads every object once MySQL takes writes again. After the cache synced and MySQL is ready, and then
 // every SweepInterval, a maintenance pass marks gone the rows whose object vanished
 // unseen and imports the objects that have no row.
 type recorder struct {

@@ -103,17 +103,20 @@ func (o Options) withDefaults() Options {
 //     which fails while MySQL does not answer.
 //   - the recorder, on the leader only: event handlers on the manager's informers for
 //     EphemeralJobs and Pods queue a row per job and per (job, pod) pair (pods are
-//     related to a job by the EPHEMERALJOB_UID of their ephemeral containers), and a
-//     writer drains the queue in batches of up to BatchSize rows or BatchWait, retrying
-//     failed writes until they succeed. Deleted objects are recorded with
+//     related to a job by the EPHEMERALJOB_UID of the ephemeral containers its
+//     controller injected, and by the job's status.refused), and a writer drains the
+//     queue in batches of up to BatchSize rows or BatchWait, retrying failed writes
+//     until they succeed. The queue holds at most MaxPendingBytes; what does not fit is
+//     re-read from the cache once MySQL takes writes again. Deleted objects are recorded with
 //     is_in_etcd=0 and their last known state. Once the cache synced and MySQL is
 //     ready, and then every SweepInterval, it marks gone the rows whose object is no
 //     longer in the cache and imports the objects that have no row, leaving existing
 //     rows alone.
 //
 // Metrics, on controller-runtime's registry: ephemeraljob_recorder_write_errors_total,
-// _write_duration_seconds, _dropped_records_total, _records_pending,
-// _missing_in_storage, _imported_total, _swept_total and _mysql_up.
+// _write_duration_seconds, _dropped_records_total, _records_pending, _pending_bytes,
+// _overflowed_records_total, _rereads_total, _missing_in_storage, _imported_total,
+// _swept_total and _mysql_up.
 // The manager's scheme must know the EphemeralJob types.
 func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Checker, error) {
 	opts = opts.withDefaults()
