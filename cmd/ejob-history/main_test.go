@@ -123,7 +123,8 @@ func TestAgainstMariaDB(t *testing.T) {
 	recentFinished := now.Add(-time.Hour + time.Minute)
 	job := func(uid, ns, name, status string, created time.Time, finished *time.Time, inEtcd bool, seq uint64) recorder.JobRecord {
 		return recorder.JobRecord{Name: name, Namespace: ns, JobID: uid, Status: status, Kind: recorder.JobKind,
-			IsInEtcd: inEtcd, GmtCreated: created, GmtModified: created, GmtFinished: finished, Version: strconv.FormatUint(seq, 10),
+			IsInEtcd: inEtcd, GmtCreated: created, GmtModified: created, GmtFinished: finished,
+			Version:    strconv.FormatUint(seq, 10),
 			MatchCount: 2, Succeeded: 1, Failed: 1}
 	}
 	// Inserted one at a time, so that their ids follow creation.

@@ -164,73 +164,75 @@ func expectRowsFinalSoon(ctx context.Context, store *recorder.MySQLStore, ns str
 }
 
 var _ = Describe("MySQL recorder with more than one writer", func() {
-	It("keeps every row final when the leader dies mid-job and a standby takes over", SpecTimeout(5*time.Minute), func(ctx SpecContext) {
-		mysqlCfg := newDatabase(ctx)
-		store := openStore(mysqlCfg)
-		le := leaderElection("ejob-rec-" + strings.ReplaceAll(mysqlCfg.DBName, "_", "-"))
-		first := startManager(mysqlCfg, logr.Logger{}, le)
-		Eventually(first.Elected()).WithContext(ctx).Should(BeClosed())
-		// The standby connects and migrates at once, long before it leads.
-		second := startManager(mysqlCfg, logr.Logger{}, le)
-		Eventually(second.readiness).WithContext(ctx).Should(Succeed())
+	It("keeps every row final when the leader dies mid-job and a standby takes over", SpecTimeout(5*time.Minute),
+		func(ctx SpecContext) {
+			mysqlCfg := newDatabase(ctx)
+			store := openStore(mysqlCfg)
+			le := leaderElection("ejob-rec-" + strings.ReplaceAll(mysqlCfg.DBName, "_", "-"))
+			first := startManager(mysqlCfg, logr.Logger{}, le)
+			Eventually(first.Elected()).WithContext(ctx).Should(BeClosed())
+			// The standby connects and migrates at once, long before it leads.
+			second := startManager(mysqlCfg, logr.Logger{}, le)
+			Eventually(second.readiness).WithContext(ctx).Should(Succeed())
 
-		g := &gate{}
-		const n = 10
-		ns, job, pods := gatedJob(ctx, g, n, 3)
-		seen := monotonic{}
-		Eventually(func(gm Gomega) {
-			row := jobRow(ctx, gm, store, ns)
-			seen.see("job", row.Version)
-			gm.Expect(row.Status).To(Equal(string(appsv1alpha1.EphemeralJobRunning)))
-			gm.Expect([]int32{row.MatchCount, row.Running, row.Waiting}).To(Equal([]int32{n, 3, n - 3}))
-			gm.Expect(podRows(ctx, gm, store, row.JobID)).To(HaveLen(3))
-		}).WithContext(ctx).Should(Succeed())
-		// The leader handles many more events than the standby will after it takes over.
-		churn(ctx, job, 300)
-		Consistently(second.Elected()).Should(Not(BeClosed()), "the standby leads while the leader lives")
+			g := &gate{}
+			const n = 10
+			ns, job, pods := gatedJob(ctx, g, n, 3)
+			seen := monotonic{}
+			Eventually(func(gm Gomega) {
+				row := jobRow(ctx, gm, store, ns)
+				seen.see("job", row.Version)
+				gm.Expect(row.Status).To(Equal(string(appsv1alpha1.EphemeralJobRunning)))
+				gm.Expect([]int32{row.MatchCount, row.Running, row.Waiting}).To(Equal([]int32{n, 3, n - 3}))
+				gm.Expect(podRows(ctx, gm, store, row.JobID)).To(HaveLen(3))
+			}).WithContext(ctx).Should(Succeed())
+			// The leader handles many more events than the standby will after it takes over.
+			churn(ctx, job, 300)
+			Consistently(second.Elected()).Should(Not(BeClosed()), "the standby leads while the leader lives")
 
-		// The leader dies without giving up its lease; the standby takes over when it expires.
-		Expect(first.Stop()).To(Succeed())
-		openGate(ctx, g, pods)
-		Eventually(second.Elected()).WithContext(ctx).Should(BeClosed())
+			// The leader dies without giving up its lease; the standby takes over when it expires.
+			Expect(first.Stop()).To(Succeed())
+			openGate(ctx, g, pods)
+			Eventually(second.Elected()).WithContext(ctx).Should(BeClosed())
 
-		job = finishedJob(ctx, ns, job.Name, n)
-		expectRowsFinalSoon(ctx, store, ns, job, pods, seen)
-	})
+			job = finishedJob(ctx, ns, job.Name, n)
+			expectRowsFinalSoon(ctx, store, ns, job, pods, seen)
+		})
 
-	It("keeps every row final through a rolling update, two recorders writing at once", SpecTimeout(5*time.Minute), func(ctx SpecContext) {
-		mysqlCfg := newDatabase(ctx)
-		store := openStore(mysqlCfg)
-		// The controller runs on its own: the spec is about the recorders.
-		ctl, err := harness.NewManager(cfg, scheme)
-		Expect(err).NotTo(HaveOccurred())
-		ctl.Run()
-		DeferCleanup(func() { Expect(ctl.Stop()).To(Succeed()) })
-		old := startRecorder(mysqlCfg, recorderOptions)
+	It("keeps every row final through a rolling update, two recorders writing at once", SpecTimeout(5*time.Minute),
+		func(ctx SpecContext) {
+			mysqlCfg := newDatabase(ctx)
+			store := openStore(mysqlCfg)
+			// The controller runs on its own: the spec is about the recorders.
+			ctl, err := harness.NewManager(cfg, scheme)
+			Expect(err).NotTo(HaveOccurred())
+			ctl.Run()
+			DeferCleanup(func() { Expect(ctl.Stop()).To(Succeed()) })
+			old := startRecorder(mysqlCfg, recorderOptions)
 
-		g := &gate{}
-		const n = 12
-		ns, job, pods := gatedJob(ctx, g, n, 3)
-		seen := monotonic{}
-		Eventually(func(gm Gomega) {
-			row := jobRow(ctx, gm, store, ns)
-			seen.see("job", row.Version)
-			gm.Expect([]int32{row.MatchCount, row.Running, row.Waiting}).To(Equal([]int32{n, 3, n - 3}))
-		}).WithContext(ctx).Should(Succeed())
+			g := &gate{}
+			const n = 12
+			ns, job, pods := gatedJob(ctx, g, n, 3)
+			seen := monotonic{}
+			Eventually(func(gm Gomega) {
+				row := jobRow(ctx, gm, store, ns)
+				seen.see("job", row.Version)
+				gm.Expect([]int32{row.MatchCount, row.Running, row.Waiting}).To(Equal([]int32{n, 3, n - 3}))
+			}).WithContext(ctx).Should(Succeed())
 
-		// The new replica's recorder starts while the old one still writes; both see every
-		// event from here on.
-		startRecorder(mysqlCfg, recorderOptions)
-		openGate(ctx, g, pods)
-		Eventually(func(gm Gomega) int32 {
-			st := getJob(ctx, gm, ns, job.Name).Status
-			return st.Succeeded + st.Failed
-		}).WithContext(ctx).Should(BeNumerically(">=", n/2))
-		old.Stop()
+			// The new replica's recorder starts while the old one still writes; both see every
+			// event from here on.
+			startRecorder(mysqlCfg, recorderOptions)
+			openGate(ctx, g, pods)
+			Eventually(func(gm Gomega) int32 {
+				st := getJob(ctx, gm, ns, job.Name).Status
+				return st.Succeeded + st.Failed
+			}).WithContext(ctx).Should(BeNumerically(">=", n/2))
+			old.Stop()
 
-		job = finishedJob(ctx, ns, job.Name, n)
-		expectRowsFinalSoon(ctx, store, ns, job, pods, seen)
-	})
+			job = finishedJob(ctx, ns, job.Name, n)
+			expectRowsFinalSoon(ctx, store, ns, job, pods, seen)
+		})
 })
 
 // metricValue returns the sum of a metric's series on controller-runtime's registry,

@@ -91,7 +91,8 @@ func (v *EphemeralJobValidator) ValidateCreate(
 func (v *EphemeralJobValidator) ValidateUpdate(
 	ctx context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob,
 ) (admission.Warnings, error) {
-	if err := invalid(newJob, append(validate(oldJob, newJob), validateHistoryAnnotations(oldJob, newJob, "")...)); err != nil {
+	errs := append(validate(oldJob, newJob), validateHistoryAnnotations(oldJob, newJob, "")...)
+	if err := invalid(newJob, errs); err != nil {
 		return nil, err
 	}
 	if action := widening(oldJob, newJob); action != "" {
