@@ -184,7 +184,7 @@ func TestPodRecordsForCountsOnlyInjectedContainers(t *testing.T) {
 	}
 	// The UID of a job of another namespace.
 	elsewhere := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).obj()
-	elsewhere.Namespace = "other"
+	elsewhere.Namespace = "elsewhere"
 	if recs := PodRecordsFor(elsewhere, "", true, known); len(recs) != 0 {
 		t.Errorf("a container of another namespace's job gave rows %+v", recs)
 	}

@@ -44,7 +44,7 @@ func TestHandlersQueueRows(t *testing.T) {
 	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning)
 	job.Spec.Template.EphemeralContainers[0].Name = "a"
 	r.recordJob(nil, toolscache.DeletedFinalStateUnknown{Key: "ns/ej", Obj: job}, false)
-	other := makeJob("other", "job-2", appsv1alpha1.EphemeralJobRunning)
+	other := makeJob("second", "job-2", appsv1alpha1.EphemeralJobRunning)
 	other.Spec.Template.EphemeralContainers[0].Name = "b"
 	r.known.observe(other, true)
 	pod := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).ephemeral("b", "job-2", nil).
@@ -378,9 +378,11 @@ func TestWriterRereadsWhatDidNotFit(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
 	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning)
-	objs := []client.Object{job}
-	var pods []*corev1.Pod
-	for i := range 40 {
+	const n = 40
+	objs := make([]client.Object, 0, n+1)
+	objs = append(objs, job)
+	pods := make([]*corev1.Pod, 0, n)
+	for i := range n {
 		p := makePod(fmt.Sprintf("p%02d", i), fmt.Sprintf("pod-%02d", i)).
 			ephemeral(debugName, testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj()
 		pods = append(pods, p)

@@ -84,7 +84,7 @@ func TestCompareObservations(t *testing.T) {
 		{true, "100000000000000000000", true, "99999999999999999999", 1},
 		{true, "", true, "1", -1},
 		{true, "01", true, "1", -1},
-		{true, "abc", true, "", 0},
+		{true, "v1", true, "", 0},
 		{false, "1", true, "2", 1},
 		{true, "99", false, "2", -1},
 		{false, "3", false, "2", 1},
@@ -210,7 +210,7 @@ func TestScrubbedErrorWithThePasswordStillClassifies(t *testing.T) {
 	failed := s.fail("upserting jobs", refused)
 
 	var texts []string
-	for e := error(failed); e != nil; e = errors.Unwrap(e) {
+	for e := failed; e != nil; e = errors.Unwrap(e) {
 		texts = append(texts, e.Error(), fmt.Sprintf("%+v %#v", e, e))
 	}
 	var me *mysql.MySQLError
@@ -253,7 +253,7 @@ func TestScrubbedErrorWithThePasswordStillClassifies(t *testing.T) {
 	var written []string
 	upsert := func(_ context.Context, jobs []JobRecord) error {
 		for _, j := range jobs {
-			if j.JobID == "bad" {
+			if j.JobID == "refused" {
 				return s.fail("upserting jobs", refused)
 			}
 		}
@@ -263,7 +263,7 @@ func TestScrubbedErrorWithThePasswordStillClassifies(t *testing.T) {
 		return nil
 	}
 	retry, err := writeRows(context.Background(), r, tableJob,
-		[]JobRecord{{JobID: "a"}, {JobID: "bad"}, {JobID: "c"}}, upsert)
+		[]JobRecord{{JobID: "a"}, {JobID: "refused"}, {JobID: "c"}}, upsert)
 	if err != nil || len(retry) != 0 || fmt.Sprint(written) != "[a c]" {
 		t.Errorf("writeRows() = %v, %v, wrote %v; want nothing to retry and [a c] written", retry, err, written)
 	}

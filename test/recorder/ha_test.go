@@ -69,7 +69,7 @@ func failsAtGate(podName string) bool {
 func gatedJob(ctx context.Context, g *gate, n int, parallelism int32) (string, *appsv1alpha1.EphemeralJob,
 	map[string]*corev1.Pod) {
 	ns := newNamespace(ctx, g.decide)
-	var pods []*corev1.Pod
+	pods := make([]*corev1.Pod, 0, n)
 	for i := range n {
 		pods = append(pods, testutil.MakePod(fmt.Sprintf("web-%d", i), ns).Label("app", "web").Obj())
 	}

@@ -290,7 +290,7 @@ func causesOf(t *testing.T, err error) []string {
 	if !errors.As(err, &status) || status.Status().Details == nil {
 		t.Fatalf("%v is not an API status error with details", err)
 	}
-	var got []string
+	got := make([]string, 0, len(status.Status().Details.Causes))
 	for _, c := range status.Status().Details.Causes {
 		got = append(got, string(c.Type)+" "+c.Field)
 	}
@@ -342,6 +342,10 @@ func TestValidateCreateRefusesAnOwnerOtherThanTheCreator(t *testing.T) {
 }
 
 func TestValidateUpdateKeepsOwnerAndTenant(t *testing.T) {
+	const (
+		forbiddenOwner  = "FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/owner]"
+		forbiddenTenant = "FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/tenant]"
+	)
 	owned := func() *appsv1alpha1.EphemeralJob {
 		j := validJob()
 		j.Annotations = map[string]string{appsv1alpha1.AnnotationOwner: "alice", appsv1alpha1.AnnotationTenant: "team-a"}
@@ -355,18 +359,18 @@ func TestValidateUpdateKeepsOwnerAndTenant(t *testing.T) {
 		{name: "another annotation", change: func(j *appsv1alpha1.EphemeralJob) { j.Annotations["note"] = "x" }},
 		{name: "changing the owner",
 			change:     func(j *appsv1alpha1.EphemeralJob) { j.Annotations[appsv1alpha1.AnnotationOwner] = "mallory" },
-			wantFields: []string{"FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/owner]"}},
+			wantFields: []string{forbiddenOwner}},
 		{name: "removing the owner and changing the tenant",
 			change: func(j *appsv1alpha1.EphemeralJob) {
 				delete(j.Annotations, appsv1alpha1.AnnotationOwner)
 				j.Annotations[appsv1alpha1.AnnotationTenant] = "team-b"
 			},
-			wantFields: []string{"FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/owner]",
-				"FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/tenant]"}},
+			wantFields: []string{forbiddenOwner,
+				forbiddenTenant}},
 		{name: "removing every annotation",
 			change: func(j *appsv1alpha1.EphemeralJob) { j.Annotations = nil },
-			wantFields: []string{"FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/owner]",
-				"FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/tenant]"}},
+			wantFields: []string{forbiddenOwner,
+				forbiddenTenant}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
