@@ -123,7 +123,8 @@ func TestAgainstMariaDB(t *testing.T) {
 	recentFinished := now.Add(-time.Hour + time.Minute)
 	job := func(uid, ns, name, status string, created time.Time, finished *time.Time, inEtcd bool, seq uint64) recorder.JobRecord {
 		return recorder.JobRecord{Name: name, Namespace: ns, JobID: uid, Status: status, Kind: recorder.JobKind,
-			IsInEtcd: inEtcd, GmtCreated: created, GmtModified: created, GmtFinished: finished, ObservedSeq: seq,
+			IsInEtcd: inEtcd, GmtCreated: created, GmtModified: created, GmtFinished: finished,
+			Version:    strconv.FormatUint(seq, 10),
 			MatchCount: 2, Succeeded: 1, Failed: 1}
 	}
 	// Inserted one at a time, so that their ids follow creation.
@@ -141,7 +142,7 @@ func TestAgainstMariaDB(t *testing.T) {
 		start := now.Add(-time.Hour)
 		return recorder.PodRecord{Name: name, Namespace: "default", PodID: "pod-" + job + "-" + name, JobID: job,
 			Status: status, Image: "busybox:latest", ReplicaType: "helloworld-ec", HostIP: "192.168.0.9",
-			GmtCreated: start, GmtStarted: &start, ObservedSeq: seq, IsInEtcd: false,
+			GmtCreated: start, GmtStarted: &start, Version: strconv.FormatUint(seq, 10), IsInEtcd: false,
 			Remark: `{"exitCode":` + strconv.Itoa(int(exit1)) + `,"reason":"Error"}`}
 	}
 	if err := store.UpsertPods(ctx, []recorder.PodRecord{

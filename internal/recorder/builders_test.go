@@ -36,6 +36,7 @@ const (
 	targetName   = "app"
 	jobRunning   = string(appsv1alpha1.EphemeralJobRunning)
 	jobSucceeded = string(appsv1alpha1.EphemeralJobSucceeded)
+	jobFailed    = string(appsv1alpha1.EphemeralJobFailed)
 )
 
 // t0 is the base time of the objects built by the tests.

@@ -47,6 +47,8 @@ type connector struct {
 
 	readyOnce sync.Once
 	ready     chan struct{}
+	// back receives when MySQL answers a ping again after it did not.
+	back chan struct{}
 
 	mu      sync.Mutex
 	lastErr error
@@ -60,6 +62,7 @@ func newConnector(store schemaStore, cfg Config, opts Options, log logr.Logger) 
 		log:   log,
 		clk:   clock.RealClock{},
 		ready: make(chan struct{}),
+		back:  make(chan struct{}, 1),
 	}
 }
 
@@ -114,6 +117,10 @@ func (c *connector) Start(ctx context.Context) error {
 					"error", err.Error())
 			} else if err == nil && c.getErr() != nil {
 				c.log.Info("MySQL answers again", "mysql", c.cfg.String())
+				select {
+				case c.back <- struct{}{}:
+				default:
+				}
 			}
 			c.setErr(err)
 		}

@@ -30,12 +30,13 @@ import (
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
-// Annotations of an EphemeralJob that the recorder copies into the job table.
+// Annotations of an EphemeralJob that the recorder copies into the job table; see
+// appsv1alpha1.AnnotationOwner and appsv1alpha1.AnnotationTenant for who may set them.
 const (
 	// AnnotationTenant names the tenant the job belongs to (column tenant).
-	AnnotationTenant = "ephemeraljob.kruise.io/tenant"
+	AnnotationTenant = appsv1alpha1.AnnotationTenant
 	// AnnotationOwner names the user who owns the job (column owner).
-	AnnotationOwner = "ephemeraljob.kruise.io/owner"
+	AnnotationOwner = appsv1alpha1.AnnotationOwner
 )
 
 // JobKind is the kind recorded for every job.
@@ -102,7 +103,7 @@ type PodRemark struct {
 }
 
 // JobRecordFor maps an EphemeralJob to its job row. inEtcd is false for a job seen
-// in a delete event. ObservedSeq is left for the caller.
+// in a delete event.
 func JobRecordFor(ej *appsv1alpha1.EphemeralJob, region string, inEtcd bool) JobRecord {
 	status := string(ej.Status.Phase)
 	if status == "" {
@@ -155,26 +156,107 @@ func jobResourcesJSON(spec *appsv1alpha1.EphemeralJobSpec) string {
 	return mustJSON(res)
 }
 
-// PodRecordsFor maps a pod to one row per job that owns containers in it. inEtcd is
-// false for a pod seen in a delete event.
-func PodRecordsFor(pod *corev1.Pod, region string, inEtcd bool) []PodRecord {
+// KnownJob is what the recorder knows of a job to tell the containers its controller
+// injected from others: the job's namespace and the names of its template's containers.
+type KnownJob struct {
+	Namespace  string
+	Containers map[string]bool
+}
+
+// KnownJobFor returns what the recorder keeps of a job.
+func KnownJobFor(ej *appsv1alpha1.EphemeralJob) KnownJob {
+	k := KnownJob{Namespace: ej.Namespace, Containers: map[string]bool{}}
+	for i := range ej.Spec.Template.EphemeralContainers {
+		k.Containers[ej.Spec.Template.EphemeralContainers[i].Name] = true
+	}
+	return k
+}
+
+// PodRecordsFor maps a pod to one row per job that owns containers in it, counting only
+// the containers its controller injected: a container marks a job by the
+// EPHEMERALJOB_UID in its env, which anyone allowed to add ephemeral containers can
+// write, so a job counts only when known says it exists in the pod's namespace, and
+// only its containers named as in its template count. A container naming an unknown
+// job, or another namespace's, makes no row. inEtcd is false for a pod seen in a
+// delete event.
+func PodRecordsFor(pod *corev1.Pod, region string, inEtcd bool, known func(types.UID) (KnownJob, bool)) []PodRecord {
 	uids := podstate.JobUIDs(pod)
 	if len(uids) == 0 {
 		return nil
 	}
 	recs := make([]PodRecord, 0, len(uids))
 	for _, uid := range uids {
-		if rec, ok := PodRecordFor(pod, uid, region, inEtcd); ok {
+		job, ok := known(uid)
+		if !ok || job.Namespace != pod.Namespace {
+			continue
+		}
+		if rec, ok := PodRecordFor(injectedOnly(pod, uid, job.Containers), uid, region, inEtcd); ok {
 			recs = append(recs, rec)
 		}
 	}
 	return recs
 }
 
+// injectedOnly returns the pod without the containers that carry the job's UID under
+// a name the job's template does not have; the pod itself when there are none.
+func injectedOnly(pod *corev1.Pod, uid types.UID, names map[string]bool) *corev1.Pod {
+	forged := 0
+	for i := range pod.Spec.EphemeralContainers {
+		c := &pod.Spec.EphemeralContainers[i]
+		if podstate.IsOwnedBy(c, uid) && !names[c.Name] {
+			forged++
+		}
+	}
+	if forged == 0 {
+		return pod
+	}
+	view := *pod
+	view.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, 0, len(pod.Spec.EphemeralContainers)-forged)
+	for i := range pod.Spec.EphemeralContainers {
+		c := &pod.Spec.EphemeralContainers[i]
+		if !podstate.IsOwnedBy(c, uid) || names[c.Name] {
+			view.Spec.EphemeralContainers = append(view.Spec.EphemeralContainers, *c)
+		}
+	}
+	return &view
+}
+
+// RefusedPodRecords maps the targets a job could not inject (status.refused) to their
+// pod rows: status Failed, the refusal's reason and message in remark, the template's
+// first container as replica_type and image (what would have run). Nothing ran, so
+// gmt_started and gmt_finished stay NULL. The rows carry no resourceVersion: they come
+// from the job, whose versions do not compare with the pod's, and a pod that refused
+// injection never gets a container of the job that could give it another row.
+func RefusedPodRecords(ej *appsv1alpha1.EphemeralJob, region string) []PodRecord {
+	if len(ej.Status.Refused) == 0 {
+		return nil
+	}
+	var name, image string
+	if cs := ej.Spec.Template.EphemeralContainers; len(cs) > 0 {
+		name, image = cs[0].Name, cs[0].Image
+	}
+	recs := make([]PodRecord, 0, len(ej.Status.Refused))
+	for _, r := range ej.Status.Refused {
+		remark := PodRemark{Container: name, Reason: r.Reason, Message: strings.ToValidUTF8(r.Message, "\uFFFD")}
+		recs = append(recs, PodRecord{
+			Name:         clip(r.Name, maxNameLen),
+			Namespace:    clip(ej.Namespace, maxNamespaceLen),
+			PodID:        clip(string(r.UID), maxUIDLen),
+			Status:       PodStatusFailed,
+			Image:        clip(image, maxImageLen),
+			JobID:        clip(string(ej.UID), maxUIDLen),
+			ReplicaType:  clip(name, maxReplicaLen),
+			DeployRegion: clip(region, maxRegionLen),
+			IsInEtcd:     true,
+			Remark:       mustJSON(remark),
+		})
+	}
+	return recs
+}
+
 // PodRecordFor maps a pod to its row for one job, and false when the job owns no
 // container in the pod. inEtcd is false for a pod seen in a delete event; its row then
-// says PodStatusUnknown unless the job's containers had finished. ObservedSeq is left
-// for the caller.
+// says PodStatusUnknown unless the job's containers had finished.
 func PodRecordFor(pod *corev1.Pod, jobUID types.UID, region string, inEtcd bool) (PodRecord, bool) {
 	res, ok := podstate.Evaluate(pod, jobUID)
 	if !ok {

@@ -146,7 +146,7 @@ func TestPodRecordsForGivesOneRowPerJob(t *testing.T) {
 	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
 		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "manual", Image: "x"},
 	})
-	recs := PodRecordsFor(pod, "", true)
+	recs := PodRecordsFor(pod, "", true, knownAs(map[string][]string{testJobUID: {"a", "c"}, "job-2": {"b"}}))
 	if len(recs) != 2 {
 		t.Fatalf("got %d rows, want 2: %+v", len(recs), recs)
 	}
@@ -157,6 +157,77 @@ func TestPodRecordsForGivesOneRowPerJob(t *testing.T) {
 	want := map[string]string{testJobUID: PodStatusRunning + "/a", "job-2": PodStatusSucceeded + "/b"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rows = %v, want %v", got, want)
+	}
+}
+
+// knownAs returns a lookup of jobs in namespace "ns" by UID, with their template's container names.
+func knownAs(jobs map[string][]string) func(types.UID) (KnownJob, bool) {
+	return func(uid types.UID) (KnownJob, bool) {
+		names, ok := jobs[string(uid)]
+		if !ok {
+			return KnownJob{}, false
+		}
+		k := KnownJob{Namespace: "ns", Containers: map[string]bool{}}
+		for _, n := range names {
+			k.Containers[n] = true
+		}
+		return k, true
+	}
+}
+
+func TestPodRecordsForCountsOnlyInjectedContainers(t *testing.T) {
+	known := knownAs(map[string][]string{testJobUID: {"a"}})
+	// A container someone else added, carrying the UID of a job that does not exist.
+	stray := makePod("p", "pod-1").ephemeral("x", "made-up-uid", terminated(1, "Error", "", 0, time.Minute)).obj()
+	if recs := PodRecordsFor(stray, "", true, known); len(recs) != 0 {
+		t.Errorf("a container of an unknown job gave rows %+v", recs)
+	}
+	// The UID of a job of another namespace.
+	elsewhere := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).obj()
+	elsewhere.Namespace = "elsewhere"
+	if recs := PodRecordsFor(elsewhere, "", true, known); len(recs) != 0 {
+		t.Errorf("a container of another namespace's job gave rows %+v", recs)
+	}
+	// A container named unlike the job's template, carrying the job's UID, next to the
+	// job's own: only the job's own counts.
+	forged := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).
+		ephemeral("forged", testJobUID, terminated(1, "Error", "", 0, time.Minute)).obj()
+	recs := PodRecordsFor(forged, "", true, known)
+	if len(recs) != 1 || recs[0].Status != PodStatusRunning || recs[0].ReplicaType != "a" {
+		t.Errorf("rows = %+v, want one Running row decided by container a", recs)
+	}
+	if len(forged.Spec.EphemeralContainers) != 2 {
+		t.Error("PodRecordsFor changed the pod")
+	}
+	// Only forged containers: no row.
+	onlyForged := makePod("p", "pod-1").ephemeral("forged", testJobUID, running(time.Minute)).obj()
+	if recs := PodRecordsFor(onlyForged, "", true, known); len(recs) != 0 {
+		t.Errorf("a pod with only forged containers gave rows %+v", recs)
+	}
+}
+
+func TestRefusedPodRecords(t *testing.T) {
+	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobFailed)
+	if recs := RefusedPodRecords(job, testRegion); len(recs) != 0 {
+		t.Errorf("a job that refused nothing gave rows %+v", recs)
+	}
+	job.Status.Refused = []appsv1alpha1.RefusedPod{
+		{Index: 0, Name: "web-0", UID: "pod-0", Reason: appsv1alpha1.ReasonTargetContainerNotFound,
+			Message: "pod web-0 has no container \"app\" to target"},
+		{Index: 2, Name: "web-2", UID: "pod-2", Reason: appsv1alpha1.ReasonInjectionRefused, Message: "forbidden"},
+	}
+	recs := RefusedPodRecords(job, testRegion)
+	if len(recs) != 2 {
+		t.Fatalf("got %d rows, want 2", len(recs))
+	}
+	want := PodRecord{Name: "web-0", Namespace: "ns", PodID: "pod-0", Status: PodStatusFailed, Image: "busybox:1.36",
+		JobID: testJobUID, ReplicaType: debugName, DeployRegion: testRegion, IsInEtcd: true,
+		Remark: `{"container":"debug","reason":"TargetContainerNotFound","message":"pod web-0 has no container \"app\" to target"}`}
+	if !reflect.DeepEqual(recs[0], want) {
+		t.Errorf("row =\n%+v\nwant\n%+v", recs[0], want)
+	}
+	if recs[1].PodID != "pod-2" || recs[1].Status != PodStatusFailed || !strings.Contains(recs[1].Remark, "InjectionRefused") {
+		t.Errorf("second row = %+v", recs[1])
 	}
 }
 

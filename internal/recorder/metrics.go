@@ -58,6 +58,18 @@ var (
 		Name: "ephemeraljob_recorder_swept_total",
 		Help: "Rows marked is_in_etcd=0 by sweeps because their object was gone, by table.",
 	}, []string{labelTable})
+	pendingBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ephemeraljob_recorder_pending_bytes",
+		Help: "Memory taken by the records observed and not yet written, as the recorder counts it; at most Options.MaxPendingBytes (64 MiB by default).",
+	})
+	overflowedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ephemeraljob_recorder_overflowed_records_total",
+		Help: "Records left out of the queue because it was full, by table; their objects are re-read when MySQL takes writes again.",
+	}, []string{labelTable})
+	rereads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ephemeraljob_recorder_rereads_total",
+		Help: "Times the recorder re-read and wrote every job and pod because records had been left out of the full queue.",
+	})
 	mysqlUp = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ephemeraljob_recorder_mysql_up",
 		Help: "1 when MySQL answered the recorder's last ping or write, else 0.",
@@ -66,5 +78,5 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(writeErrors, writeDuration, droppedRecords, recordsPending,
-		missingInStorage, importedRecords, sweptRecords, mysqlUp)
+		missingInStorage, importedRecords, sweptRecords, mysqlUp, pendingBytes, overflowedRecords, rereads)
 }

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -65,19 +64,20 @@ type StoreOptions struct {
 
 // MySQLStore is the Store on MySQL 5.7+ or MariaDB 10.3+.
 //
-// Ordering: a resourceVersion is opaque by contract, so the store keeps it in the
-// version column and never compares it. Rows are ordered instead by observed_seq, a
-// number the recorder controls: every record carries the ObservedSeq the recorder
-// gave it when it observed the object (a counter that only grows within the process),
-// and the store writes observed_seq = base + ObservedSeq, where base is the largest
-// observed_seq in the database when this store first migrated it. The values thus keep
-// growing across restarts and leader changes, since leader election keeps one writer
-// at a time. An upsert changes a row's columns only when the incoming observed_seq is
-// at least the stored one (IF(VALUES(observed_seq) >= observed_seq, ...)), so a record
-// observed earlier never replaces one observed later, whatever order the writes land in.
-// is_in_etcd only ever goes from 1 to 0: UIDs are never reused, so an object seen gone
-// never comes back. Wall-clock times were not used because they go backwards and
-// differ between replicas; a sequence does neither within the writer that owns it.
+// Ordering: every row is ordered by the observation it was written from. An observation
+// of an object's deletion (is_in_etcd=0) comes after every observation of the live
+// object; observations alike in that are ordered by the object's resourceVersion,
+// compared as Kubernetes allows since 1.35 (KEP-5504,
+// resourceversion.CompareResourceVersion): resourceVersions of one resource are integers,
+// and the larger one is the later state. The version column keeps the resourceVersion as
+// the string it is; version_order holds it as a DECIMAL(65,0), 0 when it is not a
+// well-formed resourceVersion. An upsert changes a row's columns only when the incoming
+// observation is not earlier than the stored one, so a record never replaces one read
+// from a later state of the object, whichever process wrote it and in whatever order the
+// writes land: two writers overlapping (a rolling update, a leader that lost its lease
+// but still flushes) and a leader change leave every row at the latest state either of
+// them saw. is_in_etcd only ever goes from 1 to 0: UIDs are never reused, so an object
+// seen gone never comes back.
 //
 // Every statement is parameterized and bounded by QueryTimeout; errors returned never
 // carry the password.
@@ -87,10 +87,6 @@ type MySQLStore struct {
 	db      *sql.DB
 	opts    StoreOptions
 	secrets []string
-
-	mu     sync.Mutex
-	seeded bool
-	base   uint64
 }
 
 var _ Store = (*MySQLStore)(nil)
@@ -143,34 +139,26 @@ func (s *MySQLStore) Ping(ctx context.Context) error {
 }
 
 // Migrate applies the embedded migrations that the database lacks; applying them
-// again changes nothing. The first successful call also fixes the base of observed_seq.
+// again changes nothing.
 func (s *MySQLStore) Migrate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 	defer cancel()
-	if err := s.applyMigrations(ctx); err != nil {
-		noteUp(err)
-		return s.fail("migrating the schema", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seeded {
-		return nil
-	}
-	qctx, qcancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
-	defer qcancel()
-	var base uint64
-	err := s.db.QueryRowContext(qctx, "SELECT GREATEST("+
-		"COALESCE((SELECT MAX(observed_seq) FROM job), 0), "+
-		"COALESCE((SELECT MAX(observed_seq) FROM pod), 0))").Scan(&base)
+	err := s.applyMigrations(ctx, func(m *migrate.Migrate) error { return m.Up() })
 	noteUp(err)
-	if err != nil {
-		return s.fail("reading the last observed_seq", err)
-	}
-	s.base, s.seeded = base, true
-	return nil
+	return s.fail("migrating the schema", err)
 }
 
-func (s *MySQLStore) applyMigrations(ctx context.Context) error {
+// migrateTo migrates the schema up or down to the given version.
+func (s *MySQLStore) migrateTo(ctx context.Context, version uint) error {
+	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
+	defer cancel()
+	err := s.applyMigrations(ctx, func(m *migrate.Migrate) error { return m.Migrate(version) })
+	return s.fail(fmt.Sprintf("migrating the schema to version %d", version), err)
+}
+
+// applyMigrations runs apply on a migrate instance over the embedded migrations, on a
+// connection of its own, and stops it when ctx ends.
+func (s *MySQLStore) applyMigrations(ctx context.Context, apply func(*migrate.Migrate) error) error {
 	mc := s.mc.Clone()
 	mc.MultiStatements = true
 	connector, err := mysql.NewConnector(mc)
@@ -213,7 +201,7 @@ func (s *MySQLStore) applyMigrations(ctx context.Context) error {
 		case <-done:
 		}
 	}()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	if err := apply(m); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return err
 	}
 	return ctx.Err()
@@ -221,18 +209,18 @@ func (s *MySQLStore) applyMigrations(ctx context.Context) error {
 
 // Columns the upserts treat specially.
 const (
-	colStatus      = "status"
-	colIsInEtcd    = "is_in_etcd"
-	colObservedSeq = "observed_seq"
+	colStatus       = "status"
+	colIsInEtcd     = "is_in_etcd"
+	colVersionOrder = "version_order"
 )
 
 var (
 	jobColumns = []string{"name", "namespace", "job_id", "version", colStatus, "kind", "resources",
 		"deploy_region", "tenant", "owner", colIsInEtcd, "match_count", "succeeded", "failed", "running",
-		"waiting", "gmt_created", "gmt_modified", "gmt_finished", colObservedSeq}
+		"waiting", "gmt_created", "gmt_modified", "gmt_finished", colVersionOrder}
 	podColumns = []string{"name", "namespace", "pod_id", "version", colStatus, "image", "job_id",
 		"replica_type", "resources", "host_ip", "pod_ip", "deploy_region", colIsInEtcd, "remark",
-		"gmt_created", "gmt_modified", "gmt_started", "gmt_finished", colObservedSeq}
+		"gmt_created", "gmt_modified", "gmt_started", "gmt_finished", colVersionOrder}
 
 	// jobUpsert and podUpsert end the multi-row INSERTs of UpsertJobs and UpsertPods.
 	jobUpsert = onDuplicateKeyUpdate(jobColumns, "job_id")
@@ -240,17 +228,19 @@ var (
 )
 
 // onDuplicateKeyUpdate builds the update clause of an upsert. Every column but the
-// key takes the incoming value only when the incoming observed_seq is at least the
-// stored one; is_in_etcd only goes down; a pod row marked gone never says Pending or
-// Running. observed_seq comes last, and no expression reads a column assigned before
-// it except through LEAST, so the result is the same whether the server assigns left
-// to right (MySQL) or simultaneously (MariaDB's SIMULTANEOUS_ASSIGNMENT).
+// key takes the incoming value only when the incoming observation is not earlier than
+// the stored one (see MySQLStore); is_in_etcd only goes down; a pod row marked gone
+// never says Pending or Running. version_order and is_in_etcd come last, in that order,
+// and no expression reads a column assigned before it, so the result is the same
+// whether the server assigns left to right (MySQL) or simultaneously (MariaDB's
+// SIMULTANEOUS_ASSIGNMENT).
 func onDuplicateKeyUpdate(columns []string, keys ...string) string {
-	const newer = "VALUES(`observed_seq`) >= `observed_seq`"
+	const newer = "(VALUES(`is_in_etcd`) < `is_in_etcd` OR " +
+		"(VALUES(`is_in_etcd`) = `is_in_etcd` AND VALUES(`version_order`) >= `version_order`))"
 	var sets []string
 	for _, c := range columns {
 		switch {
-		case slices.Contains(keys, c), c == colObservedSeq, c == colIsInEtcd:
+		case slices.Contains(keys, c), c == colVersionOrder, c == colIsInEtcd:
 		case c == colStatus && slices.Contains(keys, "pod_id"):
 			sets = append(sets, "`status` = IF("+newer+", IF(LEAST(`is_in_etcd`, VALUES(`is_in_etcd`)) = 0 AND "+
 				"VALUES(`status`) IN ('"+PodStatusPending+"', '"+PodStatusRunning+"'), '"+PodStatusUnknown+"', "+
@@ -259,8 +249,8 @@ func onDuplicateKeyUpdate(columns []string, keys ...string) string {
 			sets = append(sets, fmt.Sprintf("`%s` = IF(%s, VALUES(`%s`), `%s`)", c, newer, c, c))
 		}
 	}
-	sets = append(sets, "`is_in_etcd` = LEAST(`is_in_etcd`, VALUES(`is_in_etcd`))",
-		"`observed_seq` = GREATEST(`observed_seq`, VALUES(`observed_seq`))")
+	sets = append(sets, "`version_order` = IF("+newer+", VALUES(`version_order`), `version_order`)",
+		"`is_in_etcd` = LEAST(`is_in_etcd`, VALUES(`is_in_etcd`))")
 	return " ON DUPLICATE KEY UPDATE " + strings.Join(sets, ", ")
 }
 
@@ -296,7 +286,6 @@ func (s *MySQLStore) writeJobs(ctx context.Context, jobs []JobRecord, suffix str
 	sorted := slices.Clone(jobs)
 	// One order for every writer keeps concurrent multi-row writes from deadlocking.
 	slices.SortFunc(sorted, func(a, b JobRecord) int { return strings.Compare(a.JobID, b.JobID) })
-	base := s.seqBase()
 	total := 0
 	for chunk := range slices.Chunk(sorted, rowsPerStatement) {
 		args := make([]any, 0, len(chunk)*len(jobColumns))
@@ -305,7 +294,7 @@ func (s *MySQLStore) writeJobs(ctx context.Context, jobs []JobRecord, suffix str
 			args = append(args, j.Name, j.Namespace, j.JobID, j.Version, j.Status, j.Kind, j.Resources,
 				j.DeployRegion, j.Tenant, j.Owner, boolInt(j.IsInEtcd), j.MatchCount, j.Succeeded, j.Failed,
 				j.Running, j.Waiting, nullTime(j.GmtCreated), nullTime(j.GmtModified), nullTimePtr(j.GmtFinished),
-				base+j.ObservedSeq)
+				versionOrder(j.Version))
 		}
 		n, err := s.exec(ctx, tableJob, insertStatement(tableJob, jobColumns, len(chunk))+suffix, args)
 		total += n
@@ -324,7 +313,6 @@ func (s *MySQLStore) writePods(ctx context.Context, pods []PodRecord, suffix str
 		}
 		return strings.Compare(a.PodID, b.PodID)
 	})
-	base := s.seqBase()
 	total := 0
 	for chunk := range slices.Chunk(sorted, rowsPerStatement) {
 		args := make([]any, 0, len(chunk)*len(podColumns))
@@ -333,7 +321,7 @@ func (s *MySQLStore) writePods(ctx context.Context, pods []PodRecord, suffix str
 			args = append(args, p.Name, p.Namespace, p.PodID, p.Version, p.Status, p.Image, p.JobID,
 				p.ReplicaType, p.Resources, p.HostIP, p.PodIP, p.DeployRegion, boolInt(p.IsInEtcd), p.Remark,
 				nullTime(p.GmtCreated), nullTime(p.GmtModified), nullTimePtr(p.GmtStarted), nullTimePtr(p.GmtFinished),
-				base+p.ObservedSeq)
+				versionOrder(p.Version))
 		}
 		n, err := s.exec(ctx, tablePod, insertStatement(tablePod, podColumns, len(chunk))+suffix, args)
 		total += n
@@ -511,9 +499,10 @@ func (s *MySQLStore) ListJobs(ctx context.Context, filter JobFilter) ([]JobRecor
 		var j JobRecord
 		var resources sql.NullString
 		var created, modified, finished sql.NullTime
+		var order string
 		if err := rows.Scan(&j.ID, &j.Name, &j.Namespace, &j.JobID, &j.Version, &j.Status, &j.Kind, &resources,
 			&j.DeployRegion, &j.Tenant, &j.Owner, &j.IsInEtcd, &j.MatchCount, &j.Succeeded, &j.Failed, &j.Running,
-			&j.Waiting, &created, &modified, &finished, &j.ObservedSeq); err != nil {
+			&j.Waiting, &created, &modified, &finished, &order); err != nil {
 			return nil, s.fail("reading jobs", err)
 		}
 		j.Resources = resources.String
@@ -539,9 +528,10 @@ func (s *MySQLStore) ListPods(ctx context.Context, jobUID string) ([]PodRecord, 
 		var p PodRecord
 		var resources, remark sql.NullString
 		var created, modified, started, finished sql.NullTime
+		var order string
 		if err := rows.Scan(&p.ID, &p.Name, &p.Namespace, &p.PodID, &p.Version, &p.Status, &p.Image, &p.JobID,
 			&p.ReplicaType, &resources, &p.HostIP, &p.PodIP, &p.DeployRegion, &p.IsInEtcd, &remark,
-			&created, &modified, &started, &finished, &p.ObservedSeq); err != nil {
+			&created, &modified, &started, &finished, &order); err != nil {
 			return nil, s.fail("reading pods", err)
 		}
 		p.Resources, p.Remark = resources.String, remark.String
@@ -550,12 +540,6 @@ func (s *MySQLStore) ListPods(ctx context.Context, jobUID string) ([]PodRecord, 
 		pods = append(pods, p)
 	}
 	return pods, s.fail("reading pods", rows.Err())
-}
-
-func (s *MySQLStore) seqBase() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.base
 }
 
 // fail wraps err, scrubbed of the password and DSN, with what the store was doing.

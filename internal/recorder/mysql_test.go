@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,19 +31,19 @@ import (
 )
 
 // jobRow returns a job record with the columns the tests vary.
-func jobRow(uid, status, version string, seq uint64) JobRecord {
+func jobRow(uid, status, version string) JobRecord {
 	return JobRecord{
 		Name: "ej-" + uid, Namespace: "ns", JobID: uid, Version: version, Status: status, Kind: JobKind,
-		Resources: `{"parallelism":1}`, IsInEtcd: true, GmtCreated: t0, GmtModified: t0, ObservedSeq: seq,
+		Resources: `{"parallelism":1}`, IsInEtcd: true, GmtCreated: t0, GmtModified: t0,
 	}
 }
 
 // podRow returns a pod record with the columns the tests vary.
-func podRow(jobUID, podUID, status, version string, seq uint64) PodRecord {
+func podRow(jobUID, podUID, status, version string) PodRecord {
 	return PodRecord{
 		Name: "pod-" + podUID, Namespace: "ns", PodID: podUID, JobID: jobUID, Version: version, Status: status,
 		Image: "busybox", ReplicaType: debugName, Resources: "{}", IsInEtcd: true, Remark: "",
-		GmtCreated: t0, GmtModified: t0, ObservedSeq: seq,
+		GmtCreated: t0, GmtModified: t0,
 	}
 }
 
@@ -83,7 +84,7 @@ func TestMigrationsApplyTwice(t *testing.T) {
 		t.Fatalf("migrating again with the same store: %v", err)
 	}
 	again := openStore(t, s.cfg, StoreOptions{})
-	if err := again.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1", 1)}); err != nil {
+	if err := again.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1")}); err != nil {
 		t.Fatalf("writing after migrating twice: %v", err)
 	}
 
@@ -92,8 +93,8 @@ func TestMigrationsApplyTwice(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, "SELECT version, dirty FROM schema_migrations").Scan(&version, &dirty); err != nil {
 		t.Fatalf("reading the schema version: %v", err)
 	}
-	if version != 2 || dirty {
-		t.Errorf("schema version = %d (dirty %v), want 2, clean", version, dirty)
+	if version != 3 || dirty {
+		t.Errorf("schema version = %d (dirty %v), want 3, clean", version, dirty)
 	}
 
 	rows, err := s.db.QueryContext(ctx, "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, '') "+
@@ -116,9 +117,9 @@ func TestMigrationsApplyTwice(t *testing.T) {
 	// Every column of KubeDL's Job and Pod tables, plus the documented additions.
 	want := map[string]string{
 		"job": "id name namespace job_id version status kind resources deploy_region tenant owner is_in_etcd " +
-			"gmt_created gmt_modified gmt_finished match_count succeeded failed running waiting observed_seq",
+			"gmt_created gmt_modified gmt_finished match_count succeeded failed running waiting version_order",
 		"pod": "id name namespace pod_id version status image job_id replica_type resources host_ip pod_ip " +
-			"deploy_region is_in_etcd remark gmt_created gmt_modified gmt_started gmt_finished observed_seq",
+			"deploy_region is_in_etcd remark gmt_created gmt_modified gmt_started gmt_finished version_order",
 	}
 	for table, cols := range want {
 		for _, c := range strings.Fields(cols) {
@@ -163,30 +164,46 @@ func TestUpsertJobsNeverReplacesALaterObservation(t *testing.T) {
 			t.Fatalf("upserting: %v", err)
 		}
 	}
-	// resourceVersions are opaque: the later observation has the "smaller" one.
-	write(jobRow("j", jobRunning, "zz-9", 2))
-	write(jobRow("j", "Waiting", "aa-1", 1))
-	if got := getJob(t, s, "j"); got.Status != jobRunning || got.Version != "zz-9" {
-		t.Fatalf("after an older write: status %s version %s, want Running zz-9", got.Status, got.Version)
+	expect := func(what, status, version string, inEtcd bool) {
+		t.Helper()
+		got := getJob(t, s, "j")
+		if got.Status != status || got.Version != version || got.IsInEtcd != inEtcd {
+			t.Fatalf("%s: status %s version %s in etcd %v, want %s %s %v", what, got.Status, got.Version,
+				got.IsInEtcd, status, version, inEtcd)
+		}
 	}
-
-	later := jobRow("j", jobSucceeded, "10", 3)
+	// A version that is not well formed orders before every well-formed one.
+	write(jobRow("j", "Waiting", "not-a-version"))
+	write(jobRow("j", jobRunning, "9"))
+	expect("a well-formed version after a malformed one", jobRunning, "9", true)
+	write(jobRow("j", "Waiting", "not-a-version"))
+	expect("a malformed version after a well-formed one", jobRunning, "9", true)
+	// resourceVersions compare as integers, not as strings: "10" is later than "9".
+	later := jobRow("j", jobSucceeded, "10")
 	later.GmtFinished = timeAt(time.Hour)
 	write(later)
-	got := getJob(t, s, "j")
-	if got.Status != jobSucceeded || got.Version != "10" || got.GmtFinished == nil || !got.GmtFinished.Equal(t0.Add(time.Hour)) {
-		t.Fatalf("after a newer write: %+v", got)
+	write(jobRow("j", jobRunning, "9"))
+	expect("an earlier version written after a later one", jobSucceeded, "10", true)
+	if got := getJob(t, s, "j"); got.GmtFinished == nil || !got.GmtFinished.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("gmt_finished = %v, want %v", got.GmtFinished, t0.Add(time.Hour))
 	}
+	// Longer than an int64.
+	write(jobRow("j", jobSucceeded, "123456789012345678901234567890"))
+	write(jobRow("j", jobRunning, "99999999999999999999999999999"))
+	expect("versions beyond 64 bits", jobSucceeded, "123456789012345678901234567890", true)
 
-	gone := jobRow("j", jobSucceeded, "11", 4)
+	// A deletion is ordered after every live version, even one carrying a smaller
+	// resourceVersion (a tombstone's last known state).
+	gone := jobRow("j", jobFailed, "42")
 	gone.IsInEtcd = false
 	write(gone)
-	back := jobRow("j", jobSucceeded, "12", 5)
-	write(back)
-	got = getJob(t, s, "j")
-	if got.IsInEtcd || got.Version != "12" {
-		t.Errorf("a job seen gone came back: is_in_etcd %v version %s", got.IsInEtcd, got.Version)
-	}
+	expect("a deletion", jobFailed, "42", false)
+	write(jobRow("j", jobRunning, "123456789012345678901234567891"))
+	expect("a live version after the deletion", jobFailed, "42", false)
+	goneLater := jobRow("j", jobSucceeded, "43")
+	goneLater.IsInEtcd = false
+	write(goneLater)
+	expect("a later deletion record", jobSucceeded, "43", false)
 
 	jobs, err := s.ListJobs(ctx, JobFilter{})
 	if err != nil {
@@ -206,14 +223,14 @@ func TestUpsertPodsNeverReplacesALaterObservation(t *testing.T) {
 			t.Fatalf("upserting: %v", err)
 		}
 	}
-	finished := podRow("j", "p", PodStatusSucceeded, "v3", 3)
+	finished := podRow("j", "p", PodStatusSucceeded, "30")
 	finished.GmtFinished = timeAt(time.Minute)
 	finished.Remark = `{"exitCode":0}`
-	write(finished, podRow("k", "p", PodStatusRunning, "v3", 4))
-	write(podRow("j", "p", PodStatusRunning, "v2", 2), podRow("k", "p", PodStatusPending, "v1", 1))
+	write(finished, podRow("k", "p", PodStatusRunning, "30"))
+	write(podRow("j", "p", PodStatusRunning, "29"), podRow("k", "p", PodStatusPending, "3"))
 
 	got := getPod(t, s, "j", "p")
-	if got.Status != PodStatusSucceeded || got.Version != "v3" || got.Remark != `{"exitCode":0}` || got.GmtFinished == nil {
+	if got.Status != PodStatusSucceeded || got.Version != "30" || got.Remark != `{"exitCode":0}` || got.GmtFinished == nil {
 		t.Errorf("job j: %+v, want the Succeeded row", got)
 	}
 	if got := getPod(t, s, "k", "p"); got.Status != PodStatusRunning {
@@ -221,28 +238,141 @@ func TestUpsertPodsNeverReplacesALaterObservation(t *testing.T) {
 	}
 
 	// A pod seen gone stays gone; a late record of it running cannot say Running.
-	gone := podRow("k", "p", PodStatusUnknown, "v4", 5)
+	gone := podRow("k", "p", PodStatusUnknown, "31")
 	gone.IsInEtcd = false
 	write(gone)
-	write(podRow("k", "p", PodStatusRunning, "v5", 6))
+	write(podRow("k", "p", PodStatusRunning, "32"))
 	if got := getPod(t, s, "k", "p"); got.IsInEtcd || got.Status != PodStatusUnknown {
 		t.Errorf("gone pod: is_in_etcd %v status %s, want false Unknown", got.IsInEtcd, got.Status)
 	}
 }
 
-func TestObservedSeqContinuesAcrossStores(t *testing.T) {
+// TestTwoWritersInterleaved has two stores, as two processes, write the observations
+// of the same objects in opposite orders, as two replicas do during a rolling update
+// or right after a leader change: every row ends at the latest observation.
+func TestTwoWritersInterleaved(t *testing.T) {
 	first := newTestStore(t)
-	ctx := testContext(t)
-	if err := first.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1", 500)}); err != nil {
-		t.Fatal(err)
-	}
-	// A new process starts counting observations from 1 again.
 	second := openStore(t, first.cfg, StoreOptions{})
-	if err := second.UpsertJobs(ctx, []JobRecord{jobRow("j", jobSucceeded, "2", 1)}); err != nil {
+	ctx := testContext(t)
+	const pods, versions = 50, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w, s := range []*MySQLStore{first, second} {
+		wg.Go(func() {
+			for step := range versions {
+				v := step + 1
+				if w == 1 {
+					v = versions - step // the second writer goes backwards
+				}
+				status := PodStatusRunning
+				if v == versions {
+					status = PodStatusSucceeded
+				}
+				batch := make([]PodRecord, 0, pods)
+				for i := range pods {
+					// Each pod's versions interleave with the others', as in one resource.
+					batch = append(batch, podRow("j", fmt.Sprintf("p%02d", i), status, fmt.Sprint(v*100+i)))
+				}
+				job := jobRow("j", jobRunning, fmt.Sprint(v*100))
+				if v == versions {
+					job.Status = jobSucceeded
+				}
+				if err := s.UpsertPods(ctx, batch); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.UpsertJobs(ctx, []JobRecord{job}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("writing: %v", err)
+	}
+	if got := getJob(t, first, "j"); got.Status != jobSucceeded || got.Version != fmt.Sprint(versions*100) {
+		t.Errorf("job: status %s version %s, want Succeeded %d", got.Status, got.Version, versions*100)
+	}
+	rows, err := first.ListPods(ctx, "j")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := getJob(t, first, "j"); got.Status != jobSucceeded {
-		t.Errorf("the next process's first write was refused: status %s, want Succeeded", got.Status)
+	if len(rows) != pods {
+		t.Fatalf("%d pod rows, want %d", len(rows), pods)
+	}
+	for i, p := range rows {
+		if want := fmt.Sprint(versions*100 + i); p.Status != PodStatusSucceeded || p.Version != want {
+			t.Errorf("pod %s: status %s version %s, want Succeeded %s", p.PodID, p.Status, p.Version, want)
+		}
+	}
+}
+
+// TestMigrationKeepsRowsAndOrdersThem migrates a database that holds rows written with
+// the schema before version_order, and checks that every row is kept and is ordered by
+// the version it had.
+func TestMigrationKeepsRowsAndOrdersThem(t *testing.T) {
+	srv := testServer(t)
+	ctx := testContext(t)
+	name, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := configFor(srv, name)
+	old, err := NewMySQLStore(cfg, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Close() })
+	if err := old.migrateTo(ctx, 2); err != nil {
+		t.Fatalf("migrating to version 2: %v", err)
+	}
+	for _, q := range []string{
+		"INSERT INTO job (name, namespace, job_id, version, status, observed_seq) VALUES " +
+			"('a', 'ns', 'ja', '500', 'Running', 900), ('b', 'ns', 'jb', 'opaque', 'Running', 901)",
+		"INSERT INTO pod (name, namespace, pod_id, job_id, version, status, observed_seq) VALUES " +
+			"('p', 'ns', 'pa', 'ja', '501', 'Running', 902), ('q', 'ns', 'pb', 'jb', '', 'Pending', 903)",
+	} {
+		if _, err := old.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("writing rows of the old schema: %v", err)
+		}
+	}
+
+	s := openStore(t, cfg, StoreOptions{})
+	if n := rowCount(t, s.db, "SELECT COUNT(*) FROM job"); n != 2 {
+		t.Errorf("%d job rows after migrating, want 2", n)
+	}
+	if n := rowCount(t, s.db, "SELECT COUNT(*) FROM pod"); n != 2 {
+		t.Errorf("%d pod rows after migrating, want 2", n)
+	}
+	// An older version than the stored one changes nothing; a newer one does.
+	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("ja", jobSucceeded, "499"), jobRow("jb", jobSucceeded, "2")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getJob(t, s, "ja"); got.Status != jobRunning || got.Version != "500" {
+		t.Errorf("job ja: status %s version %s, want the migrated Running 500", got.Status, got.Version)
+	}
+	if got := getJob(t, s, "jb"); got.Status != jobSucceeded {
+		t.Errorf("job jb, whose version was not well formed: status %s, want Succeeded", got.Status)
+	}
+	if err := s.UpsertPods(ctx, []PodRecord{podRow("ja", "pa", PodStatusSucceeded, "502")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getPod(t, s, "ja", "pa"); got.Status != PodStatusSucceeded {
+		t.Errorf("pod pa: status %s, want Succeeded", got.Status)
+	}
+	if got := getPod(t, s, "jb", "pb"); got.Status != PodStatusPending || got.Name != "q" {
+		t.Errorf("pod pb: %+v, want the migrated row", got)
+	}
+
+	// And back down: every row is kept.
+	if err := s.migrateTo(ctx, 2); err != nil {
+		t.Fatalf("migrating down to version 2: %v", err)
+	}
+	if n := rowCount(t, s.db, "SELECT COUNT(*) FROM job"); n != 2 {
+		t.Errorf("%d job rows after migrating down, want 2", n)
 	}
 }
 
@@ -252,8 +382,8 @@ func TestBatchedUpsertOfAThousandRows(t *testing.T) {
 	pods := make([]PodRecord, 0, 1000)
 	jobs := make([]JobRecord, 0, 1000)
 	for i := range 1000 {
-		pods = append(pods, podRow("j", fmt.Sprintf("p%04d", i), PodStatusRunning, "1", uint64(i+1)))
-		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), jobRunning, "1", uint64(i+1)))
+		pods = append(pods, podRow("j", fmt.Sprintf("p%04d", i), PodStatusRunning, fmt.Sprint(i+1)))
+		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), jobRunning, "1"))
 	}
 	if err := s.UpsertPods(ctx, pods); err != nil {
 		t.Fatalf("inserting 1000 pods: %v", err)
@@ -262,7 +392,7 @@ func TestBatchedUpsertOfAThousandRows(t *testing.T) {
 		t.Fatalf("inserting 1000 jobs: %v", err)
 	}
 	for i := range pods {
-		pods[i].Status, pods[i].ObservedSeq = PodStatusSucceeded, uint64(2000+i)
+		pods[i].Status, pods[i].Version = PodStatusSucceeded, fmt.Sprint(2000+i)
 	}
 	if err := s.UpsertPods(ctx, pods); err != nil {
 		t.Fatalf("updating 1000 pods: %v", err)
@@ -308,10 +438,10 @@ func TestBatchedUpsertOfAThousandRows(t *testing.T) {
 func TestListJobsFilters(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	a := jobRow("a", jobRunning, "1", 1)
-	b := jobRow("b", jobSucceeded, "1", 2)
+	a := jobRow("a", jobRunning, "1")
+	b := jobRow("b", jobSucceeded, "1")
 	b.GmtCreated = t0.Add(time.Hour)
-	c := jobRow("c", jobSucceeded, "1", 3)
+	c := jobRow("c", jobSucceeded, "1")
 	c.Namespace, c.GmtCreated = "other", t0.Add(2*time.Hour)
 	if err := s.UpsertJobs(ctx, []JobRecord{a, b, c}); err != nil {
 		t.Fatal(err)
@@ -365,16 +495,16 @@ func TestListJobsFilters(t *testing.T) {
 func TestSweepMarksGoneAndKeepsTheFinalState(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	finished := jobRow("gone", jobSucceeded, "9", 1)
+	finished := jobRow("gone", jobSucceeded, "9")
 	finished.GmtFinished = timeAt(time.Hour)
-	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("live", jobRunning, "1", 1), finished,
-		jobRow("replaced", jobRunning, "1", 1), jobRow("unsure", jobRunning, "1", 1)}); err != nil {
+	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("live", jobRunning, "1"), finished,
+		jobRow("replaced", jobRunning, "1"), jobRow("unsure", jobRunning, "1")}); err != nil {
 		t.Fatal(err)
 	}
-	done := podRow("gone", "p-done", PodStatusFailed, "3", 1)
+	done := podRow("gone", "p-done", PodStatusFailed, "3")
 	done.Remark = `{"exitCode":2}`
-	if err := s.UpsertPods(ctx, []PodRecord{podRow("live", "p-live", PodStatusRunning, "1", 1), done,
-		podRow("gone", "p-running", PodStatusRunning, "1", 1)}); err != nil {
+	if err := s.UpsertPods(ctx, []PodRecord{podRow("live", "p-live", PodStatusRunning, "1"), done,
+		podRow("gone", "p-running", PodStatusRunning, "1")}); err != nil {
 		t.Fatal(err)
 	}
 	// The cache: "live" exists; "replaced" exists under the same name with another UID;
@@ -424,7 +554,7 @@ func TestSweepPagesThroughManyRows(t *testing.T) {
 	ctx := testContext(t)
 	jobs := make([]JobRecord, 0, 2*sweepPageSize+7)
 	for i := range cap(jobs) {
-		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), jobRunning, "1", 1))
+		jobs = append(jobs, jobRow(fmt.Sprintf("j%04d", i), jobRunning, "1"))
 	}
 	if err := s.UpsertJobs(ctx, jobs); err != nil {
 		t.Fatal(err)
@@ -445,18 +575,18 @@ func TestSweepPagesThroughManyRows(t *testing.T) {
 func TestImportLeavesExistingRowsAlone(t *testing.T) {
 	s := newTestStore(t)
 	ctx := testContext(t)
-	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("old", jobRunning, "5", 1)}); err != nil {
+	if err := s.UpsertJobs(ctx, []JobRecord{jobRow("old", jobRunning, "5")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpsertPods(ctx, []PodRecord{podRow("old", "p", PodStatusRunning, "5", 1)}); err != nil {
+	if err := s.UpsertPods(ctx, []PodRecord{podRow("old", "p", PodStatusRunning, "5")}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.InsertMissingJobs(ctx, []JobRecord{jobRow("old", jobSucceeded, "6", 100), jobRow("new", "Waiting", "1", 100)})
+	n, err := s.InsertMissingJobs(ctx, []JobRecord{jobRow("old", jobSucceeded, "6"), jobRow("new", "Waiting", "1")})
 	if err != nil || n != 1 {
 		t.Fatalf("InsertMissingJobs() = %d, %v; want 1 inserted", n, err)
 	}
-	n, err = s.InsertMissingPods(ctx, []PodRecord{podRow("old", "p", PodStatusSucceeded, "6", 100),
-		podRow("new", "p", PodStatusPending, "1", 100)})
+	n, err = s.InsertMissingPods(ctx, []PodRecord{podRow("old", "p", PodStatusSucceeded, "6"),
+		podRow("new", "p", PodStatusPending, "1")})
 	if err != nil || n != 1 {
 		t.Fatalf("InsertMissingPods() = %d, %v; want 1 inserted", n, err)
 	}
@@ -483,12 +613,11 @@ func TestRoundTripKeepsTextAndTimes(t *testing.T) {
 	if !ok {
 		t.Fatal("no row")
 	}
-	rec.ObservedSeq = 1
 	if err := s.UpsertPods(ctx, []PodRecord{rec}); err != nil {
 		t.Fatal(err)
 	}
 	got := getPod(t, s, testJobUID, "pod-1")
-	rec.ID, rec.ObservedSeq = got.ID, got.ObservedSeq
+	rec.ID = got.ID
 	if fmt.Sprintf("%+v", deref(got)) != fmt.Sprintf("%+v", deref(rec)) {
 		t.Errorf("read back\n%+v\nwrote\n%+v", deref(got), deref(rec))
 	}
@@ -524,7 +653,7 @@ func TestErrorsNeverShowThePassword(t *testing.T) {
 	ctx := testContext(t)
 	errs := map[string]error{"Migrate": s.Migrate(ctx), "Ping": s.Ping(ctx)}
 	_, errs["ListJobs"] = s.ListJobs(ctx, JobFilter{})
-	errs["UpsertJobs"] = s.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1", 1)})
+	errs["UpsertJobs"] = s.UpsertJobs(ctx, []JobRecord{jobRow("j", jobRunning, "1")})
 	for op, err := range errs {
 		if err == nil {
 			t.Fatalf("%s succeeded with a wrong password", op)

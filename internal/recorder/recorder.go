@@ -21,12 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync/atomic"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -48,10 +50,11 @@ type informerSource interface {
 // recorder turns observations of EphemeralJobs and pods into rows of a Store.
 //
 // Informer handlers map each event to records and queue them in pending, which keeps
-// the latest record per row; they never wait on MySQL, so the EphemeralJob controller,
-// which has its own handlers on the same informers, is never slowed down. One writer
-// goroutine drains pending in batches and retries failed batches with exponential
-// backoff until they succeed. After the cache synced and MySQL is ready, and then
+// the latest record per row within a memory bound; they never wait on MySQL, so the
+// EphemeralJob controller, which has its own handlers on the same informers, is never
+// slowed down. One writer goroutine drains pending in batches and retries failed batches
+// with exponential backoff until they succeed; when records were left out of the full
+// queue, it re-reads every object once MySQL takes writes again. After the cache synced and MySQL is ready, and then
 // every SweepInterval, a maintenance pass marks gone the rows whose object vanished
 // unseen and imports the objects that have no row.
 type recorder struct {
@@ -63,11 +66,14 @@ type recorder struct {
 	clk       clock.WithTicker
 	// ready is closed once MySQL is reachable and migrated.
 	ready <-chan struct{}
+	// mysqlBack receives when MySQL answers again after it did not, so that a writer
+	// waiting out its backoff writes at once.
+	mysqlBack <-chan struct{}
 	// closer, when set, closes the store after the last user stopped.
 	closer *storeCloser
 
-	seq     atomic.Uint64
 	pending *pending
+	known   *knownJobs
 	// registered is closed once the event handlers are registered.
 	registered chan struct{}
 }
@@ -82,7 +88,8 @@ func newRecorder(store Store, informers informerSource, reader client.Reader, op
 		log:        log,
 		clk:        clock.RealClock{},
 		ready:      ready,
-		pending:    newPending(),
+		pending:    newPending(opts.withDefaults().MaxPendingBytes),
+		known:      newKnownJobs(),
 		registered: make(chan struct{}),
 	}
 }
@@ -104,9 +111,9 @@ func (r *recorder) Start(ctx context.Context) error {
 		handler toolscache.ResourceEventHandler
 	}{
 		{&appsv1alpha1.EphemeralJob{}, toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { r.recordJob(obj, true) },
-			UpdateFunc: func(_, obj any) { r.recordJob(obj, true) },
-			DeleteFunc: func(obj any) { r.recordJob(obj, false) },
+			AddFunc:    func(obj any) { r.recordJob(nil, obj, true) },
+			UpdateFunc: func(oldObj, obj any) { r.recordJob(oldObj, obj, true) },
+			DeleteFunc: func(obj any) { r.recordJob(nil, obj, false) },
 		}},
 		{&corev1.Pod{}, toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { r.recordPod(obj, true) },
@@ -169,8 +176,10 @@ func (r *recorder) Start(ctx context.Context) error {
 	}
 }
 
-// recordJob queues the row of a job seen in an event; inEtcd is false for a deletion.
-func (r *recorder) recordJob(obj any, inEtcd bool) {
+// recordJob queues the row of a job seen in an event, and the rows of the targets it
+// refused when they are new since oldObj (nil for an add or a deletion); inEtcd is
+// false for a deletion.
+func (r *recorder) recordJob(oldObj, obj any, inEtcd bool) {
 	if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
 	}
@@ -179,9 +188,15 @@ func (r *recorder) recordJob(obj any, inEtcd bool) {
 		r.log.Info("ignoring an event for an unexpected object", "type", fmt.Sprintf("%T", obj))
 		return
 	}
-	rec := JobRecordFor(ej, r.opts.Region, inEtcd)
-	rec.ObservedSeq = r.seq.Add(1)
-	r.pending.addJob(rec)
+	r.known.observe(ej, inEtcd)
+	r.pending.addJob(JobRecordFor(ej, r.opts.Region, inEtcd))
+	if !inEtcd {
+		return
+	}
+	if old, ok := oldObj.(*appsv1alpha1.EphemeralJob); ok && equality.Semantic.DeepEqual(old.Status.Refused, ej.Status.Refused) {
+		return
+	}
+	r.queuePods(RefusedPodRecords(ej, r.opts.Region))
 }
 
 // recordPod queues the rows of a pod seen in an event, one per job that owns
@@ -195,7 +210,7 @@ func (r *recorder) recordPod(obj any, inEtcd bool) {
 		r.log.Info("ignoring an event for an unexpected object", "type", fmt.Sprintf("%T", obj))
 		return
 	}
-	r.queuePods(PodRecordsFor(pod, r.opts.Region, inEtcd))
+	r.queuePods(PodRecordsFor(pod, r.opts.Region, inEtcd, r.known.lookup))
 }
 
 // podUpdated queues the rows of an updated pod, unless nothing but its resourceVersion
@@ -206,8 +221,9 @@ func (r *recorder) podUpdated(oldObj, newObj any) {
 	if !ok || len(podstate.JobUIDs(newPod)) == 0 {
 		return
 	}
-	recs := PodRecordsFor(newPod, r.opts.Region, true)
-	if oldPod, ok := oldObj.(*corev1.Pod); ok && sameButVersion(PodRecordsFor(oldPod, r.opts.Region, true), recs) {
+	recs := PodRecordsFor(newPod, r.opts.Region, true, r.known.lookup)
+	if oldPod, ok := oldObj.(*corev1.Pod); ok &&
+		sameButVersion(PodRecordsFor(oldPod, r.opts.Region, true, r.known.lookup), recs) {
 		return
 	}
 	r.queuePods(recs)
@@ -215,7 +231,6 @@ func (r *recorder) podUpdated(oldObj, newObj any) {
 
 func (r *recorder) queuePods(recs []PodRecord) {
 	for _, rec := range recs {
-		rec.ObservedSeq = r.seq.Add(1)
 		r.pending.addPod(rec)
 	}
 }
@@ -235,11 +250,93 @@ func sameButVersion(a, b []PodRecord) bool {
 	return true
 }
 
+// reread writes the current state of every job and pod in the cache, which the
+// informers keep as the API server has it, and marks gone the rows of objects no longer
+// there: it stands in for the records left out of the full queue. It writes in batches
+// straight to the store, so that it takes no more memory than one batch beyond the cache.
+func (r *recorder) reread(ctx context.Context) error {
+	rereads.Inc()
+	r.log.Info("records were left out of the full queue; re-reading every job and pod")
+	var ejs appsv1alpha1.EphemeralJobList
+	if err := r.reader.List(ctx, &ejs, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing EphemeralJobs: %w", err)
+	}
+	var jobs []JobRecord
+	var pods []PodRecord
+	flush := func(force bool) error {
+		if len(jobs) > 0 && (force || len(jobs) >= r.opts.BatchSize) {
+			if _, err := writeRows(ctx, r, tableJob, jobs, r.store.UpsertJobs); err != nil {
+				return fmt.Errorf("re-reading jobs: %w", err)
+			}
+			jobs = jobs[:0]
+		}
+		if len(pods) > 0 && (force || len(pods) >= r.opts.BatchSize) {
+			if _, err := writeRows(ctx, r, tablePod, pods, r.store.UpsertPods); err != nil {
+				return fmt.Errorf("re-reading pods: %w", err)
+			}
+			pods = pods[:0]
+		}
+		return nil
+	}
+	for i := range ejs.Items {
+		r.known.observe(&ejs.Items[i], true)
+		jobs = append(jobs, JobRecordFor(&ejs.Items[i], r.opts.Region, true))
+		pods = append(pods, RefusedPodRecords(&ejs.Items[i], r.opts.Region)...)
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	var podList corev1.PodList
+	if err := r.reader.List(ctx, &podList, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing pods: %w", err)
+	}
+	for i := range podList.Items {
+		pods = append(pods, PodRecordsFor(&podList.Items[i], r.opts.Region, true, r.known.lookup)...)
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	if err := flush(true); err != nil {
+		return err
+	}
+	return r.sweep(ctx)
+}
+
+// rescanPods queues the rows of the pods of the jobs seen for the first time since the
+// last call, read from the cache: events of these pods that came before their job's
+// were left out.
+func (r *recorder) rescanPods(ctx context.Context) {
+	jobs := r.known.takeRescan()
+	if len(jobs) == 0 {
+		return
+	}
+	byNamespace := map[string][]types.UID{}
+	for uid, ns := range jobs {
+		byNamespace[ns] = append(byNamespace[ns], uid)
+	}
+	for ns, uids := range byNamespace {
+		var pods corev1.PodList
+		if err := r.reader.List(ctx, &pods, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+			r.log.Error(err, "listing pods to record; retrying", "namespace", ns)
+			r.known.requestRescan(jobs)
+			return
+		}
+		for i := range pods.Items {
+			for _, rec := range PodRecordsFor(&pods.Items[i], r.opts.Region, true, r.known.lookup) {
+				if slices.Contains(uids, types.UID(rec.JobID)) {
+					r.pending.addPod(rec)
+				}
+			}
+		}
+	}
+}
+
 // runWriter drains pending until ctx ends, then writes what is left once.
 func (r *recorder) runWriter(ctx context.Context) {
 	var delay time.Duration
 	for {
-		if r.pending.len() == 0 {
+		// A re-read that failed is retried even when no new record arrives.
+		if r.pending.len() == 0 && !r.pending.hasOverflow() {
 			select {
 			case <-ctx.Done():
 				r.flushOnStop()
@@ -252,7 +349,14 @@ func (r *recorder) runWriter(ctx context.Context) {
 			r.flushOnStop()
 			return
 		}
-		if err := r.writeBatch(ctx); err != nil {
+		r.rescanPods(ctx)
+		err := r.writeBatch(ctx)
+		if err == nil && r.pending.takeOverflow() {
+			if err = r.reread(ctx); err != nil {
+				r.pending.markOverflow()
+			}
+		}
+		if err != nil {
 			delay = backoff(delay, r.opts.RetryBaseDelay, r.opts.RetryMaxDelay)
 			r.log.Error(err, "writing records failed; retrying", "pending", r.pending.len(), "after", delay)
 			select {
@@ -260,6 +364,7 @@ func (r *recorder) runWriter(ctx context.Context) {
 				r.flushOnStop()
 				return
 			case <-r.clk.After(delay):
+			case <-r.mysqlBack:
 			}
 			continue
 		}
@@ -347,26 +452,20 @@ func (r *recorder) flushOnStop() {
 // maintain marks gone the rows whose object is gone from the cache, then imports the
 // objects of the cache that have no row, without touching existing rows.
 func (r *recorder) maintain(ctx context.Context) error {
-	jobsGone, err := r.store.SweepJobs(ctx, r.existsIn(func() client.Object { return &appsv1alpha1.EphemeralJob{} }))
-	if err != nil {
+	if err := r.sweep(ctx); err != nil {
 		return err
 	}
-	sweptRecords.WithLabelValues(tableJob).Add(float64(jobsGone))
-	podsGone, err := r.store.SweepPods(ctx, r.existsIn(func() client.Object { return &corev1.Pod{} }))
-	if err != nil {
-		return err
-	}
-	sweptRecords.WithLabelValues(tablePod).Add(float64(podsGone))
 
 	var ejs appsv1alpha1.EphemeralJobList
 	if err := r.reader.List(ctx, &ejs, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing EphemeralJobs: %w", err)
 	}
 	jobs := make([]JobRecord, 0, len(ejs.Items))
+	var refused []PodRecord
 	for i := range ejs.Items {
-		rec := JobRecordFor(&ejs.Items[i], r.opts.Region, true)
-		rec.ObservedSeq = r.seq.Add(1)
-		jobs = append(jobs, rec)
+		r.known.observe(&ejs.Items[i], true)
+		jobs = append(jobs, JobRecordFor(&ejs.Items[i], r.opts.Region, true))
+		refused = append(refused, RefusedPodRecords(&ejs.Items[i], r.opts.Region)...)
 	}
 	jobsMissing, err := r.store.InsertMissingJobs(ctx, jobs)
 	if err != nil {
@@ -379,13 +478,15 @@ func (r *recorder) maintain(ctx context.Context) error {
 	if err := r.reader.List(ctx, &podList, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
-	var pods []PodRecord
+	pods := refused
+	carried := map[types.UID]bool{}
 	for i := range podList.Items {
-		for _, rec := range PodRecordsFor(&podList.Items[i], r.opts.Region, true) {
-			rec.ObservedSeq = r.seq.Add(1)
-			pods = append(pods, rec)
+		pods = append(pods, PodRecordsFor(&podList.Items[i], r.opts.Region, true, r.known.lookup)...)
+		for _, uid := range podstate.JobUIDs(&podList.Items[i]) {
+			carried[uid] = true
 		}
 	}
+	r.known.forgetDeleted(carried)
 	podsMissing, err := r.store.InsertMissingPods(ctx, pods)
 	if err != nil {
 		return err
@@ -393,8 +494,23 @@ func (r *recorder) maintain(ctx context.Context) error {
 	missingInStorage.WithLabelValues(tablePod).Set(float64(podsMissing))
 	importedRecords.WithLabelValues(tablePod).Add(float64(podsMissing))
 
-	r.log.Info("swept and imported", "jobsGone", jobsGone, "podsGone", podsGone,
-		"jobsMissing", jobsMissing, "podsMissing", podsMissing)
+	r.log.Info("imported", "jobsMissing", jobsMissing, "podsMissing", podsMissing)
+	return nil
+}
+
+// sweep marks gone the rows whose object is gone from the cache.
+func (r *recorder) sweep(ctx context.Context) error {
+	jobsGone, err := r.store.SweepJobs(ctx, r.existsIn(func() client.Object { return &appsv1alpha1.EphemeralJob{} }))
+	if err != nil {
+		return err
+	}
+	sweptRecords.WithLabelValues(tableJob).Add(float64(jobsGone))
+	podsGone, err := r.store.SweepPods(ctx, r.existsIn(func() client.Object { return &corev1.Pod{} }))
+	if err != nil {
+		return err
+	}
+	sweptRecords.WithLabelValues(tablePod).Add(float64(podsGone))
+	r.log.Info("swept", "jobsGone", jobsGone, "podsGone", podsGone)
 	return nil
 }
 

@@ -31,6 +31,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
@@ -41,11 +42,16 @@ func TestHandlersQueueRows(t *testing.T) {
 	r := newRecorder(nil, nil, nil, Options{Region: testRegion}, testLogger(t), nil)
 
 	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning)
-	r.recordJob(toolscache.DeletedFinalStateUnknown{Key: "ns/ej", Obj: job}, false)
-	pod := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).ephemeral("b", "job-2", nil).obj()
+	job.Spec.Template.EphemeralContainers[0].Name = "a"
+	r.recordJob(nil, toolscache.DeletedFinalStateUnknown{Key: "ns/ej", Obj: job}, false)
+	other := makeJob("second", "job-2", appsv1alpha1.EphemeralJobRunning)
+	other.Spec.Template.EphemeralContainers[0].Name = "b"
+	r.known.observe(other, true)
+	pod := makePod("p", "pod-1").ephemeral("a", testJobUID, running(time.Minute)).ephemeral("b", "job-2", nil).
+		ephemeral("c", "job-unknown", nil).obj()
 	r.recordPod(toolscache.DeletedFinalStateUnknown{Key: "ns/p", Obj: pod}, false)
 	r.recordPod(makePod("plain", "pod-2").obj(), true)
-	r.recordJob("not a job", true)
+	r.recordJob(nil, "not a job", true)
 
 	jobs, pods := r.pending.take(10)
 	if len(jobs) != 1 || jobs[0].IsInEtcd || jobs[0].Status != jobRunning || jobs[0].DeployRegion != testRegion {
@@ -58,10 +64,6 @@ func TestHandlersQueueRows(t *testing.T) {
 		if p.IsInEtcd || p.Status != PodStatusUnknown {
 			t.Errorf("row of a pod deleted before finishing: is_in_etcd %v status %s, want false Unknown", p.IsInEtcd, p.Status)
 		}
-	}
-	if pods[0].ObservedSeq == pods[1].ObservedSeq || jobs[0].ObservedSeq >= pods[0].ObservedSeq {
-		t.Errorf("observations share or reverse sequence numbers: job %d, pods %d %d",
-			jobs[0].ObservedSeq, pods[0].ObservedSeq, pods[1].ObservedSeq)
 	}
 
 	// An update that only changes the resourceVersion is not written again.
@@ -77,6 +79,20 @@ func TestHandlersQueueRows(t *testing.T) {
 	r.podUpdated(old, done)
 	if _, pods := r.pending.take(10); len(pods) != 1 || pods[0].Status != PodStatusSucceeded {
 		t.Errorf("a finished container queued %+v, want one Succeeded row", pods)
+	}
+
+	// Refused targets get a row when the job first lists them, not again on each update.
+	refusing := makeJob("refusing", "job-3", appsv1alpha1.EphemeralJobRunning)
+	refusing.Status.Refused = []appsv1alpha1.RefusedPod{{Name: "web-1", UID: "pod-9", Reason: appsv1alpha1.ReasonContainerNameTaken}}
+	r.recordJob(nil, refusing, true)
+	if _, pods := r.pending.take(10); len(pods) != 1 || pods[0].PodID != "pod-9" || pods[0].Status != PodStatusFailed {
+		t.Errorf("a job with a refused target queued pod rows %+v, want one Failed row", pods)
+	}
+	later := refusing.DeepCopy()
+	later.ResourceVersion, later.Status.Running = "101", 1
+	r.recordJob(refusing, later, true)
+	if jobs, pods := r.pending.take(10); len(jobs) != 1 || len(pods) != 0 {
+		t.Errorf("an update with the same refusals queued %d job rows and pod rows %+v, want 1 and none", len(jobs), pods)
 	}
 }
 
@@ -95,7 +111,7 @@ func TestWriteRowsDropsOnlyTheRowsMySQLRefuses(t *testing.T) {
 		return nil
 	}
 	before := testutil.ToFloat64(droppedRecords.WithLabelValues(tablePod))
-	rows := []PodRecord{podRow("j", "a", "", "", 1), podRow("j", "bad", "", "", 2), podRow("j", "c", "", "", 3)}
+	rows := []PodRecord{podRow("j", "a", "", ""), podRow("j", "bad", "", ""), podRow("j", "c", "", "")}
 	retry, err := writeRows(context.Background(), r, tablePod, rows, upsert)
 	if err != nil || len(retry) != 0 {
 		t.Fatalf("writeRows() = %v, %v; want nothing to retry", retry, err)
@@ -120,7 +136,9 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 		t.Skip("the server comes from " + mariadb.EnvDSN + "; it cannot be stopped")
 	}
 	s := openStore(t, configFor(srv, srv.DBName), StoreOptions{QueryTimeout: 3 * time.Second})
-	r := newRecorder(s, nil, nil, Options{Region: testRegion, BatchWait: 20 * time.Millisecond,
+	// The reader answers the writer's reading of the pods of a job seen for the first time.
+	reader := fake.NewClientBuilder().WithScheme(newScheme(t)).Build()
+	r := newRecorder(s, nil, reader, Options{Region: testRegion, BatchWait: 20 * time.Millisecond,
 		RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 300 * time.Millisecond}, testLogger(t), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
@@ -136,10 +154,10 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 	podOf := func(i int, state *corev1.ContainerState) *corev1.Pod {
 		return makePod(fmt.Sprintf("p%03d", i), fmt.Sprintf("pod-%03d", i)).ephemeral(debugName, testJobUID, state).obj()
 	}
+	r.recordJob(nil, makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning), true)
 	for i := range 300 {
 		r.recordPod(podOf(i, running(time.Minute)), true)
 	}
-	r.recordJob(makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning), true)
 	count := func(query string, want int) func() (bool, error) {
 		return func() (bool, error) {
 			var n int
@@ -160,7 +178,7 @@ func TestWriterRetriesWhileMySQLIsDown(t *testing.T) {
 	r.recordPod(podOf(7, terminated(0, "Completed", "", time.Minute, 2*time.Minute)), false)
 	succeeded := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobSucceeded)
 	succeeded.Status.Succeeded = 500
-	r.recordJob(succeeded, true)
+	r.recordJob(nil, succeeded, true)
 	eventually(t, time.Minute, "the writer failed and retried twice while MySQL is down", func() (bool, error) {
 		return testutil.ToFloat64(writeErrors.WithLabelValues(tablePod)) >= failuresBefore+2, nil
 	})
@@ -252,7 +270,9 @@ func TestConnectorWaitsForMySQL(t *testing.T) {
 	eventually(t, time.Minute, "readiness passes again", func() (bool, error) { return c.Check(nil) == nil, nil })
 }
 
-func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
+// newScheme returns a scheme of Kubernetes' types and the EphemeralJob types.
+func newScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -260,15 +280,22 @@ func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
 	if err := appsv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
+	return scheme
+}
+
+func TestRecorderSweepsImportsAndRecordsEvents(t *testing.T) {
+	scheme := newScheme(t)
 	// Rows written by an earlier process, with its own observation numbers.
 	earlier := newTestStore(t)
 	ctx := testContext(t)
-	if err := earlier.UpsertJobs(ctx, []JobRecord{jobRow("vanished", jobRunning, "3", 500), jobRow("kept", jobRunning, "1", 500)}); err != nil {
+	if err := earlier.UpsertJobs(ctx, []JobRecord{jobRow("vanished", jobRunning, "3"), jobRow("kept", jobRunning, "1")}); err != nil {
 		t.Fatal(err)
 	}
 
 	kept := makeJob("ej-kept", "kept", appsv1alpha1.EphemeralJobRunning)
+	kept.Spec.Template.EphemeralContainers[0].Name = "a"
 	fresh := makeJob("ej-fresh", "fresh", appsv1alpha1.EphemeralJobWaiting)
+	fresh.Spec.Template.EphemeralContainers[0].Name = "b"
 	pod := makePod("p", "pod-1").ephemeral("a", "kept", running(time.Minute)).ephemeral("b", "fresh", nil).obj()
 	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(kept, fresh, pod).Build()
 	informers := &informertest.FakeInformers{Scheme: scheme}
@@ -342,4 +369,69 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestWriterRereadsWhatDidNotFit fills a small queue past its bound, then lets the
+// writer run: the records left out are replaced by a re-read of the reader (the cache),
+// which also closes the rows of objects no longer there.
+func TestWriterRereadsWhatDidNotFit(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobRunning)
+	const n = 40
+	objs := make([]client.Object, 0, n+1)
+	objs = append(objs, job)
+	pods := make([]*corev1.Pod, 0, n)
+	for i := range n {
+		p := makePod(fmt.Sprintf("p%02d", i), fmt.Sprintf("pod-%02d", i)).
+			ephemeral(debugName, testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj()
+		pods = append(pods, p)
+		objs = append(objs, p)
+	}
+	// A row of a pod that is gone from the reader, whose deletion did not fit either.
+	if err := s.UpsertPods(ctx, []PodRecord{podRow(testJobUID, "pod-gone", PodStatusRunning, "1")}); err != nil {
+		t.Fatal(err)
+	}
+	reader := fake.NewClientBuilder().WithScheme(newScheme(t)).WithObjects(objs...).Build()
+	one, _ := PodRecordFor(pods[0], testJobUID, testRegion, true)
+	r := newRecorder(s, nil, reader, Options{Region: testRegion, BatchWait: 10 * time.Millisecond,
+		MaxPendingBytes: 10 * one.size()}, testLogger(t), nil)
+
+	rereadsBefore := testutil.ToFloat64(rereads)
+	r.recordJob(nil, job, true)
+	for _, p := range pods {
+		r.recordPod(p, true)
+	}
+	if got := r.pending.len(); got >= len(pods) {
+		t.Fatalf("%d records queued, want fewer than %d: the bound did not hold", got, len(pods))
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		r.runWriter(runCtx)
+	}()
+	defer func() {
+		cancel()
+		<-writerDone
+	}()
+	eventually(t, 30*time.Second, "every pod has its final row", func() (bool, error) {
+		rows, err := s.ListPods(ctx, testJobUID)
+		if err != nil || len(rows) != len(pods)+1 {
+			return false, err
+		}
+		for _, row := range rows {
+			switch {
+			case row.PodID == "pod-gone" && (row.IsInEtcd || row.Status != PodStatusUnknown):
+				return false, nil
+			case row.PodID != "pod-gone" && row.Status != PodStatusSucceeded:
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if got := testutil.ToFloat64(rereads) - rereadsBefore; got != 1 {
+		t.Errorf("re-reads = %v, want 1", got)
+	}
 }

@@ -32,6 +32,9 @@ const (
 	DefaultRetryBaseDelay = 100 * time.Millisecond
 	DefaultRetryMaxDelay  = 30 * time.Second
 	DefaultPingInterval   = 15 * time.Second
+	// DefaultMaxPendingBytes bounds the records queued for MySQL: 64 MiB holds about
+	// 100,000 records of typical size, the rows of a 100,000-pod job.
+	DefaultMaxPendingBytes = 64 << 20
 )
 
 // Options tune the recorder. Zero fields take their defaults.
@@ -56,6 +59,11 @@ type Options struct {
 	QueryTimeout time.Duration
 	// MaxOpenConns bounds the connection pool; DefaultMaxOpenConns when zero.
 	MaxOpenConns int
+	// MaxPendingBytes bounds the memory of the records observed and not yet written
+	// (while MySQL is slow or down); DefaultMaxPendingBytes when zero. Records that do
+	// not fit are left out, and every object is re-read and written once MySQL takes
+	// writes again.
+	MaxPendingBytes int
 }
 
 func (o Options) withDefaults() Options {
@@ -76,6 +84,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxOpenConns <= 0 {
 		o.MaxOpenConns = DefaultMaxOpenConns
 	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 	return o
 }
 
@@ -92,17 +103,20 @@ func (o Options) withDefaults() Options {
 //     which fails while MySQL does not answer.
 //   - the recorder, on the leader only: event handlers on the manager's informers for
 //     EphemeralJobs and Pods queue a row per job and per (job, pod) pair (pods are
-//     related to a job by the EPHEMERALJOB_UID of their ephemeral containers), and a
-//     writer drains the queue in batches of up to BatchSize rows or BatchWait, retrying
-//     failed writes until they succeed. Deleted objects are recorded with
+//     related to a job by the EPHEMERALJOB_UID of the ephemeral containers its
+//     controller injected, and by the job's status.refused), and a writer drains the
+//     queue in batches of up to BatchSize rows or BatchWait, retrying failed writes
+//     until they succeed. The queue holds at most MaxPendingBytes; what does not fit is
+//     re-read from the cache once MySQL takes writes again. Deleted objects are recorded with
 //     is_in_etcd=0 and their last known state. Once the cache synced and MySQL is
 //     ready, and then every SweepInterval, it marks gone the rows whose object is no
 //     longer in the cache and imports the objects that have no row, leaving existing
 //     rows alone.
 //
 // Metrics, on controller-runtime's registry: ephemeraljob_recorder_write_errors_total,
-// _write_duration_seconds, _dropped_records_total, _records_pending,
-// _missing_in_storage, _imported_total, _swept_total and _mysql_up.
+// _write_duration_seconds, _dropped_records_total, _records_pending, _pending_bytes,
+// _overflowed_records_total, _rereads_total, _missing_in_storage, _imported_total,
+// _swept_total and _mysql_up.
 // The manager's scheme must know the EphemeralJob types.
 func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Checker, error) {
 	opts = opts.withDefaults()
@@ -116,6 +130,7 @@ func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Check
 	conn.closer = closer
 	rec := newRecorder(store, mgr.GetCache(), mgr.GetCache(), opts, log, conn.ready)
 	rec.closer = closer
+	rec.mysqlBack = conn.back
 	if err := mgr.Add(conn); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("adding the MySQL connector: %w", err)

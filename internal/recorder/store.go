@@ -30,7 +30,7 @@ type JobRecord struct {
 	Namespace string
 	// JobID is the job's UID.
 	JobID string
-	// Version is the job's resourceVersion, stored as the opaque string it is.
+	// Version is the job's resourceVersion; it orders the observations of the job (see MySQLStore).
 	Version string
 	// Status is the job's phase, or StatusCreated before the controller set one.
 	Status string
@@ -56,8 +56,6 @@ type JobRecord struct {
 	GmtCreated  time.Time
 	GmtModified time.Time
 	GmtFinished *time.Time
-	// ObservedSeq orders observations of the same job; see MySQLStore.
-	ObservedSeq uint64
 }
 
 // PodRecord is one row of the pod table: one pod as last observed, for one job.
@@ -69,7 +67,7 @@ type PodRecord struct {
 	Namespace string
 	// PodID is the pod's UID.
 	PodID string
-	// Version is the pod's resourceVersion, stored as the opaque string it is.
+	// Version is the pod's resourceVersion; it orders the observations of the row (see MySQLStore).
 	Version string
 	// Status is the state of the job's containers in the pod: one of PodStatusPending,
 	// PodStatusRunning, PodStatusSucceeded, PodStatusFailed and PodStatusUnknown.
@@ -96,8 +94,6 @@ type PodRecord struct {
 	GmtModified time.Time
 	GmtStarted  *time.Time
 	GmtFinished *time.Time
-	// ObservedSeq orders observations of the same row; see MySQLStore.
-	ObservedSeq uint64
 }
 
 // JobFilter selects jobs for ListJobs. Zero fields do not filter.
@@ -133,8 +129,9 @@ const (
 type Exists func(ctx context.Context, namespace, name, uid string) (bool, error)
 
 // Store persists job and pod records. Its writes are idempotent and keyed by UID:
-// a record never replaces a row written from a later observation (a larger
-// ObservedSeq), and a row marked gone (IsInEtcd false) never comes back.
+// a record never replaces a row written from a later observation (a deletion after
+// every live state, then a larger resourceVersion; see compareObservations), and a row
+// marked gone (IsInEtcd false) never comes back.
 type Store interface {
 	// UpsertJobs inserts or updates job rows by job_id.
 	UpsertJobs(ctx context.Context, jobs []JobRecord) error

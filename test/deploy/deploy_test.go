@@ -31,9 +31,13 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,7 +127,7 @@ var _ = Describe("config/default", Ordered, func() {
 		Expect(sets.List(kinds)).To(ContainElements(
 			"Namespace", "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding",
 			"ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-			"ValidatingWebhookConfiguration", "Certificate", "Issuer"))
+			"ValidatingWebhookConfiguration", "Certificate", "Issuer", "PodDisruptionBudget"))
 	})
 
 	It("runs the manager safely, with probes, requests, leader election and both certificates", func() {
@@ -166,6 +170,45 @@ var _ = Describe("config/default", Ordered, func() {
 		Expect(mounts).To(HaveKeyWithValue("webhook-certs", "/tmp/k8s-webhook-server/serving-certs"))
 		Expect(mounts).To(HaveKeyWithValue("metrics-certs", "/tmp/k8s-metrics-server/metrics-certs"))
 	})
+
+	It("runs two replicas with leader election, rolled one at a time, spread over nodes and kept by a PodDisruptionBudget",
+		func() {
+			var deploy appsv1.Deployment
+			find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
+			Expect(deploy.Spec.Replicas).To(HaveValue(BeEquivalentTo(2)))
+			Expect(deploy.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--leader-elect"))
+			// A rollout adds a new pod before it stops an old one: a webhook always answers.
+			Expect(deploy.Spec.Strategy.Type).To(Equal(appsv1.RollingUpdateDeploymentStrategyType))
+			Expect(deploy.Spec.Strategy.RollingUpdate).NotTo(BeNil())
+			Expect(deploy.Spec.Strategy.RollingUpdate.MaxUnavailable).To(HaveValue(Equal(intstr.FromInt32(0))))
+			Expect(deploy.Spec.Strategy.RollingUpdate.MaxSurge).To(HaveValue(Equal(intstr.FromInt32(1))))
+			podLabels := labels.Set(deploy.Spec.Template.Labels)
+
+			spread := deploy.Spec.Template.Spec.TopologySpreadConstraints
+			Expect(spread).To(HaveLen(1))
+			Expect(spread[0].TopologyKey).To(Equal(corev1.LabelHostname))
+			spreadSelector, err := metav1.LabelSelectorAsSelector(spread[0].LabelSelector)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(spreadSelector.Matches(podLabels)).To(BeTrue(), "the spread constraint selects the manager's pods")
+
+			var pdb policyv1.PodDisruptionBudget
+			find(objs, "PodDisruptionBudget", "ephemeraljob-operator-controller-manager", &pdb)
+			Expect(pdb.Namespace).To(Equal(namespace))
+			Expect(pdb.Spec.MinAvailable).To(HaveValue(Equal(intstr.FromInt32(1))))
+			Expect(pdb.Spec.MaxUnavailable).To(BeNil())
+			selector, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(selector.Matches(podLabels)).To(BeTrue(), "the PodDisruptionBudget selects the manager's pods")
+			// One replica may be evicted at a time, never both.
+			Expect(int(*deploy.Spec.Replicas) - pdb.Spec.MinAvailable.IntValue()).To(Equal(1))
+
+			// The webhook is served by every ready replica: the readiness probe does not
+			// depend on leadership, and the Service selects both.
+			Expect(deploy.Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+			var svc corev1.Service
+			find(objs, "Service", "ephemeraljob-operator-webhook-service", &svc)
+			Expect(labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels)).To(BeTrue())
+		})
 
 	It("routes the webhook and metrics Services to the manager, with matching certificates", func() {
 		var deploy appsv1.Deployment

@@ -27,19 +27,23 @@ import (
 	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil/mariadb"
@@ -122,15 +126,25 @@ var recorderOptions = recorder.Options{
 
 // startManager runs the controller and the recorder writing to mysqlCfg in a manager of
 // their own, logging to log (the suite's logger when zero), until the returned
-// manager's Stop; the spec stops it at the latest when it ends.
-func startManager(mysqlCfg recorder.Config, log logr.Logger) *running {
+// manager's Stop; the spec stops it at the latest when it ends. configure adjusts the
+// manager's options (e.g. leader election).
+func startManager(mysqlCfg recorder.Config, log logr.Logger, configure ...func(*ctrl.Options)) *running {
+	return startManagerWith(mysqlCfg, recorderOptions, log, configure...)
+}
+
+// startManagerWith is startManager with the recorder's options.
+func startManagerWith(mysqlCfg recorder.Config, opts recorder.Options, log logr.Logger,
+	configure ...func(*ctrl.Options)) *running {
 	mgr, err := harness.NewManager(cfg, scheme, func(o *ctrl.Options) {
 		if log.GetSink() != nil {
 			o.Logger = log
 		}
+		for _, f := range configure {
+			f(o)
+		}
 	})
 	Expect(err).NotTo(HaveOccurred())
-	check, err := recorder.SetupWithManager(mgr, mysqlCfg, recorderOptions)
+	check, err := recorder.SetupWithManager(mgr, mysqlCfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(mgr.AddReadyzCheck("mysql", check)).To(Succeed())
 	mgr.Run()
@@ -140,3 +154,57 @@ func startManager(mysqlCfg recorder.Config, log logr.Logger) *running {
 
 // readiness runs the MySQL readiness check as the manager's /readyz/mysql does.
 func (r *running) readiness() error { return r.ready(nil) }
+
+// leaderElection makes managers compete for the lease id, with short durations so that
+// a standby takes over within seconds of the leader's death. The lease is not released
+// when a manager stops: a stopped leader is a dead one.
+func leaderElection(id string) func(*ctrl.Options) {
+	return func(o *ctrl.Options) {
+		o.LeaderElection = true
+		o.LeaderElectionID = id
+		o.LeaderElectionNamespace = "default"
+		o.LeaderElectionReleaseOnCancel = false
+		o.LeaseDuration = new(4 * time.Second)
+		o.RenewDeadline = new(3 * time.Second)
+		o.RetryPeriod = new(500 * time.Millisecond)
+	}
+}
+
+// recorderOnly is a manager running the MySQL recorder without a controller: a second
+// writer beside a manager that runs both.
+type recorderOnly struct {
+	ctrl.Manager
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startRecorder runs a recorder writing to mysqlCfg in a manager of its own, without a
+// controller and without leader election, until Stop; the spec stops it at the latest
+// when it ends.
+func startRecorder(mysqlCfg recorder.Config, opts recorder.Options) *recorderOnly {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controller.TrimPod}},
+		},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = recorder.SetupWithManager(mgr, mysqlCfg, opts)
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &recorderOnly{Manager: mgr, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- mgr.Start(ctx) }()
+	DeferCleanup(r.Stop)
+	return r
+}
+
+// Stop stops the recorder's manager and waits until it returned; stopping again does nothing.
+func (r *recorderOnly) Stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	Expect(<-r.done).To(Succeed())
+}

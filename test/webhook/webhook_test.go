@@ -267,6 +267,35 @@ var _ = Describe("the EphemeralJob webhook", func() {
 				To(Satisfy(apierrors.IsNotFound))
 		})
 
+		It("refuses a job whose owner annotation names someone else, and any later change of it", func(ctx SpecContext) {
+			grant(ctx, ns, "carol", "create-jobs", createJobs)
+			grant(ctx, ns, "carol", "add-ephemeral-containers", addEphemeralContainers)
+			carol := impersonating("carol")
+			spoofed := sample("story2_ephemeraljob.yaml", ns)
+			spoofed.SetAnnotations(map[string]string{appsv1alpha1.AnnotationOwner: "dave"})
+			Eventually(func(g Gomega) {
+				err := carol.Create(ctx, spoofed.DeepCopy())
+				g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+				g.Expect(causes(err)).To(ConsistOf("FieldValueInvalid metadata.annotations[ephemeraljob.kruise.io/owner]"))
+				g.Expect(err.Error()).To(ContainSubstring(`must be the user creating the job ("carol")`))
+			}).Should(Succeed())
+
+			owned := sample("story2_ephemeraljob.yaml", ns)
+			owned.SetAnnotations(map[string]string{appsv1alpha1.AnnotationOwner: "carol",
+				appsv1alpha1.AnnotationTenant: "team-c"})
+			Expect(carol.Create(ctx, owned)).To(Succeed())
+
+			// Not even an administrator may rewrite it afterwards.
+			ej := &appsv1alpha1.EphemeralJob{}
+			Expect(admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: owned.GetName()}, ej)).To(Succeed())
+			ej.Annotations[appsv1alpha1.AnnotationOwner] = "dave"
+			delete(ej.Annotations, appsv1alpha1.AnnotationTenant)
+			err := admin.Update(ctx, ej)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+			Expect(causes(err)).To(ConsistOf("FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/owner]",
+				"FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/tenant]"))
+		})
+
 		It("allows a user who may create jobs and add ephemeral containers to pods", func(ctx SpecContext) {
 			grant(ctx, ns, "bob", "create-jobs", createJobs)
 			grant(ctx, ns, "bob", "add-ephemeral-containers", addEphemeralContainers)

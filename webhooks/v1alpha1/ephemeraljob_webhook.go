@@ -76,7 +76,11 @@ var _ admission.Validator[*appsv1alpha1.EphemeralJob] = &EphemeralJobValidator{}
 func (v *EphemeralJobValidator) ValidateCreate(
 	ctx context.Context, ej *appsv1alpha1.EphemeralJob,
 ) (admission.Warnings, error) {
-	if err := invalid(ej, validate(nil, ej)); err != nil {
+	user, err := requester(ctx, "creating an EphemeralJob")
+	if err != nil {
+		return nil, err
+	}
+	if err := invalid(ej, append(validate(nil, ej), validateHistoryAnnotations(nil, ej, user)...)); err != nil {
 		return nil, err
 	}
 	return nil, v.authorize(ctx, ej, "creating an EphemeralJob")
@@ -87,7 +91,8 @@ func (v *EphemeralJobValidator) ValidateCreate(
 func (v *EphemeralJobValidator) ValidateUpdate(
 	ctx context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob,
 ) (admission.Warnings, error) {
-	if err := invalid(newJob, validate(oldJob, newJob)); err != nil {
+	errs := append(validate(oldJob, newJob), validateHistoryAnnotations(oldJob, newJob, "")...)
+	if err := invalid(newJob, errs); err != nil {
 		return nil, err
 	}
 	if action := widening(oldJob, newJob); action != "" {
@@ -116,6 +121,40 @@ func (v *EphemeralJobValidator) ValidateDelete(
 	_ context.Context, _ *appsv1alpha1.EphemeralJob,
 ) (admission.Warnings, error) {
 	return nil, nil
+}
+
+// requester returns the name of the user whose request is being admitted.
+func requester(ctx context.Context, action string) (string, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil {
+		return "", apierrors.NewInternalError(fmt.Errorf("finding the user %s: %w", action, err))
+	}
+	return req.UserInfo.Username, nil
+}
+
+// validateHistoryAnnotations keeps the annotations that the MySQL history records as a
+// job's owner and tenant trustworthy. On create (oldJob nil), the owner annotation, when
+// set, must name the user creating the job; the tenant is the creator's to declare.
+// After creation neither may be added, changed or removed, by anyone: the history of a
+// job cannot be rewritten by whoever may update it.
+func validateHistoryAnnotations(oldJob, newJob *appsv1alpha1.EphemeralJob, user string) field.ErrorList {
+	path := field.NewPath("metadata", "annotations")
+	var errs field.ErrorList
+	if oldJob == nil {
+		if owner, ok := newJob.Annotations[appsv1alpha1.AnnotationOwner]; ok && owner != user {
+			errs = append(errs, field.Invalid(path.Key(appsv1alpha1.AnnotationOwner), owner,
+				fmt.Sprintf("must be the user creating the job (%q), or unset", user)))
+		}
+		return errs
+	}
+	for _, key := range []string{appsv1alpha1.AnnotationOwner, appsv1alpha1.AnnotationTenant} {
+		oldValue, hadIt := oldJob.Annotations[key]
+		newValue, hasIt := newJob.Annotations[key]
+		if hadIt != hasIt || oldValue != newValue {
+			errs = append(errs, field.Forbidden(path.Key(key), "may not be changed after creation"))
+		}
+	}
+	return errs
 }
 
 // invalid returns the Invalid status error holding errs, or nil when errs is empty.

@@ -282,3 +282,122 @@ func TestValidateDeleteDoesNotAsk(t *testing.T) {
 		t.Errorf("sent %d SubjectAccessReviews, want none", len(reviews.got))
 	}
 }
+
+// causesOf returns the "type field" of each cause of an Invalid error.
+func causesOf(t *testing.T, err error) []string {
+	t.Helper()
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		t.Fatalf("%v is not an API status error with details", err)
+	}
+	got := make([]string, 0, len(status.Status().Details.Causes))
+	for _, c := range status.Status().Details.Causes {
+		got = append(got, string(c.Type)+" "+c.Field)
+	}
+	return got
+}
+
+func TestValidateCreateRefusesAnOwnerOtherThanTheCreator(t *testing.T) {
+	const ownerField = "metadata.annotations[ephemeraljob.kruise.io/owner]"
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		wantCauses  []string
+	}{
+		{name: "no owner"},
+		{name: "the creator", annotations: map[string]string{appsv1alpha1.AnnotationOwner: "alice"}},
+		{name: "a tenant of the creator's choosing", annotations: map[string]string{appsv1alpha1.AnnotationTenant: "team-a"}},
+		{name: "someone else", annotations: map[string]string{appsv1alpha1.AnnotationOwner: "mallory"},
+			wantCauses: []string{"FieldValueInvalid " + ownerField}},
+		{name: "empty", annotations: map[string]string{appsv1alpha1.AnnotationOwner: ""},
+			wantCauses: []string{"FieldValueInvalid " + ownerField}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reviews := &fakeSubjectAccessReviews{allowed: true}
+			v := &EphemeralJobValidator{SubjectAccessReviews: reviews}
+			job := validJob()
+			job.Annotations = tt.annotations
+			_, err := v.ValidateCreate(createContext(t, "ns"), job)
+			if tt.wantCauses == nil {
+				if err != nil {
+					t.Fatalf("ValidateCreate() = %v, want nil", err)
+				}
+				return
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("ValidateCreate() = %v, want Invalid", err)
+			}
+			if diff := cmp.Diff(tt.wantCauses, causesOf(t, err)); diff != "" {
+				t.Errorf("causes (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(err.Error(), `must be the user creating the job ("alice")`) {
+				t.Errorf("ValidateCreate() = %q, want it to name the creator", err.Error())
+			}
+			if len(reviews.got) != 0 {
+				t.Errorf("sent %d SubjectAccessReviews for a refused job, want 0", len(reviews.got))
+			}
+		})
+	}
+}
+
+func TestValidateUpdateKeepsOwnerAndTenant(t *testing.T) {
+	const (
+		forbiddenOwner  = "FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/owner]"
+		forbiddenTenant = "FieldValueForbidden metadata.annotations[ephemeraljob.kruise.io/tenant]"
+	)
+	owned := func() *appsv1alpha1.EphemeralJob {
+		j := validJob()
+		j.Annotations = map[string]string{appsv1alpha1.AnnotationOwner: "alice", appsv1alpha1.AnnotationTenant: "team-a"}
+		return j
+	}
+	tests := []struct {
+		name       string
+		change     func(j *appsv1alpha1.EphemeralJob)
+		wantFields []string
+	}{
+		{name: "another annotation", change: func(j *appsv1alpha1.EphemeralJob) { j.Annotations["note"] = "x" }},
+		{name: "changing the owner",
+			change:     func(j *appsv1alpha1.EphemeralJob) { j.Annotations[appsv1alpha1.AnnotationOwner] = "mallory" },
+			wantFields: []string{forbiddenOwner}},
+		{name: "removing the owner and changing the tenant",
+			change: func(j *appsv1alpha1.EphemeralJob) {
+				delete(j.Annotations, appsv1alpha1.AnnotationOwner)
+				j.Annotations[appsv1alpha1.AnnotationTenant] = "team-b"
+			},
+			wantFields: []string{forbiddenOwner,
+				forbiddenTenant}},
+		{name: "removing every annotation",
+			change: func(j *appsv1alpha1.EphemeralJob) { j.Annotations = nil },
+			wantFields: []string{forbiddenOwner,
+				forbiddenTenant}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := &EphemeralJobValidator{SubjectAccessReviews: &fakeSubjectAccessReviews{allowed: true}}
+			newJob := owned()
+			tt.change(newJob)
+			// The job's owner herself may not change it either.
+			_, err := v.ValidateUpdate(createContext(t, "ns"), owned(), newJob)
+			if tt.wantFields == nil {
+				if err != nil {
+					t.Fatalf("ValidateUpdate() = %v, want nil", err)
+				}
+				return
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("ValidateUpdate() = %v, want Invalid", err)
+			}
+			if diff := cmp.Diff(tt.wantFields, causesOf(t, err)); diff != "" {
+				t.Errorf("causes (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// An owner added after creation is refused as well.
+	v := &EphemeralJobValidator{SubjectAccessReviews: &fakeSubjectAccessReviews{allowed: true}}
+	added := validJob()
+	added.Annotations = map[string]string{appsv1alpha1.AnnotationOwner: "alice"}
+	if _, err := v.ValidateUpdate(createContext(t, "ns"), validJob(), added); !apierrors.IsInvalid(err) {
+		t.Errorf("adding an owner after creation: ValidateUpdate() = %v, want Invalid", err)
+	}
+}
