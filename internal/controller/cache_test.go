@@ -194,15 +194,23 @@ func assertSameReaderResults(t *testing.T, got, pod *corev1.Pod) {
 	if g, w := podstate.JobUIDs(got), podstate.JobUIDs(pod); !reflect.DeepEqual(g, w) {
 		t.Errorf("podstate.JobUIDs = %v, want %v", g, w)
 	}
+	// Every job whose UID a container carries is known, with every container name.
+	known := func(types.UID) (recorder.KnownJob, bool) {
+		k := recorder.KnownJob{Namespace: pod.Namespace, Containers: map[string]bool{}}
+		for _, c := range pod.Spec.EphemeralContainers {
+			k.Containers[c.Name] = true
+		}
+		return k, true
+	}
 	for _, inEtcd := range []bool{true, false} {
-		g, w := recorder.PodRecordsFor(got, "region", inEtcd), recorder.PodRecordsFor(pod, "region", inEtcd)
+		g, w := recorder.PodRecordsFor(got, "region", inEtcd, known), recorder.PodRecordsFor(pod, "region", inEtcd, known)
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("recorder.PodRecordsFor(inEtcd %v) = %+v, want %+v", inEtcd, g, w)
 		}
 	}
 	if len(pod.Spec.EphemeralContainers) > 0 {
 		// The recorder must see the resources of the container the job targets.
-		recs := recorder.PodRecordsFor(got, "region", true)
+		recs := recorder.PodRecordsFor(got, "region", true, known)
 		if len(recs) != 1 || recs[0].Resources == "{}" {
 			t.Errorf("recorder rows %+v lack the target's resources", recs)
 		}
