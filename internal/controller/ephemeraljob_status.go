@@ -121,7 +121,7 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "")
 		set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, message)
 		if phase == appsv1alpha1.EphemeralJobFailed {
-			set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, "")
+			set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, message)
 		}
 	} else {
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
