@@ -331,19 +331,32 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			}
 			continue
 		}
-		if pod.ResourceVersion != t.sentVersion || !p.acceptNew || p.job.Spec.Paused {
-			// Never applied (the pod moved on without it), or not to be sent again now that
-			// the job takes no new targets: if the write still lands, the pod's event
-			// brings the target back.
+		if !p.acceptNew || p.job.Spec.Paused || !l.isCandidate(pod) {
+			// Not to be sent again now that the job or the pod takes no new target: if the
+			// write still lands, the pod's event brings the target back.
 			l.release(t.index)
 			l.observe(pod, p.now)
 			continue
+		}
+		if pod.ResourceVersion != t.sentVersion {
+			// The pod moved on without the containers: the write sent with the old version can
+			// never be applied, so the same index goes out again with the version just read,
+			// fresher than the cache's (a pod that keeps changing would otherwise conflict
+			// on every cached version).
+			if reason, message := checkInjectable(p.job, pod); reason != "" {
+				l.refuse(pod, t, reason, message)
+				continue
+			}
+			t.sentVersion = pod.ResourceVersion
 		}
 		switch err := r.inject(ctx, p.job, pod, t.index); {
 		case err == nil:
 			t.state = injectAccepted
 		case isRefusal(err):
 			l.refuse(pod, t, refusalOf(err).reason, refusalOf(err).message)
+		case apierrors.IsConflict(err):
+			// Someone else changed the pod meanwhile: read it again on the next pass.
+			again = retryDelay
 		default:
 			t.backoff(p.now)
 			again = retryDelay

@@ -106,7 +106,7 @@ func TestJobIsExactUnderFaultsAndCrashes(t *testing.T) {
 	}
 	clientset := kubernetes.NewForConfigOrDie(cfg)
 	kubeconfig := writeKubeconfig(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {

@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 )
 
@@ -55,6 +56,7 @@ func runManagerChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	cfg.QPS, cfg.Burst = controller.DefaultClientQPS, controller.DefaultClientBurst // as cmd/main.go
 	rate, _ := strconv.ParseFloat(os.Getenv(faultRateEnv), 64)
 	f := &faults{rate: rate, file: os.Getenv(faultFileEnv), rng: rand.New(rand.NewPCG(uint64(os.Getpid()), 7))}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return f.wrap(rt) })
