@@ -31,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -178,7 +179,7 @@ func (r *EphemeralJobReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	p.requeue(r.reconcileUnknown(ctx, p))
 	p.requeue(p.ledger.expireStarts(p.job.Spec.StartDeadline(), p.now))
-	p.requeue(r.reconcileInjections(ctx, p))
+	r.reconcileInjections(ctx, p)
 	p.status = computeStatus(p.job, p.ledger, p.acceptNew, p.now)
 	return r.reconcileStatus(ctx, p)
 }
@@ -260,7 +261,7 @@ func newerJob(cached, written *appsv1alpha1.EphemeralJob) *appsv1alpha1.Ephemera
 	if written == nil || written.UID != cached.UID {
 		return cached
 	}
-	if c, err := compareVersions(written.ResourceVersion, cached.ResourceVersion); err == nil && c > 0 {
+	if c, err := resourceversion.CompareResourceVersion(written.ResourceVersion, cached.ResourceVersion); err == nil && c > 0 {
 		return written.DeepCopy()
 	}
 	return cached
@@ -369,11 +370,11 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 // replicas leave room and the written index limit allows. A pod that can't take the
 // containers is refused and the loop goes on with the others, so a refused pod never
 // blocks them. The indexes are given first, one by one; the writes then go out together,
-// and their answers come back to a later pass. It returns when to look again.
-func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pass) time.Duration {
+// and their answers come back to a later pass and wake the job.
+func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pass) {
 	l, job := p.ledger, p.job
 	if !p.acceptNew || job.Spec.Paused {
-		return 0
+		return
 	}
 	type shot struct {
 		pod *corev1.Pod
@@ -423,7 +424,6 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pas
 			r.wakeUp(p.key)
 		})
 	}
-	return 0
 }
 
 // settle applies the API server's answer to an injection sent by an earlier pass.

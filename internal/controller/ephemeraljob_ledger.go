@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -659,13 +660,11 @@ func truncate(s string) string {
 		return s
 	}
 	cut := maxMessageLength
-	for cut > 0 && !isRuneStart(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
 	return s[:cut] + "…"
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // startedAt returns the time to record for a job's start.
 func startedAt(st *appsv1alpha1.EphemeralJobStatus, now time.Time) *metav1.Time {

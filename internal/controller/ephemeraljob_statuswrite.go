@@ -24,7 +24,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/resourceversion"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -96,9 +95,9 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 				statusConflicts.Inc()
 				// Another writer changed the job: look again with its version.
 				p.requeue(retryDelay)
-				return p.result, joinErrs(p.errs)
+				return p.result, errors.Join(p.errs...)
 			}
-			return ctrl.Result{}, joinErrs(append(p.errs, err))
+			return ctrl.Result{}, errors.Join(append(p.errs, err)...)
 		}
 		s.written, s.lastWrite = work, p.now
 		l.urgent = false
@@ -121,7 +120,7 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 	if _, after := expiry(p.job, &p.status, p.now); after > 0 {
 		p.requeue(after)
 	}
-	return p.result, joinErrs(p.errs)
+	return p.result, errors.Join(p.errs...)
 }
 
 // patchStatus writes work's status as a merge patch from old, guarded by old's
@@ -136,10 +135,3 @@ func (r *EphemeralJobReconciler) patchStatus(ctx context.Context, old, work *app
 	}
 	return true, nil
 }
-
-// compareVersions compares two resourceVersions of one resource (KEP-5504).
-func compareVersions(a, b string) (int, error) {
-	return resourceversion.CompareResourceVersion(a, b)
-}
-
-func joinErrs(errs []error) error { return errors.Join(errs...) }
