@@ -190,6 +190,20 @@ type EphemeralJobStatus struct {
 	// +optional
 	Refused []RefusedPod `json:"refused,omitempty"`
 
+	// Results folds the finished targets' results: targets that ended with the same exit
+	// code, reason and message share one group, with a count and a few of their pods, the
+	// way identical output of many hosts is folded. At most 10 groups, in the order they
+	// first appeared; targets whose result would open an eleventh are counted in
+	// otherResults. `kubectl ejob results` lists every target.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	Results []ResultGroup `json:"results,omitempty"`
+
+	// OtherResults counts the finished targets whose result is in no group of results.
+	// +optional
+	OtherResults int32 `json:"otherResults,omitempty"`
+
 	// StartTime is when the controller started the job; activeDeadlineSeconds counts from it.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
@@ -223,6 +237,36 @@ type RefusedPod struct {
 	// +optional
 	Message string `json:"message,omitempty"`
 }
+
+// ResultGroup is a set of finished targets that ended the same way.
+type ResultGroup struct {
+	// Succeeded is true when these targets succeeded.
+	Succeeded bool `json:"succeeded"`
+	// ExitCode is the exit code of the container that decided the result, when it ended.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// Reason is the kubelet's reason (Completed, Error, ErrImageNeverPull) or the job's
+	// (StartDeadlineExceeded, PodVanished, a refusal's).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message is the termination message (the tail of the output, with
+	// terminationMessagePolicy FallbackToLogsOnError) or the job's explanation, at most 256 bytes.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Count is the number of targets in the group.
+	Count int32 `json:"count"`
+	// Pods names the first few targets of the group (at most 3), as pod/container.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=3
+	// +optional
+	Pods []string `json:"pods,omitempty"`
+}
+
+// MaxResultGroups is how many groups status.results holds.
+const MaxResultGroups = 10
+
+// MaxResultSamples is how many pods a result group names.
+const MaxResultSamples = 3
 
 // ReasonCount is how many targets share a reason.
 type ReasonCount struct {

@@ -88,6 +88,17 @@ type PodRecord struct {
 	IsInEtcd bool
 	// Remark is the JSON of a PodRemark, or empty.
 	Remark string
+	// ContainerName is the name the job's deciding container has in the pod: the template's
+	// name, or the name derived from it when that was taken (see podstate.DerivedName).
+	ContainerName string
+	// ExitCode, Reason and Message are that container's result: its exit code (nil until it
+	// ended), the kubelet's or the job's reason, and its termination message (bounded).
+	ExitCode *int32
+	Reason   string
+	Message  string
+	// Output is the container's output, fetched once when it finished if the recorder was
+	// asked to (bounded); empty otherwise.
+	Output string
 	// GmtCreated is the pod's creation time; GmtModified the time of the last change of
 	// the job's containers; GmtStarted and GmtFinished span them. Zero or nil means NULL.
 	GmtCreated  time.Time
