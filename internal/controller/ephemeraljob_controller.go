@@ -179,6 +179,9 @@ func (r *EphemeralJobReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	p.requeue(r.reconcileUnknown(ctx, p))
 	p.requeue(p.ledger.expireStarts(p.job.Spec.StartDeadline(), p.now))
+	if p.acceptNew {
+		p.requeue(p.ledger.expirePending(startedAt(&p.job.Status, p.now).Time, p.job.Spec.StartDeadline(), p.now))
+	}
 	r.reconcileInjections(ctx, p)
 	p.status = computeStatus(p.job, p.ledger, p.acceptNew, p.now)
 	return r.reconcileStatus(ctx, p)
@@ -495,8 +498,13 @@ func refusalOf(err error) *refusalError {
 // a lost or duplicated container, and a write sent twice with the same version is applied
 // at most once.
 func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.EphemeralJob, pod *corev1.Pod, index int32) error {
+	containers, reason, message := containersFor(job, pod, index)
+	if reason != "" {
+		injections.WithLabelValues(reason).Inc()
+		return &refusalError{reason: reason, message: message}
+	}
 	updated := pod.DeepCopy()
-	updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, containersFor(job, index)...)
+	updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, containers...)
 	err := r.SubResource("ephemeralcontainers").Update(ctx, updated)
 	switch {
 	case err == nil:
@@ -506,7 +514,7 @@ func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.E
 	case apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err):
 		injections.WithLabelValues(appsv1alpha1.ReasonInjectionRefused).Inc()
 		return &refusalError{reason: appsv1alpha1.ReasonInjectionRefused,
-			message: fmt.Sprintf("pod %s refused the containers: %v", pod.Name, err)}
+			message: fmt.Sprintf("the API server refused the containers: %v", err)}
 	case apierrors.IsConflict(err):
 		injections.WithLabelValues("Conflict").Inc()
 		return err
@@ -560,7 +568,8 @@ func (r *EphemeralJobReconciler) emitEvents(p *pass, old *appsv1alpha1.Ephemeral
 	work := p.job
 	if len(work.Status.Refused) > len(old.Refused) {
 		for _, refused := range work.Status.Refused[len(old.Refused):] {
-			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, refused.Reason, "Inject", "%s", refused.Message)
+			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, refused.Reason, "Inject", "pod %s: %s",
+				refused.Name, refused.Message)
 		}
 	}
 	for uid, f := range p.ledger.forged {
@@ -573,10 +582,11 @@ func (r *EphemeralJobReconciler) emitEvents(p *pass, old *appsv1alpha1.Ephemeral
 	}
 	if work.Status.Phase.IsFinished() && !old.Phase.IsFinished() {
 		typ := corev1.EventTypeNormal
+		cond := appsv1alpha1.ConditionComplete
 		if work.Status.Phase == appsv1alpha1.EphemeralJobFailed {
-			typ = corev1.EventTypeWarning
+			typ, cond = corev1.EventTypeWarning, appsv1alpha1.ConditionFailed
 		}
-		if c := meta.FindStatusCondition(work.Status.Conditions, appsv1alpha1.ConditionComplete); c != nil {
+		if c := meta.FindStatusCondition(work.Status.Conditions, cond); c != nil {
 			r.Recorder.Eventf(work, nil, typ, c.Reason, "Complete", "%s", c.Message)
 		}
 	}

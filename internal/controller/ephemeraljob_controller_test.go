@@ -382,8 +382,8 @@ func TestRestartInjectsNothingTwice(t *testing.T) {
 func TestForgedIndexIsNotCounted(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
 	pods := makePods(3)
-	forged := containersFor(&appsv1alpha1.EphemeralJob{ObjectMeta: metav1.ObjectMeta{Name: "ej", UID: "job-uid"},
-		Spec: job.Spec}, 2147483646)
+	forged, _, _ := containersFor(&appsv1alpha1.EphemeralJob{ObjectMeta: metav1.ObjectMeta{Name: "ej", UID: "job-uid"},
+		Spec: job.Spec}, pods[1], 2147483646)
 	pods[1].Spec.EphemeralContainers = forged
 	w := newWorld(t, job, pods...)
 	got := w.run(job)

@@ -128,13 +128,14 @@ type forgery struct {
 	detail string
 }
 
-// failureNote names one failed target for the job's condition message.
-type failureNote struct {
-	pod, detail string
+// targetResult is how a target ended, for status.results.
+type targetResult struct {
+	// pod and container name the target; either may be unknown (empty).
+	pod, container string
+	exitCode       *int32
+	reason         string
+	message        string
 }
-
-// maxFailureNotes bounds how many failed targets the ledger keeps by name.
-const maxFailureNotes = 5
 
 // maxMessageLength bounds a message read from a pod or the API server before it goes into status.
 const maxMessageLength = 256
@@ -156,7 +157,10 @@ type ledger struct {
 	// unidentified counts refusals the status recorded, by reason, whose pods it does not
 	// name: after a restart, pods that fail the same check again are taken to be those.
 	unidentified map[string]int32
-	failures     []failureNote
+	// results folds the finished targets' results (status.results), otherResults counts
+	// those that fit no group.
+	results      []appsv1alpha1.ResultGroup
+	otherResults int32
 
 	active map[int32]*activeTarget
 	byPod  map[types.UID]int32
@@ -164,7 +168,13 @@ type ledger struct {
 	refusedPods map[types.UID]struct{}
 	candidates  map[types.UID]*candidate
 	queue       candidateHeap
-	forged      map[types.UID]forgery
+	// pending are selected pods not running yet: they count as waiting and become
+	// candidates once they run. They are kept oldest first, since the oldest is the first
+	// whose wait (see expirePending) ends. One whose wait ended and comes back with an
+	// event is dropped again by the same pass.
+	pending      map[types.UID]*candidate
+	pendingQueue candidateHeap
+	forged       map[types.UID]forgery
 
 	// resultsChanged is set when a finished result changed since the status was last built.
 	resultsChanged bool
@@ -191,6 +201,7 @@ func newLedger(job *appsv1alpha1.EphemeralJob, selector labels.Selector) *ledger
 		byPod:        map[types.UID]int32{},
 		refusedPods:  map[types.UID]struct{}{},
 		candidates:   map[types.UID]*candidate{},
+		pending:      map[types.UID]*candidate{},
 		forged:       map[types.UID]forgery{},
 
 		finishedUnwritten: map[types.UID]struct{}{},
@@ -224,6 +235,11 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	}
 	l.next = l.writtenLimit
 
+	l.results = slices.Clone(st.Results)
+	for i := range l.results {
+		l.results[i].Pods = slices.Clone(l.results[i].Pods)
+	}
+	l.otherResults = st.OtherResults
 	for _, rc := range st.Refusals {
 		l.refusals[rc.Reason] = max(rc.Count, 0)
 	}
@@ -259,8 +275,8 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 		for i := r.lo; i <= min(r.hi, l.writtenLimit-1) && budget > 0; i++ {
 			budget--
 			if _, ok := l.active[i]; !ok && !l.succeeded.has(i) && !l.failed.has(i) {
-				l.finish(i, "", podstate.Failed, appsv1alpha1.ReasonPodVanished,
-					"the pod was deleted before its containers finished")
+				l.finish(i, podstate.Failed, targetResult{reason: appsv1alpha1.ReasonPodVanished,
+					message: "the pod was deleted before its containers finished"})
 				l.urgent = true
 			}
 		}
@@ -296,10 +312,16 @@ func (l *ledger) observe(pod *corev1.Pod, now time.Time) {
 	if _, refused := l.refusedPods[pod.UID]; refused {
 		return
 	}
-	if l.isCandidate(pod) {
+	switch {
+	case l.isCandidate(pod):
+		l.dropPending(pod.UID)
 		l.addCandidate(pod)
-	} else {
+	case l.isPending(pod):
 		l.dropCandidate(pod.UID)
+		l.addPending(pod)
+	default:
+		l.dropCandidate(pod.UID)
+		l.dropPending(pod.UID)
 	}
 }
 
@@ -340,7 +362,8 @@ func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
 	t.state = injectObserved
 	res, _ := podstate.Evaluate(pod, l.uid)
 	if res.Outcome.IsFinished() {
-		l.finish(idx, pod.Name, res.Outcome, res.Reason, resultMessage(res))
+		l.finish(idx, res.Outcome, targetResult{pod: pod.Name, container: res.Container, exitCode: res.ExitCode,
+			reason: res.Reason, message: truncate(res.Message)})
 		return
 	}
 	t.outcome, t.unstarted, t.reason, t.message = res.Outcome, res.Unstarted, res.UnstartedReason, res.UnstartedMessage
@@ -379,7 +402,7 @@ func (l *ledger) matchesTemplate(owned []*corev1.EphemeralContainer, idx int32) 
 	}
 	index := strconv.Itoa(int(idx))
 	for i, c := range owned {
-		if c.Name != l.template[i].Name {
+		if !podstate.NameMatches(c.Name, l.template[i].Name, l.uid) {
 			return false
 		}
 		if v, _ := podstate.EnvValue(c, appsv1alpha1.EnvJobIndex); v != index {
@@ -395,6 +418,7 @@ func (l *ledger) matchesTemplate(owned []*corev1.EphemeralContainer, idx int32) 
 // gone handles a pod the cache no longer has (deleted, or replaced by one of the same name).
 func (l *ledger) gone(uid types.UID) {
 	l.dropCandidate(uid)
+	l.dropPending(uid)
 	delete(l.refusedPods, uid)
 	delete(l.forged, uid)
 	if _, ok := l.finishedUnwritten[uid]; ok {
@@ -411,8 +435,8 @@ func (l *ledger) gone(uid types.UID) {
 		l.release(idx)
 		return
 	}
-	l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonPodVanished,
-		"the pod was deleted before its containers finished")
+	l.finish(idx, podstate.Failed, targetResult{pod: t.pod.Name, reason: appsv1alpha1.ReasonPodVanished,
+		message: "the pod was deleted before its containers finished"})
 	l.urgent = true
 }
 
@@ -425,7 +449,7 @@ func (l *ledger) release(idx int32) {
 }
 
 // finish records a target's result for good.
-func (l *ledger) finish(idx int32, pod string, outcome podstate.Outcome, reason, message string) {
+func (l *ledger) finish(idx int32, outcome podstate.Outcome, r targetResult) {
 	if t := l.active[idx]; t != nil {
 		delete(l.byPod, t.uid)
 		delete(l.active, idx)
@@ -433,20 +457,48 @@ func (l *ledger) finish(idx int32, pod string, outcome podstate.Outcome, reason,
 	}
 	switch outcome {
 	case podstate.Succeeded:
-		l.succeeded.add(idx)
+		if l.succeeded.add(idx) {
+			l.addResult(true, r)
+		}
 	case podstate.Failed:
-		if l.failed.add(idx) && len(l.failures) < maxFailureNotes {
-			if pod == "" {
-				pod = fmt.Sprintf("target %d", idx)
-			}
-			detail := message
-			if detail == "" {
-				detail = reason
-			}
-			l.failures = append(l.failures, failureNote{pod: pod, detail: truncate(detail)})
+		if l.failed.add(idx) {
+			l.addResult(false, r)
 		}
 	}
 	l.resultsChanged = true
+}
+
+// addResult folds a finished target's result into its group: the same outcome, exit code,
+// reason and message. Looking for the group costs at most MaxResultGroups comparisons.
+func (l *ledger) addResult(succeeded bool, r targetResult) {
+	var g *appsv1alpha1.ResultGroup
+	for i := range l.results {
+		c := &l.results[i]
+		if c.Succeeded == succeeded && c.Reason == r.reason && c.Message == r.message &&
+			(c.ExitCode == nil) == (r.exitCode == nil) && (c.ExitCode == nil || *c.ExitCode == *r.exitCode) {
+			g = c
+			break
+		}
+	}
+	if g == nil {
+		if len(l.results) >= appsv1alpha1.MaxResultGroups {
+			l.otherResults++
+			return
+		}
+		l.results = append(l.results, appsv1alpha1.ResultGroup{Succeeded: succeeded, Reason: r.reason, Message: r.message})
+		g = &l.results[len(l.results)-1]
+		if r.exitCode != nil {
+			g.ExitCode = new(*r.exitCode)
+		}
+	}
+	g.Count++
+	if r.pod != "" && len(g.Pods) < appsv1alpha1.MaxResultSamples {
+		name := r.pod
+		if r.container != "" {
+			name += "/" + r.container
+		}
+		g.Pods = append(g.Pods, name)
+	}
 }
 
 // isCandidate reports whether the pod may become a target: selected, running, not
@@ -454,6 +506,55 @@ func (l *ledger) finish(idx int32, pod string, outcome podstate.Outcome, reason,
 func (l *ledger) isCandidate(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil &&
 		l.selector.Matches(labels.Set(pod.Labels))
+}
+
+// isPending reports whether the pod is selected and not running yet: it will be a
+// candidate once it runs (a Deployment applied together with the job).
+func (l *ledger) isPending(pod *corev1.Pod) bool {
+	return (pod.Status.Phase == corev1.PodPending || pod.Status.Phase == "") && pod.DeletionTimestamp == nil &&
+		l.selector.Matches(labels.Set(pod.Labels))
+}
+
+func (l *ledger) addPending(pod *corev1.Pod) {
+	if _, ok := l.pending[pod.UID]; ok {
+		return
+	}
+	c := &candidate{uid: pod.UID, key: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
+		created: pod.CreationTimestamp.Time}
+	l.pending[pod.UID] = c
+	heap.Push(&l.pendingQueue, c)
+}
+
+func (l *ledger) dropPending(uid types.UID) {
+	c, ok := l.pending[uid]
+	if !ok {
+		return
+	}
+	delete(l.pending, uid)
+	if c.heapIndex >= 0 {
+		heap.Remove(&l.pendingQueue, c.heapIndex)
+	}
+}
+
+// expirePending stops waiting for the selected pods that did not run within wait of the
+// later of the job's start and their creation: they no longer count, and are targeted
+// only if they run while the job still takes targets. It returns how long until the next
+// one's wait ends (0 when none is pending). Only expired pods are looked at.
+func (l *ledger) expirePending(start time.Time, wait time.Duration, now time.Time) time.Duration {
+	for len(l.pendingQueue) > 0 {
+		c := l.pendingQueue[0]
+		until := c.created
+		if until.Before(start) {
+			until = start
+		}
+		until = until.Add(wait)
+		if until.After(now) {
+			return until.Sub(now)
+		}
+		heap.Pop(&l.pendingQueue)
+		delete(l.pending, c.uid)
+	}
+	return 0
 }
 
 func (l *ledger) addCandidate(pod *corev1.Pod) {
@@ -528,7 +629,7 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 			Reason: reason, Message: message})
 	}
 	l.refusedPods[pod.UID] = struct{}{}
-	l.finish(idx, pod.Name, podstate.Failed, reason, message)
+	l.finish(idx, podstate.Failed, targetResult{pod: pod.Name, reason: reason, message: message})
 	l.urgent = true
 }
 
@@ -551,9 +652,9 @@ func (l *ledger) expireStarts(deadline time.Duration, now time.Time) time.Durati
 			if left := t.terminatingAt.Add(deadline).Sub(now); left > 0 {
 				soonest(left)
 			} else {
-				l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonPodVanished,
-					fmt.Sprintf("the pod has been terminating since %s and its containers did not end",
-						t.terminatingAt.UTC().Format(time.RFC3339)))
+				l.finish(idx, podstate.Failed, targetResult{pod: t.pod.Name, reason: appsv1alpha1.ReasonPodVanished,
+					message: fmt.Sprintf("the pod has been terminating since %s and its containers did not end",
+						t.terminatingAt.UTC().Format(time.RFC3339))})
 				continue
 			}
 		}
@@ -576,7 +677,8 @@ func (l *ledger) expireStarts(deadline time.Duration, now time.Time) time.Durati
 				msg += ", " + t.message
 			}
 		}
-		l.finish(idx, t.pod.Name, podstate.Failed, appsv1alpha1.ReasonStartDeadlineExceeded, truncate(msg))
+		l.finish(idx, podstate.Failed, targetResult{pod: t.pod.Name, container: t.unstarted,
+			reason: appsv1alpha1.ReasonStartDeadlineExceeded, message: truncate(msg)})
 	}
 	return next
 }
@@ -585,6 +687,8 @@ func (l *ledger) expireStarts(deadline time.Duration, now time.Time) time.Durati
 type summary struct {
 	succeeded, failed, running, waiting int32
 	targeted, match, active             int32
+	// notRunning is how many of the waiting are selected pods not running yet.
+	notRunning int32
 }
 
 // summarize counts the targets; candidates count as waiting, as many as replicas leaves
@@ -600,11 +704,12 @@ func (l *ledger) summarize(job *appsv1alpha1.EphemeralJob, acceptNew bool) summa
 	}
 	s.targeted = s.succeeded + s.failed + s.active
 	if acceptNew {
-		waiting := int32(len(l.candidates))
+		waiting := int32(len(l.candidates)) + int32(len(l.pending))
 		if limit, ok := job.Spec.ReplicasLimit(); ok {
 			waiting = min(waiting, max(limit-s.targeted, 0))
 		}
 		s.waiting += waiting
+		s.notRunning = max(waiting-int32(len(l.candidates)), 0)
 	}
 	s.match = s.succeeded + s.failed + s.running + s.waiting
 	return s
@@ -643,6 +748,18 @@ func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
 		}
 	}
 	st.Refused = slices.Clone(l.listed)
+	st.Results = make([]appsv1alpha1.ResultGroup, len(l.results))
+	for i, g := range l.results {
+		g.Pods = slices.Clone(g.Pods)
+		if g.ExitCode != nil {
+			g.ExitCode = new(*g.ExitCode)
+		}
+		st.Results[i] = g
+	}
+	if len(st.Results) == 0 {
+		st.Results = nil
+	}
+	st.OtherResults = l.otherResults
 	st.IndexLimit = max(st.IndexLimit, l.writtenLimit)
 }
 
@@ -698,6 +815,8 @@ func (t *activeTarget) backoff(now time.Time) {
 func (l *ledger) forgetCandidates() {
 	clear(l.candidates)
 	l.queue = nil
+	clear(l.pending)
+	l.pendingQueue = nil
 	clear(l.refusedPods)
 }
 

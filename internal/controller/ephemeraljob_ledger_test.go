@@ -50,14 +50,16 @@ type refPod struct {
 }
 
 type ledgerRun struct {
-	t       *testing.T
-	rng     *rand.Rand
-	job     *appsv1alpha1.EphemeralJob
-	l       *ledger
-	pods    []*refPod
-	dirty   map[types.UID]bool
-	now     time.Time
-	history []string
+	t     *testing.T
+	rng   *rand.Rand
+	job   *appsv1alpha1.EphemeralJob
+	l     *ledger
+	pods  []*refPod
+	dirty map[types.UID]bool
+	now   time.Time
+	// expiredAt is when a pass last stopped waiting for pods not running yet.
+	expiredAt time.Time
+	history   []string
 }
 
 func newLedgerRun(t *testing.T, seed uint64) *ledgerRun {
@@ -66,6 +68,8 @@ func newLedgerRun(t *testing.T, seed uint64) *ledgerRun {
 	if rng.IntN(2) == 0 {
 		job.Spec.Replicas = new(int32(rng.IntN(12)))
 	}
+	// Short enough for pods that never run to stop counting within a run of 150 steps.
+	job.Spec.StartDeadlineSeconds = new(int32(5 + rng.IntN(60)))
 	r := &ledgerRun{t: t, rng: rng, job: job, dirty: map[types.UID]bool{}, now: t0}
 	r.restart()
 	return r
@@ -99,7 +103,14 @@ func (r *ledgerRun) restart() {
 	}
 	r.l = l
 	r.dirty = map[types.UID]bool{}
+	r.expirePending()
 	r.see()
+}
+
+// expirePending stops waiting for pods not running yet, as a pass does.
+func (r *ledgerRun) expirePending() {
+	r.l.expirePending(startedAt(&r.job.Status, r.now).Time, r.job.Spec.StartDeadline(), r.now)
+	r.expiredAt = r.now
 }
 
 // see records what a pass observes of every live pod.
@@ -125,6 +136,7 @@ func (r *ledgerRun) pass() {
 		}
 	}
 	r.dirty = map[types.UID]bool{}
+	r.expirePending()
 	for r.l.room(r.job) > 0 && r.l.next < r.l.writtenLimit {
 		c := r.l.popCandidate()
 		if c == nil {
@@ -139,7 +151,8 @@ func (r *ledgerRun) pass() {
 		}
 		t := r.l.reserve(p.pod, r.now)
 		t.state = injectAccepted
-		p.pod.Spec.EphemeralContainers = append(p.pod.Spec.EphemeralContainers, containersFor(r.job, t.index)...)
+		containers, _, _ := containersFor(r.job, p.pod, t.index)
+		p.pod.Spec.EphemeralContainers = append(p.pod.Spec.EphemeralContainers, containers...)
 		p.targeted = true
 		r.dirty[p.pod.UID] = true
 		r.logf("inject %s as %d", p.pod.Name, t.index)
@@ -249,7 +262,7 @@ func (r *ledgerRun) live() []*refPod {
 // recount counts the job's targets from the reference, from scratch.
 func (r *ledgerRun) recount() summary {
 	var s summary
-	var candidates int32
+	var candidates, pending int32
 	for _, p := range r.pods {
 		switch {
 		case p.refused:
@@ -267,15 +280,30 @@ func (r *ledgerRun) recount() summary {
 			}
 		case !p.deleted && p.pod.Status.Phase == corev1.PodRunning && p.pod.Labels["app"] == "web":
 			candidates++
+		case !p.deleted && p.pod.Status.Phase != corev1.PodRunning && p.pod.Labels["app"] == "web" &&
+			r.expiredAt.Before(r.waitFor(p.pod)):
+			pending++
 		}
 	}
 	s.targeted = s.succeeded + s.failed + s.running + s.waiting
+	waiting := candidates + pending
 	if limit, ok := r.job.Spec.ReplicasLimit(); ok {
-		candidates = min(candidates, max(limit-s.targeted, 0))
+		waiting = min(waiting, max(limit-s.targeted, 0))
 	}
-	s.waiting += candidates
+	s.waiting += waiting
+	s.notRunning = max(waiting-candidates, 0)
 	s.match = s.succeeded + s.failed + s.running + s.waiting
 	return s
+}
+
+// waitFor returns until when the job waits for a selected pod to run: the start deadline
+// after the later of the job's start and the pod's creation.
+func (r *ledgerRun) waitFor(pod *corev1.Pod) time.Time {
+	from := startedAt(&r.job.Status, r.now).Time
+	if pod.CreationTimestamp.After(from) {
+		from = pod.CreationTimestamp.Time
+	}
+	return from.Add(r.job.Spec.StartDeadline())
 }
 
 func (r *ledgerRun) check() {
@@ -284,6 +312,16 @@ func (r *ledgerRun) check() {
 	got.active = 0
 	if got != want {
 		r.t.Fatalf("ledger %+v, recount %+v after:\n%v", got, want, r.history)
+	}
+	grouped := r.l.otherResults
+	for _, g := range r.l.results {
+		grouped += g.Count
+		if g.Succeeded != (g.ExitCode != nil && *g.ExitCode == 0) && g.Reason != appsv1alpha1.ReasonPodVanished {
+			r.t.Fatalf("group %+v mixes outcomes after:\n%v", g, r.history)
+		}
+	}
+	if grouped != got.succeeded+got.failed {
+		r.t.Fatalf("results group %d targets, %d finished, after:\n%v", grouped, got.succeeded+got.failed, r.history)
 	}
 	seen := map[string]string{}
 	var injected, unfinished int32

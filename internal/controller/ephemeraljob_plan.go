@@ -18,7 +18,6 @@ package controller
 
 import (
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -29,36 +28,59 @@ import (
 // checkInjectable reports why the job's containers can't go into the pod, or "" when they can.
 // It catches, without an API call, what would otherwise fail on every attempt.
 func checkInjectable(job *appsv1alpha1.EphemeralJob, pod *corev1.Pod) (reason, message string) {
-	names := map[string]bool{}
+	_, reason, message = containersFor(job, pod, 0)
+	return reason, message
+}
+
+// containersFor returns the job's ephemeral containers for the pod's target with this
+// index, marked with the job's name, UID and the index, or why the pod can't take them.
+//
+// Each container keeps its template name when the pod has no container of that name; when
+// it has one (an earlier run of the same manifest, since ephemeral containers can never be
+// removed, or any other container), it takes the name derived from the job's UID, so the
+// same manifest can run again and again on the same pods while its first run keeps the
+// name people exec into. A target may be the pod's container or a native sidecar (an init
+// container with restartPolicy Always, which runs beside them); the API server would
+// accept any init container, but the others have ended and there is nothing to share.
+func containersFor(job *appsv1alpha1.EphemeralJob, pod *corev1.Pod, index int32) (out []corev1.EphemeralContainer,
+	reason, message string) {
+	taken := make(map[string]bool, len(pod.Spec.Containers)+len(pod.Spec.InitContainers)+len(pod.Spec.EphemeralContainers))
+	targets := make(map[string]string, len(pod.Spec.Containers)+len(pod.Spec.InitContainers))
 	for _, c := range pod.Spec.Containers {
-		names[c.Name] = true
+		taken[c.Name] = true
+		targets[c.Name] = ""
 	}
-	taken := map[string]bool{}
 	for _, c := range pod.Spec.InitContainers {
 		taken[c.Name] = true
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			targets[c.Name] = ""
+		} else {
+			targets[c.Name] = fmt.Sprintf("container %q is an init container that has ended; only a native sidecar "+
+				"(restartPolicy: Always) or a regular container can be targeted", c.Name)
+		}
 	}
 	for _, c := range pod.Spec.EphemeralContainers {
 		taken[c.Name] = true
 	}
+	out = make([]corev1.EphemeralContainer, 0, len(job.Spec.Template.EphemeralContainers))
 	for _, c := range job.Spec.Template.EphemeralContainers {
-		if names[c.Name] || taken[c.Name] {
-			return appsv1alpha1.ReasonContainerNameTaken,
-				fmt.Sprintf("pod %s already has a container named %q", pod.Name, c.Name)
+		if why, ok := targets[c.TargetContainerName]; c.TargetContainerName != "" && (!ok || why != "") {
+			if !ok {
+				why = fmt.Sprintf("the pod has no container %q to target", c.TargetContainerName)
+			}
+			return nil, appsv1alpha1.ReasonTargetContainerNotFound, why
 		}
-		if c.TargetContainerName != "" && !names[c.TargetContainerName] {
-			return appsv1alpha1.ReasonTargetContainerNotFound,
-				fmt.Sprintf("pod %s has no container %q to target", pod.Name, c.TargetContainerName)
+		name := c.Name
+		if taken[name] {
+			name = podstate.DerivedName(c.Name, job.UID)
+			if taken[name] {
+				return nil, appsv1alpha1.ReasonContainerNameTaken,
+					fmt.Sprintf("the pod already has containers named %q and %q", c.Name, name)
+			}
 		}
-	}
-	return "", ""
-}
-
-// containersFor returns the job's ephemeral containers for the target with this index,
-// marked with the job's name, UID and the index.
-func containersFor(job *appsv1alpha1.EphemeralJob, index int32) []corev1.EphemeralContainer {
-	out := make([]corev1.EphemeralContainer, 0, len(job.Spec.Template.EphemeralContainers))
-	for _, c := range job.Spec.Template.EphemeralContainers {
+		taken[name] = true
 		c = *c.DeepCopy()
+		c.Name = name
 		c.Env = append(c.Env,
 			corev1.EnvVar{Name: appsv1alpha1.EnvJobName, Value: job.Name},
 			corev1.EnvVar{Name: appsv1alpha1.EnvJobUID, Value: string(job.UID)},
@@ -66,23 +88,5 @@ func containersFor(job *appsv1alpha1.EphemeralJob, index int32) []corev1.Ephemer
 		)
 		out = append(out, c)
 	}
-	return out
-}
-
-// resultMessage says in words how a pod ended for the job.
-func resultMessage(r podstate.Result) string {
-	var parts []string
-	if r.Container != "" {
-		parts = append(parts, "container "+r.Container)
-	}
-	if r.ExitCode != nil {
-		parts = append(parts, fmt.Sprintf("exit code %d", *r.ExitCode))
-	}
-	if r.Reason != "" {
-		parts = append(parts, r.Reason)
-	}
-	if m := strings.TrimSpace(r.Message); m != "" {
-		parts = append(parts, m)
-	}
-	return strings.Join(parts, ", ")
+	return out, "", ""
 }

@@ -21,30 +21,77 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
-func TestCheckInjectable(t *testing.T) {
-	job := newJob()
+func TestContainersFor(t *testing.T) {
+	job := newJob() // one container "check" targeting "app"
+	derived := podstate.DerivedName("check", job.UID)
+	withEphemeral := func(names ...string) *corev1.Pod {
+		p := testutil.MakePod("p", "ns").Obj()
+		for _, n := range names {
+			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers,
+				corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: n}})
+		}
+		return p
+	}
+	sidecar := func(policy *corev1.ContainerRestartPolicy) *corev1.Pod {
+		p := testutil.MakePod("p", "ns").Containers("main").Obj()
+		p.Spec.InitContainers = []corev1.Container{{Name: "app", RestartPolicy: policy}}
+		return p
+	}
 	tests := []struct {
-		name string
-		pod  *corev1.Pod
-		want string
+		name       string
+		pod        *corev1.Pod
+		wantReason string
+		wantName   string
 	}{
-		{"fine", testutil.MakePod("p", "ns").Obj(), ""},
-		{"target missing", testutil.MakePod("p", "ns").Containers("other").Obj(), appsv1alpha1.ReasonTargetContainerNotFound},
-		{"name taken by a container", testutil.MakePod("p", "ns").Containers("app", "check").Obj(), appsv1alpha1.ReasonContainerNameTaken},
-		{"name taken by an ephemeral container", func() *corev1.Pod {
-			p := testutil.MakePod("p", "ns").Obj()
-			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "check"}}}
-			return p
-		}(), appsv1alpha1.ReasonContainerNameTaken},
+		{"the template's name when it is free", testutil.MakePod("p", "ns").Obj(), "", "check"},
+		{"target missing", testutil.MakePod("p", "ns").Containers("other").Obj(), appsv1alpha1.ReasonTargetContainerNotFound, ""},
+		{"a re-run takes the derived name", withEphemeral("check"), "", derived},
+		{"the name taken by a regular container", testutil.MakePod("p", "ns").Containers("app", "check").Obj(), "", derived},
+		{"both names taken", withEphemeral("check", derived), appsv1alpha1.ReasonContainerNameTaken, ""},
+		{"a native sidecar is a target", sidecar(new(corev1.ContainerRestartPolicyAlways)), "", "check"},
+		{"an init container that ended is not", sidecar(nil), appsv1alpha1.ReasonTargetContainerNotFound, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, _ := checkInjectable(job, tc.pod); got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
+			got, reason, msg := containersFor(job, tc.pod, 7)
+			if reason != tc.wantReason {
+				t.Fatalf("reason %q (%s), want %q", reason, msg, tc.wantReason)
+			}
+			if r, _ := checkInjectable(job, tc.pod); r != tc.wantReason {
+				t.Errorf("checkInjectable says %q, containersFor %q", r, reason)
+			}
+			if reason != "" {
+				if msg == "" {
+					t.Error("a refusal without a message")
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Name != tc.wantName || got[0].TargetContainerName != "app" {
+				t.Fatalf("containers %+v, want one named %q targeting app", got, tc.wantName)
+			}
+			if v, _ := podstate.EnvValue(&got[0], appsv1alpha1.EnvJobIndex); v != "7" {
+				t.Errorf("index %q", v)
+			}
+			if job.Spec.Template.EphemeralContainers[0].Name != "check" || len(job.Spec.Template.EphemeralContainers[0].Env) != 0 {
+				t.Error("the template was changed")
 			}
 		})
+	}
+}
+
+func TestTwoTemplateContainersNeverTakeOneName(t *testing.T) {
+	job := newJob()
+	second := *job.Spec.Template.EphemeralContainers[0].DeepCopy()
+	second.Name = podstate.DerivedName("check", job.UID) // a template that already uses the derived name
+	job.Spec.Template.EphemeralContainers = append(job.Spec.Template.EphemeralContainers, second)
+	p := testutil.MakePod("p", "ns").Obj()
+	p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "check"}}}
+	got, reason, _ := containersFor(job, p, 0)
+	if reason != "" || len(got) != 2 || got[0].Name == got[1].Name || got[0].Name == "check" || got[1].Name == "check" {
+		t.Fatalf("containers %v, reason %q: two containers share a name, or one takes a taken name", got, reason)
 	}
 }

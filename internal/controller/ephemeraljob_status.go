@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,7 +69,11 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 	}
 	switch {
 	case old.Phase.IsFinished() && old.CompletionTime != nil:
-		if c := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionComplete); c != nil {
+		typ := appsv1alpha1.ConditionComplete
+		if old.Phase == appsv1alpha1.EphemeralJobFailed {
+			typ = appsv1alpha1.ConditionFailed
+		}
+		if c := meta.FindStatusCondition(old.Conditions, typ); c != nil {
 			return old.Phase, c.Reason, c.Message
 		}
 		return old.Phase, string(old.Phase), ""
@@ -77,7 +82,7 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 			fmt.Sprintf("the job ran longer than activeDeadlineSeconds (%ds) with %d of %d pods unfinished",
 				*job.Spec.ActiveDeadlineSeconds, st.Running+st.Waiting, st.Match)
 	case finishedTargets && st.Failed > 0:
-		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonSomeFailed, failureMessage(st, l)
+		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonSomeFailed, failureMessage(job.Name, st)
 	case finishedTargets && (st.Match > 0 || replicasZero):
 		return appsv1alpha1.EphemeralJobSucceeded, appsv1alpha1.ReasonAllSucceeded,
 			fmt.Sprintf("all %d pods succeeded", st.Match)
@@ -86,27 +91,62 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 			fmt.Sprintf("paused with %d of %d pods finished", st.Succeeded+st.Failed, st.Match)
 	case st.Match == 0:
 		return appsv1alpha1.EphemeralJobWaiting, appsv1alpha1.ReasonNoMatchingPods,
-			"no running pod matches the selector"
+			"no pod matches the selector"
 	case st.Succeeded+st.Failed+st.Running > 0:
 		return appsv1alpha1.EphemeralJobRunning, appsv1alpha1.ReasonInjecting,
 			fmt.Sprintf("%d of %d pods finished, %d running, %d waiting", st.Succeeded+st.Failed, st.Match, st.Running, st.Waiting)
 	default:
-		return appsv1alpha1.EphemeralJobWaiting, appsv1alpha1.ReasonInjecting,
-			fmt.Sprintf("%d pods waiting for their containers to start", st.Waiting)
+		msg := fmt.Sprintf("%d pods waiting for their containers to start", st.Waiting)
+		if n := l.summarize(job, true).notRunning; n > 0 {
+			msg += fmt.Sprintf(" (%d not running yet)", n)
+		}
+		return appsv1alpha1.EphemeralJobWaiting, appsv1alpha1.ReasonInjecting, msg
 	}
 }
 
-// failureMessage says how many targets failed and names the first few.
-func failureMessage(st *appsv1alpha1.EphemeralJobStatus, l *ledger) string {
-	var named []string
-	for _, f := range l.failures[:min(len(l.failures), maxListedNames)] {
-		named = append(named, fmt.Sprintf("%s (%s)", f.pod, f.detail))
+// failureMessage says how many targets failed and how the largest group of them ended,
+// in one short sentence: status.results and `kubectl ejob results` hold the rest.
+func failureMessage(job string, st *appsv1alpha1.EphemeralJobStatus) string {
+	msg := fmt.Sprintf("%d of %d pods failed", st.Failed, st.Match)
+	var top *appsv1alpha1.ResultGroup
+	for i := range st.Results {
+		if g := &st.Results[i]; !g.Succeeded && (top == nil || g.Count > top.Count) {
+			top = g
+		}
 	}
-	msg := fmt.Sprintf("%d of %d pods failed: %s", st.Failed, st.Match, strings.Join(named, "; "))
-	if int(st.Failed) > len(named) {
-		msg += "; ..."
+	if top != nil {
+		how := top.Reason
+		if top.ExitCode != nil {
+			how = fmt.Sprintf("exit code %d", *top.ExitCode)
+		}
+		if m := shorten(top.Message, 80); m != "" {
+			how += " (" + m + ")"
+		}
+		msg += fmt.Sprintf(", %d with %s", top.Count, how)
+		if len(top.Pods) > 0 {
+			msg += ": " + strings.Join(top.Pods, ", ")
+			if int(top.Count) > len(top.Pods) {
+				msg += ", …"
+			}
+		}
 	}
-	return msg
+	return msg + "; `kubectl ejob results " + job + "` lists each pod"
+}
+
+// shorten returns the first line of s, cut to n bytes at a character boundary.
+func shorten(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i]) + " …"
+	}
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // setConditions records the phase in the conditions, keeping transition times stable.
@@ -118,11 +158,16 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 		})
 	}
 	if phase.IsFinished() {
+		// Complete says how many pods finished how; Failed says why the job failed. Neither
+		// repeats the other, and Progressing, over, says nothing.
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "")
-		set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, message)
+		complete := message
 		if phase == appsv1alpha1.EphemeralJobFailed {
 			set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, message)
+			complete = fmt.Sprintf("%d of %d pods finished: %d succeeded, %d failed",
+				st.Succeeded+st.Failed, st.Match, st.Succeeded, st.Failed)
 		}
+		set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, complete)
 	} else {
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
 	}
@@ -137,7 +182,8 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 			total = int32(len(st.Refused))
 		}
 		first := st.Refused[0]
-		msg := fmt.Sprintf("%d pods refused injection (%s); first: %s", total, strings.Join(byReason, ", "), first.Message)
+		msg := fmt.Sprintf("%d pods refused injection (%s); first: pod %s: %s", total, strings.Join(byReason, ", "),
+			first.Name, first.Message)
 		set(appsv1alpha1.ConditionInjectionFailed, metav1.ConditionTrue, first.Reason, msg)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -106,9 +107,26 @@ func TestComputeStatus(t *testing.T) {
 		{name: "replicas caps the targets", job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = new(int32(2)) }),
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Started().Obj(), pod(1).Obj(), pod(2).Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobRunning, match: 2, running: 1, waiting: 1}},
-		{name: "pods not running are not targets", job: written(0),
+		{name: "pods not running yet count as waiting", job: written(0),
 			pods: []*corev1.Pod{func() *corev1.Pod { p := pod(0).Obj(); p.Status.Phase = corev1.PodPending; return p }(), pod(1).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobWaiting, match: 2, waiting: 2}},
+		{name: "pods that ended or are terminating do not count", job: written(0),
+			pods: []*corev1.Pod{
+				func() *corev1.Pod { p := pod(0).Obj(); p.Status.Phase = corev1.PodSucceeded; return p }(),
+				func() *corev1.Pod {
+					p := pod(2).Obj()
+					p.Status.Phase = corev1.PodPending
+					p.DeletionTimestamp = &metav1.Time{Time: t0}
+					return p
+				}(),
+				pod(1).Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobWaiting, match: 1, waiting: 1}},
+		{name: "pods not running yet count up to replicas",
+			job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = new(int32(2)) }),
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj(),
+				func() *corev1.Pod { p := pod(1).Obj(); p.Status.Phase = corev1.PodPending; return p }(),
+				func() *corev1.Pod { p := pod(2).Obj(); p.Status.Phase = corev1.PodPending; return p }()},
+			want: counts{phase: appsv1alpha1.EphemeralJobRunning, match: 2, succeeded: 1, waiting: 1}},
 		{name: "paused keeps counting", job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.Paused = true }),
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj(), pod(1).Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobPaused, match: 2, succeeded: 1, waiting: 1}, reason: appsv1alpha1.ReasonPaused},
@@ -190,5 +208,64 @@ func TestConditionMessagesStayShort(t *testing.T) {
 		if len(r.Message) > maxMessageLength+len("…") {
 			t.Errorf("refusal message of %d bytes", len(r.Message))
 		}
+	}
+}
+
+func TestResultsFoldIdenticalResults(t *testing.T) {
+	job := written(100)
+	pods := []*corev1.Pod{
+		pod(0).Injected(job, 0).ExitedWith(0, "Completed", "").Obj(),
+		pod(1).Injected(job, 1).ExitedWith(1, "Error", "helloworld is not running\n").Obj(),
+		pod(2).Injected(job, 2).ExitedWith(0, "Completed", "").Obj(),
+		pod(3).Injected(job, 3).ExitedWith(1, "Error", "helloworld is not running\n").Obj(),
+		pod(4).Injected(job, 4).ExitedWith(1, "Error", "helloworld is not running\n").Obj(),
+	}
+	l := ledgerFrom(t, job, pods...)
+	st := computeStatus(job, l, true, t0)
+	want := []appsv1alpha1.ResultGroup{
+		{Succeeded: true, ExitCode: new(int32(0)), Reason: "Completed", Count: 2, Pods: []string{"web-00/check", "web-02/check"}},
+		{ExitCode: new(int32(1)), Reason: "Error", Message: "helloworld is not running", Count: 3,
+			Pods: []string{"web-01/check", "web-03/check", "web-04/check"}},
+	}
+	if !equality.Semantic.DeepEqual(st.Results, want) {
+		t.Fatalf("results %+v, want %+v", st.Results, want)
+	}
+	failed := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionFailed)
+	complete := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionComplete)
+	if failed == nil || complete == nil {
+		t.Fatalf("conditions %+v", st.Conditions)
+	}
+	if got := failed.Message; got != "3 of 5 pods failed, 3 with exit code 1 (helloworld is not running): "+
+		"web-01/check, web-03/check, web-04/check; `kubectl ejob results ej` lists each pod" {
+		t.Errorf("Failed says %q", got)
+	}
+	if got := complete.Message; got != "5 of 5 pods finished: 2 succeeded, 3 failed" {
+		t.Errorf("Complete says %q", got)
+	}
+
+	// After a restart the groups carry on from the status, without counting a target twice.
+	job.Status = st
+	l = ledgerFrom(t, job, pods...)
+	if again := computeStatus(job, l, true, t0); !equality.Semantic.DeepEqual(again.Results, want) {
+		t.Errorf("after a restart: %+v", again.Results)
+	}
+}
+
+func TestResultsAreBounded(t *testing.T) {
+	job := written(100)
+	var pods []*corev1.Pod
+	for i := range 25 {
+		pods = append(pods, pod(i).Injected(job, int32(i)).ExitedWith(int32(i%15), "Error", "").Obj())
+	}
+	st := computeStatus(job, ledgerFrom(t, job, pods...), true, t0)
+	var grouped int32
+	for _, g := range st.Results {
+		grouped += g.Count
+		if len(g.Pods) > appsv1alpha1.MaxResultSamples {
+			t.Errorf("group names %d pods", len(g.Pods))
+		}
+	}
+	if len(st.Results) != appsv1alpha1.MaxResultGroups || grouped+st.OtherResults != 25 || st.OtherResults == 0 {
+		t.Errorf("%d groups of %d targets, %d others", len(st.Results), grouped, st.OtherResults)
 	}
 }

@@ -86,6 +86,13 @@ func (p *PodWrapper) Exited(code int32) *PodWrapper {
 	return p.containerStates(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code}})
 }
 
+// ExitedWith marks every ephemeral container terminated with the exit code, the kubelet's
+// reason and the termination message.
+func (p *PodWrapper) ExitedWith(code int32, reason, message string) *PodWrapper {
+	return p.containerStates(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: code, Reason: reason, Message: message}})
+}
+
 // Waiting marks every ephemeral container waiting for the reason.
 func (p *PodWrapper) Waiting(reason string) *PodWrapper {
 	return p.containerStates(corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}})

@@ -19,6 +19,9 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -29,6 +32,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -166,28 +170,118 @@ var _ = Describe("EphemeralJob controller", func() {
 		DeferCleanup(func() { stopManager() })
 	})
 
-	It("runs the proposal's Story 1: two pods pass the check and two fail", func(ctx SpecContext) {
+	It("runs the proposal's Story 1 three times on the same pods: three complete runs", func(ctx SpecContext) {
 		ns := newNamespace(ctx, kubelet.FailWhenEnv("APP_STATE", "false"))
 		mon := monitorParallelism(ctx, ns)
 		defer mon.stop()
 		for _, pod := range testutil.Story1Pods(ns) {
 			runPod(ctx, pod)
 		}
-		Expect(k8s.Create(ctx, sampleJob("story1_ephemeraljob.yaml", ns))).To(Succeed())
+		const name = "hello-world-ephemeral-job"
+		var uids []types.UID
+		for run := range 3 {
+			By(fmt.Sprintf("run %d: apply the manifest", run+1))
+			Expect(k8s.Create(ctx, sampleJob("story1_ephemeraljob.yaml", ns))).To(Succeed())
+			Eventually(jobCounts(ctx, ns, name)).Should(Equal(
+				counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 4, Succeeded: 2, Failed: 2}))
+			job := getJob(ctx, ns, name)
+			uids = append(uids, job.UID)
+			Expect(job.Status.CompletionTime).NotTo(BeNil())
+			Expect(job.Status.StartTime).NotTo(BeNil())
+			Expect(job.Status.Refused).To(BeEmpty())
+			container := "helloworld-ec"
+			if run > 0 {
+				container = podstate.DerivedName(container, job.UID)
+			}
+			Expect(job.Status.Results).To(ConsistOf(
+				And(HaveField("Succeeded", true), HaveField("ExitCode", HaveValue(BeEquivalentTo(0))), HaveField("Count", BeEquivalentTo(2)),
+					HaveField("Pods", ConsistOf("helloworld-0/"+container, "helloworld-1/"+container))),
+				And(HaveField("Succeeded", false), HaveField("ExitCode", HaveValue(BeEquivalentTo(1))), HaveField("Count", BeEquivalentTo(2)),
+					HaveField("Pods", ConsistOf("helloworld-no-work-0/"+container, "helloworld-no-work-1/"+container)))))
+			failed := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionFailed)
+			complete := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)
+			Expect(failed.Message).To(HavePrefix("2 of 4 pods failed, 2 with exit code 1"))
+			Expect(complete.Message).To(Equal("4 of 4 pods finished: 2 succeeded, 2 failed"))
+			Expect(mon.Max()).To(Equal(1), "parallelism 1 was exceeded")
 
+			By(fmt.Sprintf("run %d: delete the job", run+1))
+			Expect(k8s.Delete(ctx, job)).To(Succeed())
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(job), &appsv1alpha1.EphemeralJob{}))
+			}).Should(BeTrue())
+		}
+		want := []string{"helloworld-ec", podstate.DerivedName("helloworld-ec", uids[1]),
+			podstate.DerivedName("helloworld-ec", uids[2])}
+		for _, pod := range listPods(ctx, ns) {
+			var names []string
+			for _, c := range pod.Spec.EphemeralContainers {
+				names = append(names, c.Name)
+			}
+			Expect(names).To(Equal(want), "pod %s", pod.Name)
+		}
+	})
+
+	It("counts selected pods that are not running yet and targets them once they run", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.FailWhenEnv("APP_STATE", "false"))
+		By("applying the pods and the job in one kubectl apply -f DIR")
+		dir := GinkgoT().TempDir()
+		for _, f := range []string{"story1_pods.yaml", "story1_ephemeraljob.yaml"} {
+			data, err := testutil.Sample(f)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(os.WriteFile(filepath.Join(dir, f), data, 0o600)).To(Succeed())
+		}
+		out, err := exec.CommandContext(ctx, filepath.Join(testutil.AssetsDir(), "kubectl"), "--kubeconfig", kubeconfig,
+			"apply", "-n", ns, "-f", dir).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+
+		By("counting the four Pending pods as waiting, injecting none")
+		Eventually(jobCounts(ctx, ns, "hello-world-ephemeral-job")).Should(Equal(
+			counts{Phase: appsv1alpha1.EphemeralJobWaiting, Match: 4, Waiting: 4}))
+		for _, pod := range listPods(ctx, ns) {
+			Expect(pod.Spec.EphemeralContainers).To(BeEmpty())
+		}
+		c := meta.FindStatusCondition(getJob(ctx, ns, "hello-world-ephemeral-job").Status.Conditions,
+			appsv1alpha1.ConditionProgressing)
+		Expect(c.Message).To(ContainSubstring("4 not running yet"))
+
+		By("targeting them once they run")
+		for _, pod := range listPods(ctx, ns) {
+			_, err := kubelet.MarkRunning(ctx, clientset, pod)
+			Expect(err).NotTo(HaveOccurred())
+		}
 		Eventually(jobCounts(ctx, ns, "hello-world-ephemeral-job")).Should(Equal(
 			counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 4, Succeeded: 2, Failed: 2}))
-		job := getJob(ctx, ns, "hello-world-ephemeral-job")
-		Expect(job.Status.CompletionTime).NotTo(BeNil())
-		Expect(job.Status.StartTime).NotTo(BeNil())
-		complete := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)
-		Expect(complete).NotTo(BeNil())
-		Expect(complete.Message).To(ContainSubstring("2 of 4 pods failed"))
-		Expect(complete.Message).To(ContainSubstring("exit code 1"))
-		Expect(mon.Max()).To(Equal(1), "parallelism 1 was exceeded")
-		Expect(mon.Injected()).To(HaveLen(4))
-		for pod, n := range mon.Injected() {
-			Expect(n).To(Equal(1), "pod %s", pod)
+	})
+
+	It("stops waiting for a pod that does not run within startDeadlineSeconds", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPods(ctx, ns, "web", 1)
+		Expect(k8s.Create(ctx, testutil.MakePod("stuck", ns).Label("app", "web").Obj())).To(Succeed())
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("stuck", ns, "web").StartDeadline(2).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "stuck")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobRunning, Match: 2, Succeeded: 1, Waiting: 1}))
+		Eventually(jobCounts(ctx, ns, "stuck")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 1, Succeeded: 1}))
+	})
+
+	It("targets a native sidecar", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		pod := testutil.MakePod("sidecar", ns).Containers("main").Label("app", "web").Obj()
+		pod.Spec.InitContainers = []corev1.Container{{Name: "check-target", Image: "busybox",
+			RestartPolicy: new(corev1.ContainerRestartPolicyAlways)}}
+		runPod(ctx, pod)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("side", ns, "web").Container("check", "check-target").Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "side")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 1, Succeeded: 1}))
+		got := &corev1.Pod{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(pod), got)).To(Succeed())
+		Expect(got.Spec.EphemeralContainers).To(ConsistOf(HaveField("TargetContainerName", "check-target")))
+	})
+
+	It("succeeds at once with replicas 0 and injects nothing", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPods(ctx, ns, "web", 2)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("zero", ns, "web").Replicas(0).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "zero")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded}))
+		for _, pod := range listPods(ctx, ns) {
+			Expect(pod.Spec.EphemeralContainers).To(BeEmpty())
 		}
 	})
 
@@ -339,18 +433,33 @@ var _ = Describe("EphemeralJob controller", func() {
 		Expect(job.Status.Refused).To(ConsistOf(HaveField("Name", "odd")))
 	})
 
-	It("fails a pod whose container name is already taken and goes on with the others", func(ctx SpecContext) {
+	It("injects under a derived name where the template's name is taken, and refuses a pod where both are", func(ctx SpecContext) {
 		ns := newNamespace(ctx, kubelet.ExitZero)
-		taken := runPod(ctx, testutil.MakePod("taken", ns).Label("app", "web").Obj())
-		taken.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-			Name: "check", Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, TerminationMessagePolicy: corev1.TerminationMessageReadFile}}}
-		Expect(k8s.SubResource("ephemeralcontainers").Update(ctx, taken)).To(Succeed())
-		runPods(ctx, ns, "web", 1)
-		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("coll", ns, "web").Obj())).To(Succeed())
-		Eventually(jobCounts(ctx, ns, "coll")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Succeeded: 1, Failed: 1}))
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("coll", ns, "web").Paused(true).Obj())).To(Succeed())
 		job := getJob(ctx, ns, "coll")
-		Expect(job.Status.Refused).To(ConsistOf(And(HaveField("Name", "taken"),
+		derived := podstate.DerivedName("check", job.UID)
+		other := func(name string) corev1.EphemeralContainer {
+			return corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+				Name: name, Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, TerminationMessagePolicy: corev1.TerminationMessageReadFile}}
+		}
+		taken := runPod(ctx, testutil.MakePod("taken", ns).Label("app", "web").Obj())
+		taken.Spec.EphemeralContainers = []corev1.EphemeralContainer{other("check")}
+		Expect(k8s.SubResource("ephemeralcontainers").Update(ctx, taken)).To(Succeed())
+		both := runPod(ctx, testutil.MakePod("both", ns).Label("app", "web").Obj())
+		both.Spec.EphemeralContainers = []corev1.EphemeralContainer{other("check"), other(derived)}
+		Expect(k8s.SubResource("ephemeralcontainers").Update(ctx, both)).To(Succeed())
+		runPods(ctx, ns, "web", 1)
+		Expect(k8s.Patch(ctx, job, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":false}}`)))).To(Succeed())
+
+		Eventually(jobCounts(ctx, ns, "coll")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 3, Succeeded: 2, Failed: 1}))
+		job = getJob(ctx, ns, "coll")
+		Expect(job.Status.Refused).To(ConsistOf(And(HaveField("Name", "both"),
 			HaveField("Reason", appsv1alpha1.ReasonContainerNameTaken))))
+		got := &corev1.Pod{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(taken), got)).To(Succeed())
+		Expect(got.Spec.EphemeralContainers).To(HaveLen(2))
+		Expect(got.Spec.EphemeralContainers[1].Name).To(Equal(derived))
+		Expect(job.Status.Results).To(ContainElement(HaveField("Pods", ContainElement("taken/"+derived))))
 	})
 
 	It("injects nothing twice across a controller restart", func(ctx SpecContext) {
@@ -383,9 +492,12 @@ var _ = Describe("EphemeralJob controller", func() {
 		runPods(ctx, ns, "web", 3)
 		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("start", ns, "web").Parallelism(1).StartDeadline(2).Obj())).To(Succeed())
 		Eventually(jobCounts(ctx, ns, "start")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 3, Succeeded: 2, Failed: 1}))
-		cond := meta.FindStatusCondition(getJob(ctx, ns, "start").Status.Conditions, appsv1alpha1.ConditionComplete)
+		job := getJob(ctx, ns, "start")
+		cond := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionFailed)
 		Expect(cond).NotTo(BeNil())
-		Expect(cond.Message).To(And(ContainSubstring("web-0"), ContainSubstring("ImagePullBackOff")))
+		Expect(cond.Message).To(And(ContainSubstring("web-0"), ContainSubstring("StartDeadlineExceeded")))
+		Expect(job.Status.Results).To(ContainElement(And(HaveField("Reason", appsv1alpha1.ReasonStartDeadlineExceeded),
+			HaveField("Message", ContainSubstring("ImagePullBackOff")), HaveField("Pods", ConsistOf("web-0/check")))))
 	})
 
 	It("keeps a target with several containers unfinished until all ended, and failed if one failed", func(ctx SpecContext) {

@@ -20,6 +20,9 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,6 +54,8 @@ var (
 	// deciders chooses, per namespace, what the kubelet stand-in makes of each container.
 	deciders kubelet.Deciders
 	stopStub context.CancelFunc
+	// kubeconfig lets kubectl reach the API server as an administrator.
+	kubeconfig string
 )
 
 func TestController(t *testing.T) {
@@ -71,6 +76,13 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	clientset, err = kubernetes.NewForConfig(cfg)
 	Expect(err).NotTo(HaveOccurred())
+	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	data, err := admin.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	kubeconfig = filepath.Join(os.TempDir(), fmt.Sprintf("ejob-controller-suite-%d.kubeconfig", os.Getpid()))
+	Expect(os.WriteFile(kubeconfig, data, 0o600)).To(Succeed())
+	DeferCleanup(os.Remove, kubeconfig)
 
 	SetDefaultEventuallyTimeout(30 * time.Second)
 	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
