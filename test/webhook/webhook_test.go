@@ -31,6 +31,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -69,6 +70,39 @@ spec:
       targetContainerName: web
       restartPolicy: Always
 `
+
+// twoContainerJob has two containers, the second with environment variables and capabilities,
+// for the specs that change one field deep inside its template.
+const twoContainerJob = `
+apiVersion: apps.kruise.io/v1alpha1
+kind: EphemeralJob
+metadata:
+  name: two-containers
+spec:
+  selector:
+    matchLabels:
+      app: web
+  template:
+    ephemeralContainers:
+    - ` + twoContainerJobFirstContainer + `
+    - name: tools
+      image: busybox:latest
+      imagePullPolicy: IfNotPresent
+      terminationMessagePolicy: File
+      targetContainerName: web
+      env:
+      - {name: A, value: "1"}
+      - {name: B, value: "2"}
+      - {name: C, value: "3"}
+      securityContext:
+        capabilities:
+          add: [SYS_PTRACE]
+`
+
+// twoContainerJobFirstContainer is the first container of twoContainerJob, as JSON, so that a
+// merge patch, which replaces the whole list, can keep it unchanged.
+const twoContainerJobFirstContainer = `{"name": "debug", "image": "busybox:latest", "imagePullPolicy": "IfNotPresent",
+      "terminationMessagePolicy": "File", "targetContainerName": "web"}`
 
 // newNamespace creates a namespace for one spec.
 func newNamespace(ctx context.Context) string {
@@ -207,10 +241,10 @@ var _ = Describe("the EphemeralJob webhook", func() {
 			},
 			Entry("template", func(s *appsv1alpha1.EphemeralJobSpec) {
 				s.Template.EphemeralContainers[0].Image = "alpine:3"
-			}, "spec.template"),
+			}, "spec.template.ephemeralContainers[0].image"),
 			Entry("selector", func(s *appsv1alpha1.EphemeralJobSpec) {
 				s.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "other"}}
-			}, "spec.selector"),
+			}, "spec.selector.matchLabels[app]"),
 			Entry("ttlSecondsAfterCreated", func(s *appsv1alpha1.EphemeralJobSpec) {
 				s.TTLSecondsAfterCreated = ptr.To[int32](60)
 			}, "spec.ttlSecondsAfterCreated"),
@@ -220,6 +254,44 @@ var _ = Describe("the EphemeralJob webhook", func() {
 			Entry("activeDeadlineSeconds", func(s *appsv1alpha1.EphemeralJobSpec) {
 				s.ActiveDeadlineSeconds = ptr.To[int64](60)
 			}, "spec.activeDeadlineSeconds"),
+		)
+
+		DescribeTable("names the deepest changed field of a merge patch, as kubectl patch and edit send it",
+			func(ctx SpecContext, patch, wantField, wantDetail string) {
+				obj := fromYAML([]byte(twoContainerJob), ns)
+				Expect(admin.Create(ctx, obj)).To(Succeed())
+				before := &appsv1alpha1.EphemeralJob{}
+				Expect(admin.Get(ctx, client.ObjectKeyFromObject(obj), before)).To(Succeed())
+
+				err := admin.Patch(ctx, before.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch)))
+
+				Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+				Expect(causes(err)).To(ConsistOf("FieldValueForbidden " + wantField))
+				Expect(err.Error()).To(HaveSuffix(`EphemeralJob.apps.kruise.io "two-containers" is invalid: ` +
+					wantField + ": Forbidden: " + wantDetail))
+				stored := &appsv1alpha1.EphemeralJob{}
+				Expect(admin.Get(ctx, client.ObjectKeyFromObject(obj), stored)).To(Succeed())
+				Expect(stored.Spec).To(Equal(before.Spec))
+			},
+			Entry("one environment variable's value", `{"spec":{"template":{"ephemeralContainers":[`+
+				twoContainerJobFirstContainer+`,{"name":"tools","image":"busybox:latest",
+				"imagePullPolicy":"IfNotPresent","terminationMessagePolicy":"File","targetContainerName":"web",
+				"env":[{"name":"A","value":"1"},{"name":"B","value":"2"},{"name":"C","value":"4"}],
+				"securityContext":{"capabilities":{"add":["SYS_PTRACE"]}}}]}}}`,
+				"spec.template.ephemeralContainers[1].env[2].value",
+				"may not be changed after creation: only spec.parallelism, spec.replicas and spec.paused may change"),
+			Entry("one added capability", `{"spec":{"template":{"ephemeralContainers":[`+
+				twoContainerJobFirstContainer+`,{"name":"tools","image":"busybox:latest",
+				"imagePullPolicy":"IfNotPresent","terminationMessagePolicy":"File","targetContainerName":"web",
+				"env":[{"name":"A","value":"1"},{"name":"B","value":"2"},{"name":"C","value":"3"}],
+				"securityContext":{"capabilities":{"add":["NET_ADMIN"]}}}]}}}`,
+				"spec.template.ephemeralContainers[1].securityContext.capabilities.add[0]",
+				"may not be changed after creation: only spec.parallelism, spec.replicas and spec.paused may change"),
+			Entry("the number of containers", `{"spec":{"template":{"ephemeralContainers":[`+
+				twoContainerJobFirstContainer+`]}}}`,
+				"spec.template.ephemeralContainers",
+				"may not be changed after creation (had 2 containers, now 1): "+
+					"only spec.parallelism, spec.replicas and spec.paused may change"),
 		)
 
 		It("lets parallelism, replicas and paused change", func(ctx SpecContext) {

@@ -20,11 +20,15 @@ import (
 	"encoding/json"
 	"testing"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
 
-// FuzzValidate checks, whatever the objects hold, that validate never panics and never
-// refuses an update that changes nothing.
+// FuzzValidate checks, whatever the objects hold, that validate never panics, never
+// refuses an update that changes nothing, and refuses, with a bounded number of errors,
+// every update that changes a field other than parallelism, replicas and paused.
 func FuzzValidate(f *testing.F) {
 	seed := func(ej *appsv1alpha1.EphemeralJob) []byte {
 		data, err := json.Marshal(ej)
@@ -48,6 +52,13 @@ func FuzzValidate(f *testing.F) {
 			 "volumeMounts":[{"subPath":"x"}],"restartPolicy":"Always"},
 			{"name":"a"}]}}}`))
 	f.Add([]byte(`{"spec":{"selector":{"matchLabels":{"":""}}}}`), []byte(`{"spec":{"selector":{"matchLabels":{"":""}}}}`))
+	f.Add(seed(validJob()), []byte(`{"spec":{"selector":{"matchLabels":{"app":"web"}},"parallelism":1,"replicas":3,
+		"template":{"ephemeralContainers":[{"name":"debug","image":"busybox:latest","command":["sleep","10"],
+			"imagePullPolicy":"IfNotPresent","terminationMessagePolicy":"File","targetContainerName":"web",
+			"args":[],"securityContext":{}}]}}}`))
+	f.Add([]byte(`{"spec":{"template":{"ephemeralContainers":[{"env":[{"name":"A","value":"1"},{"name":"B"}]}]}}}`),
+		[]byte(`{"spec":{"template":{"ephemeralContainers":[
+			{"env":[{"name":"A","value":"2"},{"name":"B","value":""}]},{}]}}}`))
 
 	f.Fuzz(func(t *testing.T, oldData, newData []byte) {
 		oldJob, newJob := &appsv1alpha1.EphemeralJob{}, &appsv1alpha1.EphemeralJob{}
@@ -63,6 +74,24 @@ func FuzzValidate(f *testing.F) {
 
 		if errs := validate(newJob, newJob.DeepCopy()); len(errs) != 0 {
 			t.Errorf("an update that changes nothing is refused: %v", errs.ToAggregate())
+		}
+
+		frozen := newJob.Spec.DeepCopy()
+		frozen.Parallelism, frozen.Replicas, frozen.Paused = oldJob.Spec.Parallelism, oldJob.Spec.Replicas, oldJob.Spec.Paused
+		changed := !apiequality.Semantic.DeepEqual(oldJob.Spec, *frozen)
+		errs := validateSpecUpdate(&oldJob.Spec, &newJob.Spec, field.NewPath("spec"))
+		switch {
+		case changed && len(errs) == 0:
+			t.Errorf("a change outside parallelism, replicas and paused is not refused")
+		case !changed && len(errs) != 0:
+			t.Errorf("a change of parallelism, replicas or paused only is refused: %v", errs.ToAggregate())
+		case len(errs) > maxSpecChangeErrors+1:
+			t.Errorf("%d errors about changed fields, want at most %d", len(errs), maxSpecChangeErrors+1)
+		}
+		for _, e := range errs {
+			if e.Type != field.ErrorTypeForbidden {
+				t.Errorf("error about a changed field is not Forbidden: %v", e)
+			}
 		}
 	})
 }

@@ -17,6 +17,8 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -33,8 +35,24 @@ import (
 )
 
 // immutableSpecMessage is the detail of every error about a spec field changed on update.
-const immutableSpecMessage = "may not be changed after creation: " +
-	"only spec.parallelism, spec.replicas and spec.paused may change"
+const immutableSpecMessage = "may not be changed after creation: " + mutableSpecFields
+
+// mutableSpecFields ends every error about a spec field changed on update, saying what may change instead.
+const mutableSpecFields = "only spec.parallelism, spec.replicas and spec.paused may change"
+
+// maxSpecChangeErrors is how many changed spec fields an update is refused with, one error each.
+// Any further ones are counted in one more error, so that an update that rewrites a large
+// template gets an answer of bounded size.
+const maxSpecChangeErrors = 10
+
+// mapFields are the JSON names of the spec's fields, at any depth, whose values are maps: their
+// keys are data rather than field names, so paths show them as [key], not .key. A test checks
+// this set against the Go types the spec is made of.
+var mapFields = sets.New("matchLabels", "limits", "requests")
+
+// listItemNouns names the items of a list in the error about its changed length; items of lists
+// not listed are "items".
+var listItemNouns = map[string]string{"ephemeralContainers": "container"}
 
 // ephemeralContainerForbiddenMessage is the detail the API server gives for a field
 // an ephemeral container may not set; the same words are used here.
@@ -300,7 +318,8 @@ func validateEnv(env []corev1.EnvVar, fldPath *field.Path) field.ErrorList {
 	return errs
 }
 
-// validateSpecUpdate forbids every spec change except to parallelism, replicas and paused.
+// validateSpecUpdate forbids every spec change except to parallelism, replicas and paused,
+// naming the deepest fields that changed.
 //
 // The proposal allows only parallelism and replicas to change. Paused may change too: pausing
 // and resuming a running job is the reason the field exists.
@@ -319,7 +338,7 @@ func validateSpecUpdate(oldSpec, newSpec *appsv1alpha1.EphemeralJobSpec, fldPath
 	}
 	for _, f := range immutable {
 		if !apiequality.Semantic.DeepEqual(f.old, f.new) {
-			errs = append(errs, field.Forbidden(fldPath.Child(f.name), immutableSpecMessage))
+			errs = append(errs, changedFields(f.old, f.new, fldPath.Child(f.name), f.name)...)
 		}
 	}
 
@@ -335,7 +354,117 @@ func validateSpecUpdate(oldSpec, newSpec *appsv1alpha1.EphemeralJobSpec, fldPath
 	rest.Replicas = oldSpec.Replicas
 	rest.Paused = oldSpec.Paused
 	if !apiequality.Semantic.DeepEqual(*oldSpec, rest) {
-		errs = append(errs, field.Forbidden(fldPath, immutableSpecMessage))
+		errs = append(errs, changedFields(*oldSpec, rest, fldPath, "")...)
+	}
+
+	if more := len(errs) - maxSpecChangeErrors; more > 0 {
+		errs = append(errs[:maxSpecChangeErrors:maxSpecChangeErrors], field.Forbidden(fldPath,
+			fmt.Sprintf("%d more fields changed, which %s", more, immutableSpecMessage)))
 	}
 	return errs
+}
+
+// changedFields returns a Forbidden error for each deepest field in which oldValue and newValue,
+// found at path under the JSON name name, differ; the caller knows that they differ semantically.
+//
+// The values are compared in their JSON form, so that the paths use the names users write in
+// their manifests, and any type can be compared without knowing its fields. Semantic equality
+// takes a null list or map for an empty one, while it tells a nil pointer to a struct from a
+// pointer to an empty one; JSON shows both as null against {} or []. Such places are therefore
+// named only when nothing else differs, since one of them must then be the change. Should the
+// JSON forms show no difference at all, path itself is named: a change is never left unreported.
+func changedFields(oldValue, newValue any, path *field.Path, name string) field.ErrorList {
+	oldJSON, oldErr := jsonValue(oldValue)
+	newJSON, newErr := jsonValue(newValue)
+	if oldErr != nil || newErr != nil {
+		return field.ErrorList{field.Forbidden(path, immutableSpecMessage)}
+	}
+	var d specDiff
+	d.compare(oldJSON, newJSON, path, name)
+	switch {
+	case len(d.changed) > 0:
+		return d.changed
+	case len(d.nullOrEmpty) > 0:
+		return d.nullOrEmpty
+	default:
+		return field.ErrorList{field.Forbidden(path, immutableSpecMessage)}
+	}
+}
+
+// jsonValue returns v as encoding/json decodes its JSON into an any. Numbers stay json.Numbers,
+// so that two int64 values that one float64 would hold alike still differ.
+func jsonValue(v any) (any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out any
+	return out, dec.Decode(&out)
+}
+
+// specDiff collects the places where two JSON values differ.
+type specDiff struct {
+	// changed holds an error for each scalar that differs and each list whose length differs.
+	changed field.ErrorList
+	// nullOrEmpty holds an error for each place where one value is null and the other an empty object or list.
+	nullOrEmpty field.ErrorList
+}
+
+// compare records where oldValue and newValue, found at path, differ. name is the JSON field
+// name the values are found under, or "" for a list item or a map value.
+func (d *specDiff) compare(oldValue, newValue any, path *field.Path, name string) {
+	if oldValue == nil && newValue == nil {
+		return
+	}
+	oldObject, oldIsObject := oldValue.(map[string]any)
+	newObject, newIsObject := newValue.(map[string]any)
+	oldList, oldIsList := oldValue.([]any)
+	newList, newIsList := newValue.([]any)
+	switch {
+	case (oldIsObject || oldValue == nil) && (newIsObject || newValue == nil):
+		if len(oldObject) == 0 && len(newObject) == 0 && oldIsObject != newIsObject {
+			d.nullOrEmpty = append(d.nullOrEmpty, field.Forbidden(path, immutableSpecMessage))
+			return
+		}
+		isMap := mapFields.Has(name)
+		keys := sets.KeySet(oldObject).Union(sets.KeySet(newObject))
+		for _, key := range sets.List(keys) {
+			if isMap {
+				d.compare(oldObject[key], newObject[key], path.Key(key), "")
+			} else {
+				d.compare(oldObject[key], newObject[key], path.Child(key), key)
+			}
+		}
+	case (oldIsList || oldValue == nil) && (newIsList || newValue == nil):
+		switch {
+		case len(oldList) != len(newList):
+			d.changed = append(d.changed, field.Forbidden(path, lengthChangedMessage(name, len(oldList), len(newList))))
+		case len(oldList) == 0 && oldIsList != newIsList:
+			d.nullOrEmpty = append(d.nullOrEmpty, field.Forbidden(path, immutableSpecMessage))
+		default:
+			for i := range oldList {
+				d.compare(oldList[i], newList[i], path.Index(i), "")
+			}
+		}
+	default:
+		// At most one of the values is an object or a list here, so either their types differ
+		// or both are comparable scalars, and != cannot panic.
+		if oldValue != newValue {
+			d.changed = append(d.changed, field.Forbidden(path, immutableSpecMessage))
+		}
+	}
+}
+
+// lengthChangedMessage is the detail of the error about the list name whose length changed from had to now.
+func lengthChangedMessage(name string, had, now int) string {
+	noun, ok := listItemNouns[name]
+	if !ok {
+		noun = "item"
+	}
+	if had != 1 {
+		noun += "s"
+	}
+	return fmt.Sprintf("may not be changed after creation (had %d %s, now %d): %s", had, noun, now, mutableSpecFields)
 }

@@ -17,9 +17,12 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -27,6 +30,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
@@ -450,7 +454,7 @@ func TestValidateUpdate(t *testing.T) {
 			new: withJob(func(ej *appsv1alpha1.EphemeralJob) {
 				ej.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}
 			}),
-			want: field.ErrorList{field.Forbidden(specPath.Child("selector"), msg)},
+			want: field.ErrorList{field.Forbidden(specPath.Child("selector", "matchLabels").Key("app"), msg)},
 		},
 		{
 			name: "template image changes",
@@ -458,7 +462,7 @@ func TestValidateUpdate(t *testing.T) {
 			new: withContainer(func(ec *corev1.EphemeralContainer) {
 				ec.Image = "alpine:3"
 			}),
-			want: field.ErrorList{field.Forbidden(specPath.Child("template"), msg)},
+			want: field.ErrorList{field.Forbidden(ec0Path.Child("image"), msg)},
 		},
 		{
 			name: "template gets another container",
@@ -468,7 +472,9 @@ func TestValidateUpdate(t *testing.T) {
 				second.Name = "debug-2"
 				ej.Spec.Template.EphemeralContainers = append(ej.Spec.Template.EphemeralContainers, second)
 			}),
-			want: field.ErrorList{field.Forbidden(specPath.Child("template"), msg)},
+			want: field.ErrorList{field.Forbidden(specPath.Child("template", "ephemeralContainers"),
+				"may not be changed after creation (had 1 container, now 2): "+
+					"only spec.parallelism, spec.replicas and spec.paused may change")},
 		},
 		{
 			name: "ttlSecondsAfterCreated set",
@@ -497,7 +503,7 @@ func TestValidateUpdate(t *testing.T) {
 				ej.Spec.Parallelism = ptr.To[int32](2)
 			}),
 			want: field.ErrorList{
-				field.Forbidden(specPath.Child("selector"), msg),
+				field.Forbidden(specPath.Child("selector", "matchLabels").Key("tier"), msg),
 				field.Forbidden(specPath.Child("activeDeadlineSeconds"), msg),
 			},
 		},
@@ -519,7 +525,8 @@ func TestValidateUpdate(t *testing.T) {
 			new:  withJob(withPorts),
 			want: field.ErrorList{
 				field.Forbidden(ec0Path.Child("ports"), cannotBeSet),
-				field.Forbidden(specPath.Child("template"), msg),
+				field.Forbidden(ec0Path.Child("ports"), "may not be changed after creation (had 0 items, now 1): "+
+					"only spec.parallelism, spec.replicas and spec.paused may change"),
 			},
 		},
 		{
@@ -547,6 +554,271 @@ func TestValidateUpdate(t *testing.T) {
 				t.Errorf("validate(old, new) mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestValidateUpdateNamesDeepestChangedField(t *testing.T) {
+	const (
+		forbidden = ": Forbidden: may not be changed after creation: " +
+			"only spec.parallelism, spec.replicas and spec.paused may change"
+		ec0 = "spec.template.ephemeralContainers[0]"
+		ec1 = "spec.template.ephemeralContainers[1]"
+	)
+	lengthChanged := func(path, lengths string) string {
+		return path + ": Forbidden: may not be changed after creation (" + lengths + "): " +
+			"only spec.parallelism, spec.replicas and spec.paused may change"
+	}
+	withEnv := func(ej *appsv1alpha1.EphemeralJob) {
+		second := *ej.Spec.Template.EphemeralContainers[0].DeepCopy()
+		second.Name = "debug-2"
+		second.Env = []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "2"}, {Name: "C", Value: "3"}}
+		ej.Spec.Template.EphemeralContainers = append(ej.Spec.Template.EphemeralContainers, second)
+	}
+	withCapabilities := func(ec *corev1.EphemeralContainer) {
+		ec.SecurityContext = &corev1.SecurityContext{
+			Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}},
+		}
+	}
+	withManyEnv := func(value string) func(ec *corev1.EphemeralContainer) {
+		return func(ec *corev1.EphemeralContainer) {
+			for i := range 15 {
+				ec.Env = append(ec.Env, corev1.EnvVar{Name: fmt.Sprintf("V%02d", i), Value: value})
+			}
+		}
+	}
+	withCPULimit := func(cpu string) func(ec *corev1.EphemeralContainer) {
+		return func(ec *corev1.EphemeralContainer) {
+			ec.Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}
+		}
+	}
+
+	tests := []struct {
+		name     string
+		old, new *appsv1alpha1.EphemeralJob
+		want     []string
+	}{
+		{
+			name: "image",
+			old:  validJob(),
+			new:  withContainer(func(ec *corev1.EphemeralContainer) { ec.Image = "alpine:3" }),
+			want: []string{ec0 + ".image" + forbidden},
+		},
+		{
+			name: "value of one environment variable of the second container",
+			old:  withJob(withEnv),
+			new: withJob(func(ej *appsv1alpha1.EphemeralJob) {
+				withEnv(ej)
+				ej.Spec.Template.EphemeralContainers[1].Env[2].Value = "4"
+			}),
+			want: []string{ec1 + ".env[2].value" + forbidden},
+		},
+		{
+			name: "value of a label of the selector",
+			old:  validJob(),
+			new:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Selector.MatchLabels["app"] = "db" }),
+			want: []string{"spec.selector.matchLabels[app]" + forbidden},
+		},
+		{
+			name: "label added to the selector, its key named as written",
+			old:  validJob(),
+			new: withJob(func(ej *appsv1alpha1.EphemeralJob) {
+				ej.Spec.Selector.MatchLabels["app.kubernetes.io/name"] = "web"
+			}),
+			want: []string{"spec.selector.matchLabels[app.kubernetes.io/name]" + forbidden},
+		},
+		{
+			name: "one value of a selector expression",
+			old: withJob(func(ej *appsv1alpha1.EphemeralJob) {
+				ej.Spec.Selector.MatchExpressions = []metav1.LabelSelectorRequirement{
+					{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"front", "back"}},
+				}
+			}),
+			new: withJob(func(ej *appsv1alpha1.EphemeralJob) {
+				ej.Spec.Selector.MatchExpressions = []metav1.LabelSelectorRequirement{
+					{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"front", "cache"}},
+				}
+			}),
+			want: []string{"spec.selector.matchExpressions[0].values[1]" + forbidden},
+		},
+		{
+			name: "added capability",
+			old:  withContainer(withCapabilities),
+			new: withContainer(func(ec *corev1.EphemeralContainer) {
+				withCapabilities(ec)
+				ec.SecurityContext.Capabilities.Add[0] = "NET_ADMIN"
+			}),
+			want: []string{ec0 + ".securityContext.capabilities.add[0]" + forbidden},
+		},
+		{
+			name: "security context set where there was none",
+			old:  validJob(),
+			new: withContainer(func(ec *corev1.EphemeralContainer) {
+				ec.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+			}),
+			want: []string{ec0 + ".securityContext.privileged" + forbidden},
+		},
+		{
+			name: "empty security context set where there was none",
+			old:  validJob(),
+			new:  withContainer(func(ec *corev1.EphemeralContainer) { ec.SecurityContext = &corev1.SecurityContext{} }),
+			want: []string{ec0 + ".securityContext" + forbidden},
+		},
+		{
+			name: "container added",
+			old:  validJob(),
+			new:  withJob(withEnv),
+			want: []string{lengthChanged("spec.template.ephemeralContainers", "had 1 container, now 2")},
+		},
+		{
+			name: "container removed",
+			old:  withJob(withEnv),
+			new:  validJob(),
+			want: []string{lengthChanged("spec.template.ephemeralContainers", "had 2 containers, now 1")},
+		},
+		{
+			name: "argument appended to the command",
+			old:  validJob(),
+			new:  withContainer(func(ec *corev1.EphemeralContainer) { ec.Command = append(ec.Command, "20") }),
+			want: []string{lengthChanged(ec0+".command", "had 2 items, now 3")},
+		},
+		{
+			name: "several fields of one container, in the order of their names",
+			old:  validJob(),
+			new: withContainer(func(ec *corev1.EphemeralContainer) {
+				ec.WorkingDir = "/tmp"
+				ec.Image = "alpine:3"
+				ec.Command[1] = "20"
+			}),
+			want: []string{ec0 + ".command[1]" + forbidden, ec0 + ".image" + forbidden, ec0 + ".workingDir" + forbidden},
+		},
+		{
+			name: "an empty list for none is no change",
+			old:  validJob(),
+			new:  withContainer(func(ec *corev1.EphemeralContainer) { ec.Args = []string{} }),
+		},
+		{
+			name: "an empty list for none is not named beside a change",
+			old:  validJob(),
+			new: withContainer(func(ec *corev1.EphemeralContainer) {
+				ec.Args = []string{}
+				ec.Image = "alpine:3"
+			}),
+			want: []string{ec0 + ".image" + forbidden},
+		},
+		{
+			name: "the same quantity written differently is no change",
+			old:  withContainer(withCPULimit("1")),
+			new:  withContainer(withCPULimit("1000m")),
+		},
+		{
+			name: "a quantity that changes is named by its key",
+			old:  withContainer(withCPULimit("1")),
+			new:  withContainer(withCPULimit("2")),
+			want: []string{ec0 + ".resources.limits[cpu]" + forbidden},
+		},
+		{
+			name: "int64 values that a float64 cannot tell apart",
+			old: withContainer(func(ec *corev1.EphemeralContainer) {
+				ec.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](1 << 62)}
+			}),
+			new: withContainer(func(ec *corev1.EphemeralContainer) {
+				ec.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](1<<62 + 1)}
+			}),
+			want: []string{ec0 + ".securityContext.runAsUser" + forbidden},
+		},
+		{
+			name: "TTL removed",
+			old:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.TTLSecondsAfterCreated = ptr.To[int32](60) }),
+			new:  validJob(),
+			want: []string{"spec.ttlSecondsAfterCreated" + forbidden},
+		},
+		{
+			name: "at most ten changed fields, then how many more",
+			old:  withContainer(withManyEnv("old")),
+			new:  withContainer(withManyEnv("new")),
+			want: []string{
+				ec0 + ".env[0].value" + forbidden,
+				ec0 + ".env[1].value" + forbidden,
+				ec0 + ".env[2].value" + forbidden,
+				ec0 + ".env[3].value" + forbidden,
+				ec0 + ".env[4].value" + forbidden,
+				ec0 + ".env[5].value" + forbidden,
+				ec0 + ".env[6].value" + forbidden,
+				ec0 + ".env[7].value" + forbidden,
+				ec0 + ".env[8].value" + forbidden,
+				ec0 + ".env[9].value" + forbidden,
+				"spec: Forbidden: 5 more fields changed, which may not be changed after creation: " +
+					"only spec.parallelism, spec.replicas and spec.paused may change",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, e := range validate(tt.old, tt.new) {
+				got = append(got, e.Error())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("validate(old, new) errors mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestMapFieldsCoverEveryMapField fails when a map is added to the spec, at any depth, that
+// mapFields does not list, so that the keys of that map are not shown as field names; and when
+// a name in mapFields is also the name of a field that is not a map, which would show that
+// field's fields as keys.
+func TestMapFieldsCoverEveryMapField(t *testing.T) {
+	marshaler := reflect.TypeFor[json.Marshaler]()
+	maps, others := sets.New[string](), sets.New[string]()
+	seen := sets.New[reflect.Type]()
+	var visit func(typ reflect.Type)
+	visit = func(typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		// A type that writes its own JSON, such as a quantity or an int-or-string, is one value.
+		if seen.Has(typ) || typ.Implements(marshaler) || reflect.PointerTo(typ).Implements(marshaler) {
+			return
+		}
+		seen.Insert(typ)
+		switch typ.Kind() {
+		case reflect.Map:
+			visit(typ.Elem())
+		case reflect.Struct:
+			for i := range typ.NumField() {
+				f := typ.Field(i)
+				name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if !f.IsExported() || name == "-" {
+					continue
+				}
+				fieldType := f.Type
+				for fieldType.Kind() == reflect.Pointer {
+					fieldType = fieldType.Elem()
+				}
+				switch {
+				case name == "":
+					// An inlined struct: its fields are the parent's.
+				case fieldType.Kind() == reflect.Map:
+					maps.Insert(name)
+				default:
+					others.Insert(name)
+				}
+				visit(f.Type)
+			}
+		}
+	}
+	visit(reflect.TypeFor[appsv1alpha1.EphemeralJobSpec]())
+
+	if missing := maps.Difference(mapFields); missing.Len() > 0 {
+		t.Errorf("spec fields %v are maps that mapFields does not list", sets.List(missing))
+	}
+	if extra := mapFields.Difference(maps); extra.Len() > 0 {
+		t.Errorf("mapFields lists %v, which no map field of the spec is named", sets.List(extra))
+	}
+	if both := maps.Intersection(others); both.Len() > 0 {
+		t.Errorf("names %v are those of maps and of other fields of the spec alike", sets.List(both))
 	}
 }
 
@@ -596,7 +868,7 @@ func TestValidateUpdateReturnsOneInvalidError(t *testing.T) {
 	wantFields := []string{
 		"FieldValueRequired spec.selector",
 		"FieldValueInvalid spec.parallelism",
-		"FieldValueForbidden spec.selector",
+		"FieldValueForbidden spec.selector.matchLabels[app]",
 		"FieldValueForbidden spec.ttlSecondsAfterCreated",
 	}
 	if diff := cmp.Diff(wantFields, gotFields); diff != "" {
