@@ -74,6 +74,7 @@ log "building the operator, the images' programs and the suite"
 (
   cd "$ROOT"
   go build -o "$OUT/manager" ./cmd
+  go build -o "$OUT/plugins/kubectl-ejob" ./cmd/kubectl-ejob
   go build -o "$OUT/nodetool" ./test/e2enode/nodetool
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/pause" ./test/e2enode/images/pause
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/helloworld" ./test/e2enode/images/helloworld
@@ -409,7 +410,8 @@ set +e
   cd "$ROOT/test/e2enode"
   # shellcheck disable=SC2086
   TMPDIR="$R/tmp" E2E_NODE_KUBECONFIG="$ADMIN" E2E_NODE_OPERATOR_KUBECONFIG="$PKI/operator.kubeconfig" \
-    E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_CA="$PKI/ca.crt" \
+    E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" \
+    E2E_NODE_CA="$PKI/ca.crt" \
     E2E_NODE_WEBHOOK_CERT="$PKI/webhook.crt" E2E_NODE_WEBHOOK_KEY="$PKI/webhook.key" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
     "$OUT/e2enode.test" -test.v -test.timeout 20m -ginkgo.v ${E2E_NODE_GINKGO_ARGS:-}
 )

@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -59,62 +60,113 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		}).Should(Succeed())
 	})
 
-	It("runs Story 1: pidof helloworld succeeds in 2 pods and fails in 2, exit codes in MySQL", func(ctx SpecContext) {
-		By("applying the proposal's Deployments")
-		runKubectl("apply", "-n", ns, "-f", filepath.Join("testdata", "story1_deployments.yaml"))
-		pods := waitRunningPods(ctx, ns, "app=helloworld", 4)
-		before := mainContainers(pods, "helloworld")
+	It("runs Story 1 twice on the same pods, applied with its Deployments; kubectl ejob results shows the real output", func(ctx SpecContext) {
+		const name = "hello-world-ephemeral-job"
+		By("applying the proposal's Deployments and EphemeralJob in one kubectl apply -f DIR")
+		dir := GinkgoT().TempDir()
+		for src, dst := range map[string]string{
+			filepath.Join("testdata", "story1_deployments.yaml"): "story1_deployments.yaml",
+			sample("story1_ephemeraljob.yaml"):                   "story1_ephemeraljob.yaml",
+		} {
+			data, err := os.ReadFile(src)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(os.WriteFile(filepath.Join(dir, dst), data, 0o600)).To(Succeed())
+		}
 		watch := watchUnfinished(ctx, ns)
+		runKubectl("apply", "-n", ns, "-f", dir)
 
-		By("applying the proposal's EphemeralJob")
-		runKubectl("apply", "-n", ns, "-f", sample("story1_ephemeraljob.yaml"))
-		job := waitFinished(ctx, ns, "hello-world-ephemeral-job")
-		Expect(job.Status.Phase).To(Equal(appsv1alpha1.EphemeralJobFailed))
+		var before map[string]string
+		var containers []string
+		for run := 1; run <= 2; run++ {
+			job := waitFinished(ctx, ns, name)
+			Expect(job.Status.Phase).To(Equal(appsv1alpha1.EphemeralJobFailed))
+			container := "helloworld-ec"
+			if run > 1 {
+				container = podstate.DerivedName(container, job.UID)
+			}
+			containers = append(containers, container)
 
-		By("reading `kubectl get ejob`")
-		Expect(ejobColumns(ns, "hello-world-ephemeral-job")).To(Equal(map[string]string{
-			"STATUS": "Failed", "MATCH": "4", "SUCCEED": "2", "FAILED": "2", "RUNNING": "0", "WAITING": "0"}))
-		Expect(watch.max()).To(Equal(1), "parallelism 1 must hold one unfinished target at most, and use it")
+			By(fmt.Sprintf("run %d: reading `kubectl get ejob`", run))
+			Expect(ejobColumns(ns, name)).To(Equal(map[string]string{
+				"STATUS": "Failed", "MATCH": "4", "SUCCEED": "2", "FAILED": "2", "RUNNING": "0", "WAITING": "0"}))
+			Expect(watch.max()).To(Equal(1), "parallelism 1 must hold one unfinished target at most, and use it")
 
-		By("checking each pod's ephemeral container against its Deployment")
-		exitCodes := map[string]int32{}
-		for _, pod := range listPods(ctx, ns, "app=helloworld") {
-			st := ephemeralStatus(&pod, "helloworld-ec")
-			Expect(st).NotTo(BeNil(), "pod %s has no status for helloworld-ec", pod.Name)
-			Expect(st.State.Terminated).NotTo(BeNil(), "pod %s: %+v", pod.Name, st.State)
-			exitCodes[pod.Name] = st.State.Terminated.ExitCode
-			if isNoWork(&pod) {
-				Expect(st.State.Terminated.ExitCode).To(Equal(int32(1)), "pidof finds no helloworld in %s", pod.Name)
-			} else {
-				Expect(st.State.Terminated.ExitCode).To(Equal(int32(0)), "pidof finds helloworld in %s", pod.Name)
+			By(fmt.Sprintf("run %d: checking each pod's ephemeral containers against its Deployment", run))
+			pods := listPods(ctx, ns, "app=helloworld")
+			if before == nil {
+				before = mainContainers(pods, "helloworld")
+			}
+			exitCodes := map[string]int32{}
+			for _, pod := range pods {
+				var names []string
+				for _, c := range pod.Spec.EphemeralContainers {
+					names = append(names, c.Name)
+				}
+				Expect(names).To(Equal(containers), "pod %s", pod.Name)
+				st := ephemeralStatus(&pod, container)
+				Expect(st).NotTo(BeNil(), "pod %s has no status for %s", pod.Name, container)
+				Expect(st.State.Terminated).NotTo(BeNil(), "pod %s: %+v", pod.Name, st.State)
+				exitCodes[pod.Name] = st.State.Terminated.ExitCode
+				if isNoWork(&pod) {
+					Expect(st.State.Terminated.ExitCode).To(Equal(int32(1)), "pidof finds no helloworld in %s", pod.Name)
+				} else {
+					Expect(st.State.Terminated.ExitCode).To(Equal(int32(0)), "pidof finds helloworld in %s", pod.Name)
+				}
+			}
+			Expect(exitCodes).To(HaveLen(4))
+
+			By(fmt.Sprintf("run %d: kubectl ejob results --logs", run))
+			out := runKubectl("ejob", "results", name, "-n", ns, "--logs")
+			GinkgoWriter.Println(out)
+			rows := resultRows(out)
+			Expect(rows).To(HaveLen(4), "%s", out)
+			for pod, code := range exitCodes {
+				row := rows[pod]
+				Expect(row).NotTo(BeNil(), "no row for %s in\n%s", pod, out)
+				Expect(row.container).To(Equal(container))
+				if code == 0 {
+					Expect(row.status).To(Equal("Succeeded"))
+					Expect(row.exit).To(Equal("0"))
+					// pidof prints the PIDs it found: the target's helloworld, PID 1 of the shared namespace.
+					Expect(row.output).To(MatchRegexp(`^\d+( \d+)*$`), "output of %s", pod)
+				} else {
+					Expect(row.status).To(Equal("Failed"))
+					Expect(row.exit).To(Equal("1"))
+					Expect(row.output).To(BeEmpty(), "pidof prints nothing when it finds nothing (%s)", pod)
+				}
+			}
+
+			By(fmt.Sprintf("run %d: reading the pods' rows in MySQL", run))
+			Eventually(func(g Gomega) {
+				rows, err := store.ListPods(ctx, string(job.UID))
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(rows).To(HaveLen(4))
+				for _, row := range rows {
+					var remark recorder.PodRemark
+					g.Expect(json.Unmarshal([]byte(row.Remark), &remark)).To(Succeed(), "remark of %s: %q", row.Name, row.Remark)
+					g.Expect(remark.ExitCode).NotTo(BeNil(), "row of %s", row.Name)
+					g.Expect(*remark.ExitCode).To(Equal(exitCodes[row.Name]), "row of %s", row.Name)
+					g.Expect(remark.Container).To(Equal(container))
+					want := recorder.PodStatusSucceeded
+					if exitCodes[row.Name] != 0 {
+						want = recorder.PodStatusFailed
+					}
+					g.Expect(row.Status).To(Equal(want), "row of %s", row.Name)
+					g.Expect(row.Namespace).To(Equal(ns))
+					g.Expect(row.Image).To(Equal("busybox:latest"))
+					g.Expect(row.GmtFinished).NotTo(BeNil())
+				}
+			}).Should(Succeed())
+
+			if run == 1 {
+				By("deleting the job and applying the same manifest again")
+				runKubectl("delete", "ejob", name, "-n", ns, "--wait")
+				runKubectl("apply", "-n", ns, "-f", filepath.Join(dir, "story1_ephemeraljob.yaml"))
 			}
 		}
-		Expect(exitCodes).To(HaveLen(4))
 
 		By("checking that the main containers were not touched")
 		Expect(mainContainers(listPods(ctx, ns, "app=helloworld"), "helloworld")).To(Equal(before))
-
-		By("reading the pods' rows in MySQL")
-		Eventually(func(g Gomega) {
-			rows, err := store.ListPods(ctx, string(job.UID))
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(rows).To(HaveLen(4))
-			for _, row := range rows {
-				var remark recorder.PodRemark
-				g.Expect(json.Unmarshal([]byte(row.Remark), &remark)).To(Succeed(), "remark of %s: %q", row.Name, row.Remark)
-				g.Expect(remark.ExitCode).NotTo(BeNil(), "row of %s", row.Name)
-				g.Expect(*remark.ExitCode).To(Equal(exitCodes[row.Name]), "row of %s", row.Name)
-				g.Expect(remark.Container).To(Equal("helloworld-ec"))
-				want := recorder.PodStatusSucceeded
-				if exitCodes[row.Name] != 0 {
-					want = recorder.PodStatusFailed
-				}
-				g.Expect(row.Status).To(Equal(want), "row of %s", row.Name)
-				g.Expect(row.Namespace).To(Equal(ns))
-				g.Expect(row.Image).To(Equal("busybox:latest"))
-				g.Expect(row.GmtFinished).NotTo(BeNil())
-			}
-		}).Should(Succeed())
 	})
 
 	It("runs Story 2: the ephemeral container keeps running and sees the target's processes", func(ctx SpecContext) {
@@ -200,6 +252,44 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		Expect(failed.Message).To(ContainSubstring("ErrImageNeverPull"))
 	})
 })
+
+// resultRow is a row of `kubectl ejob results --logs`, with the output printed under it.
+type resultRow struct {
+	container, status, exit, output string
+}
+
+// resultRows parses the table of `kubectl ejob results --logs` by pod: columns POD CONTAINER
+// STATUS EXIT ..., each row followed by its output's lines, indented and prefixed "| ".
+func resultRows(out string) map[string]*resultRow {
+	GinkgoHelper()
+	rows := map[string]*resultRow{}
+	var last *resultRow
+	var lines []string
+	flush := func() {
+		if last != nil {
+			last.output = strings.Join(lines, "\n")
+		}
+		lines = nil
+	}
+	for i, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		switch {
+		case i == 0:
+			Expect(strings.Fields(line)[:4]).To(Equal([]string{"POD", "CONTAINER", "STATUS", "EXIT"}), "header %q", line)
+		case strings.HasPrefix(line, "    | "):
+			lines = append(lines, strings.TrimPrefix(line, "    | "))
+		case strings.HasPrefix(line, "    "):
+			// "(no output)" and other notes about the output
+		default:
+			flush()
+			f := strings.Fields(line)
+			Expect(len(f)).To(BeNumerically(">=", 4), "row %q", line)
+			last = &resultRow{container: f[1], status: f[2], exit: f[3]}
+			rows[f[0]] = last
+		}
+	}
+	flush()
+	return rows
+}
 
 // sample returns the path of a manifest in config/samples.
 func sample(name string) string {

@@ -63,7 +63,8 @@ const (
 	envOperatorKubeconfig = "E2E_NODE_OPERATOR_KUBECONFIG" // the operator's own identity
 	envManager            = "E2E_NODE_MANAGER"             // the operator binary (go build ./cmd)
 	envKubectl            = "E2E_NODE_KUBECTL"
-	envCA                 = "E2E_NODE_CA" // the cluster CA, which also signed the webhook's certificate
+	envKubectlEjob        = "E2E_NODE_KUBECTL_EJOB" // the kubectl plugin (go build ./cmd/kubectl-ejob)
+	envCA                 = "E2E_NODE_CA"           // the cluster CA, which also signed the webhook's certificate
 	envWebhookCert        = "E2E_NODE_WEBHOOK_CERT"
 	envWebhookKey         = "E2E_NODE_WEBHOOK_KEY"
 	envNodeName           = "E2E_NODE_NAME"
@@ -242,6 +243,8 @@ func runKubectl(args ...string) string {
 
 func kubectlOutput(args ...string) (string, error) {
 	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", os.Getenv(envKubeconfig)}, args...)...)
+	// kubectl finds its plugins on PATH: `kubectl ejob` runs the kubectl-ejob the script built.
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(mustEnv(envKubectlEjob))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
