@@ -293,6 +293,15 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 			}
 		}
 	}
+	// A status written before results were grouped counts its finished targets in no
+	// group: they go to otherResults, so that the groups always account for every result.
+	grouped := l.otherResults
+	for _, g := range l.results {
+		grouped += g.Count
+	}
+	if finished := l.succeeded.len() + l.failed.len(); grouped < finished {
+		l.otherResults += finished - grouped
+	}
 	l.resultsChanged = true
 	return nil
 }

@@ -269,3 +269,11 @@ func TestResultsAreBounded(t *testing.T) {
 		t.Errorf("%d groups of %d targets, %d others", len(st.Results), grouped, st.OtherResults)
 	}
 }
+
+func TestResultsWrittenBeforeGroupsCountAsOthers(t *testing.T) {
+	job := written(100, func(j *appsv1alpha1.EphemeralJob) { j.Status.SucceededIndexes, j.Status.FailedIndexes = "0-2", "3" })
+	st := computeStatus(job, ledgerFrom(t, job, pod(4).Injected(job, 4).ExitedWith(0, "Completed", "").Obj()), true, t0)
+	if len(st.Results) != 1 || st.Results[0].Count != 1 || st.OtherResults != 4 {
+		t.Errorf("results %+v, %d others; want the new result grouped and the 4 old ones as others", st.Results, st.OtherResults)
+	}
+}
