@@ -299,12 +299,12 @@ func podRecordFor(pod *corev1.Pod, jobUID types.UID, region string, inEtcd bool,
 	message := clipBytes(res.Message, MaxMessageBytes)
 	res.Message = message
 	rec := PodRecord{
-		Name:         clip(pod.Name, maxNameLen),
-		Namespace:    clip(pod.Namespace, maxNamespaceLen),
-		PodID:        clip(string(pod.UID), maxUIDLen),
-		Version:      clip(pod.ResourceVersion, maxVersionLen),
-		Status:       podStatus(res.Outcome, inEtcd),
-		JobID:        clip(string(jobUID), maxUIDLen),
+		Name:          clip(pod.Name, maxNameLen),
+		Namespace:     clip(pod.Namespace, maxNamespaceLen),
+		PodID:         clip(string(pod.UID), maxUIDLen),
+		Version:       clip(pod.ResourceVersion, maxVersionLen),
+		Status:        podStatus(res.Outcome, inEtcd),
+		JobID:         clip(string(jobUID), maxUIDLen),
 		ReplicaType:   clip(replicaType, maxReplicaLen),
 		ContainerName: clip(res.Container, maxContainerLen),
 		ExitCode:      copyInt32(res.ExitCode),
