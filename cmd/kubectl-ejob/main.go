@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Command kubectl-ejob is `kubectl ejob`, the kubectl plugin that shows the results of
 // EphemeralJobs, live and from the MySQL history: put it on PATH and run `kubectl ejob --help`.
 package main

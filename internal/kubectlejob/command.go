@@ -26,8 +26,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,7 +56,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opti
 	}
 	c := &cli{opts: opts, stdout: stdout, stderr: stderr}
 	root := c.command()
-	root.SetArgs(args)
+	// cobra reads os.Args when given nil.
+	root.SetArgs(append([]string{}, args...))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -486,7 +489,11 @@ func (c *cli) jobLookup(arg string) (recorder.JobFilter, string, error) {
 	return recorder.JobFilter{Namespace: ns, Name: arg}, fmt.Sprintf("job %q", ns+"/"+arg), nil
 }
 
-// Main runs `kubectl ejob` as a program and exits with its code.
+// Main runs `kubectl ejob` as a program and exits with its code. Ctrl-C cancels the
+// requests under way.
 func Main() {
-	os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, Options{}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, Options{})
+	stop()
+	os.Exit(code)
 }

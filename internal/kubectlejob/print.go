@@ -29,6 +29,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
 // Output formats of -o.
@@ -84,7 +86,7 @@ func printView(w io.Writer, v *View, o printOptions) error {
 			t.row(strconv.Itoa(g.Count), g.Status, exitCell(g.ExitCode), cell(g.Reason), messageCell(g.Message),
 				podsCell(g.Pods))
 			if o.logs {
-				t.block(outputBlock(g.Output, g.OutputTruncated, ""))
+				t.block(outputBlock(g.Output, g.OutputTruncated, "", v.Job.Source))
 			}
 		}
 		return t.write(w)
@@ -103,7 +105,7 @@ func printView(w io.Writer, v *View, o printOptions) error {
 	t.header(head...)
 	for _, tg := range v.Targets {
 		cells := []string{cell(tg.Pod), cell(tg.Container), tg.Status, exitCell(tg.ExitCode), cell(tg.Reason),
-			messageCell(tg.Message), durationCell(tg.StartedAt, tg.FinishedAt, o.now)}
+			messageCell(tg.Message), durationCell(tg, o.now)}
 		if wide {
 			index := none
 			if tg.Index != nil {
@@ -116,7 +118,7 @@ func printView(w io.Writer, v *View, o printOptions) error {
 		}
 		t.row(cells...)
 		if o.logs {
-			t.block(outputBlock(tg.Output, tg.OutputTruncated, tg.OutputError))
+			t.block(outputBlock(tg.Output, tg.OutputTruncated, tg.OutputError, tg.Source))
 		}
 	}
 	return t.write(w)
@@ -181,12 +183,15 @@ func (t *table) write(w io.Writer) error {
 const outputIndent = "    | "
 
 // outputBlock returns the lines that show a target's output under its row.
-func outputBlock(output *string, truncated bool, errText string) []string {
+func outputBlock(output *string, truncated bool, errText, source string) []string {
 	switch {
 	case errText != "":
 		return []string{"    (no output: " + printable(errText) + ")"}
 	case output == nil:
 		return nil
+	case *output == "" && source == SourceHistory:
+		// The recorder keeps the output only when it was asked to fetch it.
+		return []string{"    (no output recorded)"}
 	case *output == "":
 		return []string{"    (no output)"}
 	}
@@ -255,15 +260,17 @@ func podsCell(pods []string) string {
 }
 
 // durationCell is how long the job's containers ran: until they finished, or until now
-// while they run.
-func durationCell(started, finished *metav1.Time, now time.Time) string {
+// while they run. A history row that never finished (its pod was deleted first) has none.
+func durationCell(t Target, now time.Time) string {
 	switch {
-	case started == nil:
+	case t.StartedAt == nil:
 		return none
-	case finished != nil:
-		return duration.HumanDuration(finished.Sub(started.Time))
+	case t.FinishedAt != nil:
+		return duration.HumanDuration(t.FinishedAt.Sub(t.StartedAt.Time))
+	case t.Status == string(podstate.Running) && t.Source == SourceLive:
+		return duration.HumanDuration(now.Sub(t.StartedAt.Time))
 	}
-	return duration.HumanDuration(now.Sub(started.Time))
+	return none
 }
 
 func timeCell(t *metav1.Time) string {

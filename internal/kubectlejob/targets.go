@@ -289,7 +289,8 @@ func historyTarget(p recorder.PodRecord, withOutput bool) Target {
 	if p.GmtFinished != nil {
 		t.FinishedAt = &metav1.Time{Time: p.GmtFinished.UTC()}
 	}
-	if withOutput {
+	// A target that never started (a refusal) has no output to show.
+	if withOutput && t.StartedAt != nil {
 		out := p.Output
 		t.Output = &out
 	}
