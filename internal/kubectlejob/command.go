@@ -46,6 +46,8 @@ import (
 type Options struct {
 	// Now is the clock of durations and --since; time.Now when nil.
 	Now func() time.Time
+	// Getenv reads the MYSQL_* variables; os.Getenv when nil.
+	Getenv func(string) string
 }
 
 // Run executes a command line of `kubectl ejob` (args without the program's name) and
@@ -54,7 +56,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opti
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
 	c := &cli{opts: opts, stdout: stdout, stderr: stderr}
+	c.mysql.getenv = opts.Getenv
 	root := c.command()
 	// cobra reads os.Args when given nil.
 	root.SetArgs(append([]string{}, args...))

@@ -21,8 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +41,8 @@ type mysqlFlags struct {
 	port                int
 	timeout             time.Duration
 	fs                  *pflag.FlagSet
+	// getenv reads the MYSQL_* variables.
+	getenv func(string) string
 }
 
 func (c *mysqlFlags) bind(fs *pflag.FlagSet) {
@@ -55,12 +57,27 @@ func (c *mysqlFlags) bind(fs *pflag.FlagSet) {
 
 // configured reports whether a history database was named, by --mysql-host or MYSQL_HOST.
 func (c *mysqlFlags) configured() bool {
-	return c.fs.Changed("mysql-host") || os.Getenv("MYSQL_HOST") != ""
+	return c.fs.Changed("mysql-host") || c.getenv("MYSQL_HOST") != ""
+}
+
+// readEnv reads the manager's MYSQL_* variables, as recorder.ReadEnv does, through getenv.
+func (c *mysqlFlags) readEnv() (recorder.Config, error) {
+	cfg := recorder.Config{Host: c.getenv("MYSQL_HOST"), Port: 3306, DBName: c.getenv("MYSQL_DB_NAME"),
+		User: c.getenv("MYSQL_USER"), Password: c.getenv("MYSQL_PASSWORD"), TLS: c.getenv("MYSQL_TLS"),
+		TLSCAFile: c.getenv("MYSQL_TLS_CA_FILE")}
+	if p := c.getenv("MYSQL_PORT"); p != "" {
+		port, err := strconv.Atoi(p)
+		if err != nil || port <= 0 || port > 65535 {
+			return cfg, fmt.Errorf("MYSQL_PORT %q is not a port number (1-65535)", p)
+		}
+		cfg.Port = port
+	}
+	return cfg, nil
 }
 
 // config returns the MySQL settings: the environment, overridden by the flags given.
 func (c *mysqlFlags) config() (recorder.Config, error) {
-	cfg, err := recorder.ReadEnv()
+	cfg, err := c.readEnv()
 	if err != nil && !c.fs.Changed("mysql-port") {
 		return cfg, fmt.Errorf("%w (or pass --mysql-port)", err)
 	}

@@ -144,6 +144,16 @@ func (s *Stub) Run(ctx context.Context) error {
 // It returns when to look at the pod again: when its first container still running
 // reaches RunFor.
 func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
+	if pod.DeletionTimestamp != nil && s.NodeName != "" && pod.Spec.NodeName == s.NodeName {
+		// The API server deletes a pod bound to a node only once that node's kubelet has
+		// stopped its containers and confirms with a deletion without grace period.
+		err := s.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64(0)), Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
 	if pod.Status.Phase != corev1.PodRunning {
 		if s.StartPods && pod.DeletionTimestamp == nil &&
 			(pod.Status.Phase == "" || pod.Status.Phase == corev1.PodPending) {
