@@ -529,7 +529,7 @@ func formatRow(header, cells []string) string {
 
 // showResults shows the job's results target by target, and folded, with the kubectl plugin.
 func (d *demo) showResults(ctx context.Context, res *Result) error {
-	d.stepf("The results, target by target, and folded: the kubectl plugin kubectl-ejob (cmd/kubectl-ejob, run "+
+	d.stepf("The results, target by target, and folded: the kubectl plugin kubectl-ejob (cmd/kubectl-ejob, run " +
 		"in-process here), reading the job, its pods and their containers' output with kubectl's credentials")
 	var err error
 	if res.Results, err = d.ejob(ctx, "results", jobName, "--logs"); err != nil {
