@@ -117,12 +117,13 @@ lint-config: golangci-lint ## Verify golangci-lint linter configuration
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build manager binary.
+build: manifests generate fmt vet ## Build the manager binary and the kubectl plugin bin/kubectl-ejob.
 	go build -o bin/manager cmd/main.go
+	go build -o bin/kubectl-ejob ./cmd/kubectl-ejob
 
-.PHONY: build-history
-build-history: ## Build bin/ejob-history, which prints the job and pod history recorded in MySQL.
-	go build -o bin/ejob-history ./cmd/ejob-history
+.PHONY: build-kubectl-ejob
+build-kubectl-ejob: ## Build only bin/kubectl-ejob, the kubectl plugin that shows jobs' results, live and from the MySQL history.
+	go build -o bin/kubectl-ejob ./cmd/kubectl-ejob
 
 .PHONY: run
 run: manifests generate fmt vet install ## Run the manager from your host against the cluster in the current kubeconfig.

@@ -196,9 +196,9 @@ func assertSameReaderResults(t *testing.T, got, pod *corev1.Pod) {
 	}
 	// Every job whose UID a container carries is known, with every container name.
 	known := func(types.UID) (recorder.KnownJob, bool) {
-		k := recorder.KnownJob{Namespace: pod.Namespace, Containers: map[string]bool{}}
+		k := recorder.KnownJob{Namespace: pod.Namespace, Containers: map[string]string{}}
 		for _, c := range pod.Spec.EphemeralContainers {
-			k.Containers[c.Name] = true
+			k.Containers[c.Name] = c.Name
 		}
 		return k, true
 	}

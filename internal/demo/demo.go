@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,6 +52,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/kubectlejob"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
@@ -114,6 +116,10 @@ type Result struct {
 	// Table is every row `kubectl get ejob` printed as the job progressed, split into columns
 	// (NAME STATUS MATCH SUCCEED FAILED RUNNING WAITING AGE).
 	Table [][]string
+	// Results and Groups are what `kubectl ejob results --logs` and `--group` printed once
+	// the job finished; History what `kubectl ejob results` printed from MySQL at the end,
+	// once the job and its pods were gone.
+	Results, Groups, History string
 	// Jobs and Pods are the recorder's rows at the end of the story, once the job and
 	// then its pods were deleted.
 	Jobs []recorder.JobRecord
@@ -183,7 +189,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	res = &Result{}
 	for _, s := range []func(context.Context, *Result) error{
 		d.startBackends, d.startManager, d.startKubelet, d.createWorkload, d.applyJob, d.watchJob,
-		d.showRows, d.deleteJob, d.deletePods,
+		d.showResults, d.showRows, d.deleteJob, d.deletePods, d.showHistory,
 	} {
 		if err := s(ctx, res); err != nil {
 			return res, err
@@ -351,15 +357,27 @@ func (d *demo) startManager(ctx context.Context, _ *Result) error {
 	return nil
 }
 
-// startKubelet runs the kubelet stand-in of the test suites, deciding by command.
-func (d *demo) startKubelet(_ context.Context, _ *Result) error {
-	d.stepf("Starting the kubelet stand-in (test/kubelet): it marks pods Running and runs each ephemeral "+
-		"container for %s; `pidof NAME` succeeds where the target container's main process is NAME", d.opts.RunFor)
+// nodeName is the node the kubelet stand-in binds the pods to.
+const nodeName = "demo-node"
+
+// startKubelet runs the kubelet stand-in of the test suites, deciding by command, and its
+// log endpoint, registered as the node the pods are bound to so that pods/log reaches it.
+func (d *demo) startKubelet(ctx context.Context, _ *Result) error {
+	d.stepf("Starting the kubelet stand-in (test/kubelet): it binds pods to node %s, marks them Running and runs "+
+		"each ephemeral container for %s; `pidof NAME` prints 1 and succeeds where the target container's main "+
+		"process is NAME, and prints nothing and fails elsewhere; the node's log endpoint serves what they printed",
+		nodeName, d.opts.RunFor)
 	clientset, err := kubernetes.NewForConfig(d.cfg)
 	if err != nil {
 		return fmt.Errorf("creating a clientset: %w", err)
 	}
-	stub := &kubelet.Stub{Client: clientset, Decide: kubelet.Pidof, RunFor: d.opts.RunFor, StartPods: true}
+	stub := &kubelet.Stub{Client: clientset, Decide: kubelet.Pidof, RunFor: d.opts.RunFor, StartPods: true,
+		NodeName: nodeName}
+	logs := kubelet.StartLogServer(stub)
+	d.onStop("", logs.Close)
+	if _, err := logs.RegisterNode(ctx, clientset, nodeName); err != nil {
+		return err
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -509,6 +527,44 @@ func formatRow(header, cells []string) string {
 	return b.String()
 }
 
+// showResults shows the job's results target by target, and folded, with the kubectl plugin.
+func (d *demo) showResults(ctx context.Context, res *Result) error {
+	d.stepf("The results, target by target, and folded: the kubectl plugin kubectl-ejob (cmd/kubectl-ejob, run " +
+		"in-process here), reading the job, its pods and their containers' output with kubectl's credentials")
+	var err error
+	if res.Results, err = d.ejob(ctx, "results", jobName, "--logs"); err != nil {
+		return err
+	}
+	res.Groups, err = d.ejob(ctx, "results", jobName, "--group")
+	return err
+}
+
+// showHistory shows the results again once the job and its pods are gone: from MySQL.
+func (d *demo) showHistory(ctx context.Context, res *Result) error {
+	d.stepf("The results once the job and its pods are gone: kubectl ejob reads them from MySQL (MYSQL_HOST=%s "+
+		"MYSQL_PORT=%d MYSQL_DB_NAME=%s MYSQL_USER=%s)", d.db.Host, d.db.Port, d.db.DBName, d.db.User)
+	var err error
+	res.History, err = d.ejob(ctx, "results", jobName)
+	return err
+}
+
+// ejob runs `kubectl ejob` in-process on the demo's kubeconfig and database, and prints the
+// command and what it printed.
+func (d *demo) ejob(ctx context.Context, args ...string) (string, error) {
+	d.printf("    $ kubectl ejob %s\n", strings.Join(args, " "))
+	env := map[string]string{"MYSQL_HOST": d.db.Host, "MYSQL_PORT": strconv.Itoa(d.db.Port),
+		"MYSQL_DB_NAME": d.db.DBName, "MYSQL_USER": d.db.User, "MYSQL_PASSWORD": d.db.Password}
+	var out strings.Builder
+	code := kubectlejob.Run(ctx, append(args, "--kubeconfig", filepath.Join(d.workDir, "kubeconfig")), &out, &out,
+		kubectlejob.Options{Getenv: func(k string) string { return env[k] }})
+	if code != 0 {
+		return out.String(), fmt.Errorf("kubectl ejob %s: exit code %d: %s", strings.Join(args, " "), code,
+			strings.TrimSpace(out.String()))
+	}
+	d.indent(out.String())
+	return out.String(), nil
+}
+
 // showRows waits until the recorder wrote the finished job and its pods, and prints them.
 func (d *demo) showRows(ctx context.Context, res *Result) error {
 	d.stepf("The recorder's rows in MySQL (tables job and pod)")
@@ -582,10 +638,13 @@ kubectl apply -f %s          # the stand-in starts the pods at once
 kubectl apply -f %s
 kubectl get ejob -w
 kubectl describe ejob %s
+go build -o bin/kubectl-ejob ./cmd/kubectl-ejob && export PATH=$PWD/bin:$PATH MYSQL_HOST=%s MYSQL_PORT=%d MYSQL_DB_NAME=%s MYSQL_USER=%s
+kubectl ejob results %s --logs
 mariadb -h %s -P %d -u %s %s -e 'SELECT name, status, match_count, succeeded, failed, is_in_etcd FROM job'
 mariadb -h %s -P %d -u %s %s -e 'SELECT name, status, is_in_etcd, remark FROM pod'
 tail -f %s`,
 		filepath.Join(d.workDir, "kubeconfig"), d.kubectl, podsFile, jobFile, jobName,
+		d.db.Host, d.db.Port, d.db.DBName, d.db.User, jobName,
 		d.db.Host, d.db.Port, d.db.User, d.db.DBName, d.db.Host, d.db.Port, d.db.User, d.db.DBName,
 		d.logFile.Name()))
 	<-ctx.Done()

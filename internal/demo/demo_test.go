@@ -97,9 +97,43 @@ func TestStory1(t *testing.T) {
 		}
 	}
 
+	// The results view: a row per pod, pidof's output under the two that run helloworld,
+	// then two groups of two; at the end the same rows from MySQL.
+	for _, tt := range []struct {
+		name, got string
+		want      []string
+	}{
+		{"kubectl ejob results --logs", res.Results, []string{
+			"POD                   CONTAINER      STATUS     EXIT  REASON     MESSAGE  DURATION\n",
+			"\nhelloworld-0          helloworld-ec  Succeeded  0     Completed  -        ",
+			"\n    | 1\n",
+			"\nhelloworld-no-work-1  helloworld-ec  Failed     1     Error      -        ",
+			"\n    (no output)\n",
+		}},
+		{"kubectl ejob results --group", res.Groups, []string{
+			"COUNT  STATUS     EXIT  REASON     MESSAGE  PODS\n",
+			"\n2      Succeeded  0     Completed  -        helloworld-0,helloworld-1\n",
+			"\n2      Failed     1     Error      -        helloworld-no-work-0,helloworld-no-work-1\n",
+		}},
+		{"kubectl ejob results from history", res.History, []string{
+			"note: ejob default/hello-world-ephemeral-job is gone from the API server; showing its history from MySQL",
+			"\nhelloworld-no-work-0  helloworld-ec  Failed     1     Error      -        ",
+		}},
+	} {
+		for _, w := range tt.want {
+			if !strings.Contains(tt.got, w) {
+				t.Errorf("%s printed\n%s\nwhich lacks %q", tt.name, tt.got, w)
+			}
+		}
+	}
+	if n := strings.Count(res.Results, "\n    | 1\n"); n != 2 {
+		t.Errorf("kubectl ejob results --logs shows pidof's output %d times, want 2:\n%s", n, res.Results)
+	}
+
 	text := out.String()
 	for _, want := range []string{" 1. Starting a local control plane",
 		"$ kubectl apply -f config/samples/story1_ephemeraljob.yaml", "as in the proposal: MATCH 4 SUCCEED 2 FAILED 2",
+		"$ kubectl ejob results hello-world-ephemeral-job --logs", "$ kubectl ejob results hello-world-ephemeral-job --group",
 		"table job:", "Tearing down", "Done in"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q", want)

@@ -71,7 +71,14 @@ const (
 	maxImageLen     = 512
 	maxReplicaLen   = 128
 	maxIPLen        = 64
+	// maxContainerLen is the longest container name the API server accepts (a DNS label).
+	maxContainerLen = 63
+	maxReasonLen    = 128
 )
+
+// MaxMessageBytes bounds a termination message, in bytes of valid UTF-8: the kubelet
+// writes at most 4096 bytes, and anyone allowed to write a pod's status could write more.
+const MaxMessageBytes = 4096
 
 // JobResources is what the job table's resources column holds, as JSON.
 type JobResources struct {
@@ -157,17 +164,26 @@ func jobResourcesJSON(spec *appsv1alpha1.EphemeralJobSpec) string {
 }
 
 // KnownJob is what the recorder knows of a job to tell the containers its controller
-// injected from others: the job's namespace and the names of its template's containers.
+// injected from others: the job's namespace, and the names its containers may have in a
+// pod, each mapped to the name of the template container it stands for.
 type KnownJob struct {
-	Namespace  string
-	Containers map[string]bool
+	Namespace string
+	// Containers maps each template container's name, and the name derived from it for
+	// pods where it was taken (podstate.DerivedName), to the template container's name.
+	Containers map[string]string
 }
 
 // KnownJobFor returns what the recorder keeps of a job.
 func KnownJobFor(ej *appsv1alpha1.EphemeralJob) KnownJob {
-	k := KnownJob{Namespace: ej.Namespace, Containers: map[string]bool{}}
+	k := KnownJob{Namespace: ej.Namespace, Containers: map[string]string{}}
 	for i := range ej.Spec.Template.EphemeralContainers {
-		k.Containers[ej.Spec.Template.EphemeralContainers[i].Name] = true
+		name := ej.Spec.Template.EphemeralContainers[i].Name
+		k.Containers[podstate.DerivedName(name, ej.UID)] = name
+	}
+	// A template name wins over a derived name that happens to equal it.
+	for i := range ej.Spec.Template.EphemeralContainers {
+		name := ej.Spec.Template.EphemeralContainers[i].Name
+		k.Containers[name] = name
 	}
 	return k
 }
@@ -176,9 +192,9 @@ func KnownJobFor(ej *appsv1alpha1.EphemeralJob) KnownJob {
 // the containers its controller injected: a container marks a job by the
 // EPHEMERALJOB_UID in its env, which anyone allowed to add ephemeral containers can
 // write, so a job counts only when known says it exists in the pod's namespace, and
-// only its containers named as in its template count. A container naming an unknown
-// job, or another namespace's, makes no row. inEtcd is false for a pod seen in a
-// delete event.
+// only its containers named as in its template, or by the name derived from it
+// (podstate.NameMatches), count. A container naming an unknown job, or another
+// namespace's, makes no row. inEtcd is false for a pod seen in a delete event.
 func PodRecordsFor(pod *corev1.Pod, region string, inEtcd bool, known func(types.UID) (KnownJob, bool)) []PodRecord {
 	uids := podstate.JobUIDs(pod)
 	if len(uids) == 0 {
@@ -190,7 +206,7 @@ func PodRecordsFor(pod *corev1.Pod, region string, inEtcd bool, known func(types
 		if !ok || job.Namespace != pod.Namespace {
 			continue
 		}
-		if rec, ok := PodRecordFor(injectedOnly(pod, uid, job.Containers), uid, region, inEtcd); ok {
+		if rec, ok := podRecordFor(injectedOnly(pod, uid, job.Containers), uid, region, inEtcd, job.Containers); ok {
 			recs = append(recs, rec)
 		}
 	}
@@ -198,12 +214,12 @@ func PodRecordsFor(pod *corev1.Pod, region string, inEtcd bool, known func(types
 }
 
 // injectedOnly returns the pod without the containers that carry the job's UID under
-// a name the job's template does not have; the pod itself when there are none.
-func injectedOnly(pod *corev1.Pod, uid types.UID, names map[string]bool) *corev1.Pod {
+// a name the job's containers cannot have; the pod itself when there are none.
+func injectedOnly(pod *corev1.Pod, uid types.UID, names map[string]string) *corev1.Pod {
 	forged := 0
 	for i := range pod.Spec.EphemeralContainers {
 		c := &pod.Spec.EphemeralContainers[i]
-		if podstate.IsOwnedBy(c, uid) && !names[c.Name] {
+		if _, named := names[c.Name]; podstate.IsOwnedBy(c, uid) && !named {
 			forged++
 		}
 	}
@@ -214,7 +230,7 @@ func injectedOnly(pod *corev1.Pod, uid types.UID, names map[string]bool) *corev1
 	view.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, 0, len(pod.Spec.EphemeralContainers)-forged)
 	for i := range pod.Spec.EphemeralContainers {
 		c := &pod.Spec.EphemeralContainers[i]
-		if !podstate.IsOwnedBy(c, uid) || names[c.Name] {
+		if _, named := names[c.Name]; !podstate.IsOwnedBy(c, uid) || named {
 			view.Spec.EphemeralContainers = append(view.Spec.EphemeralContainers, *c)
 		}
 	}
@@ -222,8 +238,9 @@ func injectedOnly(pod *corev1.Pod, uid types.UID, names map[string]bool) *corev1
 }
 
 // RefusedPodRecords maps the targets a job could not inject (status.refused) to their
-// pod rows: status Failed, the refusal's reason and message in remark, the template's
-// first container as replica_type and image (what would have run). Nothing ran, so
+// pod rows: status Failed, the refusal's reason and message in reason, message and
+// remark, the template's first container as replica_type, container_name and image
+// (what would have run), no exit code. Nothing ran, so
 // gmt_started and gmt_finished stay NULL. The rows carry no resourceVersion: they come
 // from the job, whose versions do not compare with the pod's, and a pod that refused
 // injection never gets a container of the job that could give it another row.
@@ -237,18 +254,22 @@ func RefusedPodRecords(ej *appsv1alpha1.EphemeralJob, region string) []PodRecord
 	}
 	recs := make([]PodRecord, 0, len(ej.Status.Refused))
 	for _, r := range ej.Status.Refused {
-		remark := PodRemark{Container: name, Reason: r.Reason, Message: strings.ToValidUTF8(r.Message, "\uFFFD")}
+		message := clipBytes(r.Message, MaxMessageBytes)
+		remark := PodRemark{Container: name, Reason: r.Reason, Message: message}
 		recs = append(recs, PodRecord{
-			Name:         clip(r.Name, maxNameLen),
-			Namespace:    clip(ej.Namespace, maxNamespaceLen),
-			PodID:        clip(string(r.UID), maxUIDLen),
-			Status:       PodStatusFailed,
-			Image:        clip(image, maxImageLen),
-			JobID:        clip(string(ej.UID), maxUIDLen),
-			ReplicaType:  clip(name, maxReplicaLen),
-			DeployRegion: clip(region, maxRegionLen),
-			IsInEtcd:     true,
-			Remark:       mustJSON(remark),
+			Name:          clip(r.Name, maxNameLen),
+			Namespace:     clip(ej.Namespace, maxNamespaceLen),
+			PodID:         clip(string(r.UID), maxUIDLen),
+			Status:        PodStatusFailed,
+			Image:         clip(image, maxImageLen),
+			JobID:         clip(string(ej.UID), maxUIDLen),
+			ReplicaType:   clip(name, maxReplicaLen),
+			ContainerName: clip(name, maxContainerLen),
+			Reason:        clip(r.Reason, maxReasonLen),
+			Message:       message,
+			DeployRegion:  clip(region, maxRegionLen),
+			IsInEtcd:      true,
+			Remark:        mustJSON(remark),
 		})
 	}
 	return recs
@@ -256,28 +277,47 @@ func RefusedPodRecords(ej *appsv1alpha1.EphemeralJob, region string) []PodRecord
 
 // PodRecordFor maps a pod to its row for one job, and false when the job owns no
 // container in the pod. inEtcd is false for a pod seen in a delete event; its row then
-// says PodStatusUnknown unless the job's containers had finished.
+// says PodStatusUnknown unless the job's containers had finished. It counts every
+// container carrying the job's UID, and records the name of the deciding container as
+// both replica_type and container_name; PodRecordsFor checks the names against the job.
 func PodRecordFor(pod *corev1.Pod, jobUID types.UID, region string, inEtcd bool) (PodRecord, bool) {
+	return podRecordFor(pod, jobUID, region, inEtcd, nil)
+}
+
+// podRecordFor is PodRecordFor with the job's container names (see KnownJob.Containers):
+// replica_type is the template name the deciding container stands for, container_name
+// the name it has in the pod.
+func podRecordFor(pod *corev1.Pod, jobUID types.UID, region string, inEtcd bool, names map[string]string) (PodRecord, bool) {
 	res, ok := podstate.Evaluate(pod, jobUID)
 	if !ok {
 		return PodRecord{}, false
 	}
+	replicaType := res.Container
+	if t, ok := names[res.Container]; ok {
+		replicaType = t
+	}
+	message := clipBytes(res.Message, MaxMessageBytes)
+	res.Message = message
 	rec := PodRecord{
-		Name:         clip(pod.Name, maxNameLen),
-		Namespace:    clip(pod.Namespace, maxNamespaceLen),
-		PodID:        clip(string(pod.UID), maxUIDLen),
-		Version:      clip(pod.ResourceVersion, maxVersionLen),
-		Status:       podStatus(res.Outcome, inEtcd),
-		JobID:        clip(string(jobUID), maxUIDLen),
-		ReplicaType:  clip(res.Container, maxReplicaLen),
-		HostIP:       clip(pod.Status.HostIP, maxIPLen),
-		PodIP:        clip(pod.Status.PodIP, maxIPLen),
-		DeployRegion: clip(region, maxRegionLen),
-		IsInEtcd:     inEtcd,
-		Remark:       podRemarkJSON(res),
-		GmtCreated:   utc(pod.CreationTimestamp),
-		GmtStarted:   utcPtr(res.StartedAt),
-		GmtFinished:  utcPtr(res.FinishedAt),
+		Name:          clip(pod.Name, maxNameLen),
+		Namespace:     clip(pod.Namespace, maxNamespaceLen),
+		PodID:         clip(string(pod.UID), maxUIDLen),
+		Version:       clip(pod.ResourceVersion, maxVersionLen),
+		Status:        podStatus(res.Outcome, inEtcd),
+		JobID:         clip(string(jobUID), maxUIDLen),
+		ReplicaType:   clip(replicaType, maxReplicaLen),
+		ContainerName: clip(res.Container, maxContainerLen),
+		ExitCode:      copyInt32(res.ExitCode),
+		Reason:        clip(res.Reason, maxReasonLen),
+		Message:       message,
+		HostIP:        clip(pod.Status.HostIP, maxIPLen),
+		PodIP:         clip(pod.Status.PodIP, maxIPLen),
+		DeployRegion:  clip(region, maxRegionLen),
+		IsInEtcd:      inEtcd,
+		Remark:        podRemarkJSON(res),
+		GmtCreated:    utc(pod.CreationTimestamp),
+		GmtStarted:    utcPtr(res.StartedAt),
+		GmtFinished:   utcPtr(res.FinishedAt),
 	}
 	rec.GmtModified = rec.GmtCreated
 	for _, t := range []*time.Time{rec.GmtStarted, rec.GmtFinished} {
@@ -330,8 +370,9 @@ func targetResources(pod *corev1.Pod, name string) corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{}
 }
 
+// podRemarkJSON returns the remark of a result whose message is already bounded.
 func podRemarkJSON(res podstate.Result) string {
-	r := PodRemark{Container: res.Container, Reason: res.Reason, ExitCode: res.ExitCode, Message: strings.ToValidUTF8(res.Message, "\uFFFD")}
+	r := PodRemark{Container: res.Container, Reason: res.Reason, ExitCode: res.ExitCode, Message: res.Message}
 	if r.Reason == "" && r.ExitCode == nil && r.Message == "" {
 		return ""
 	}
@@ -362,6 +403,27 @@ func clip(s string, n int) string {
 		i++
 	}
 	return s
+}
+
+// clipBytes cuts s to at most n bytes, on a character boundary, replacing invalid UTF-8
+// first, so that the result is valid UTF-8 however s was cut or forged.
+func clipBytes(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func copyInt32(p *int32) *int32 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 func utc(t metav1.Time) time.Time {

@@ -18,10 +18,12 @@ package recorder
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
 const appResources = `{"limits":{"cpu":"1","memory":"256Mi"},"requests":{"cpu":"500m"}}`
@@ -51,21 +54,22 @@ func TestPodRecordFor(t *testing.T) {
 			name:   "injected and not started is Pending",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, nil).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusPending, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusPending, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
 				GmtModified: t0},
 		},
 		{
 			name:   "running",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, running(90*time.Second)).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusRunning, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusRunning, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
 				GmtStarted: timeAt(90 * time.Second), GmtModified: t0.Add(90 * time.Second)},
 		},
 		{
 			name:   "exit 0 is Succeeded with its exit code and times",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, terminated(0, "Completed", "", time.Minute, 3*time.Minute)).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusSucceeded, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusSucceeded, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
+				ExitCode: ptr.To[int32](0), Reason: "Completed",
 				Remark:     `{"container":"debug","reason":"Completed","exitCode":0}`,
 				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(3 * time.Minute), GmtModified: t0.Add(3 * time.Minute)},
 		},
@@ -75,7 +79,8 @@ func TestPodRecordFor(t *testing.T) {
 				ephemeral("first", testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).
 				ephemeral("second", testJobUID, terminated(3, "Error", "disk full 💥", 2*time.Minute, 4*time.Minute)).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusFailed, Image: "busybox:second", ReplicaType: "second",
+			want: PodRecord{Status: PodStatusFailed, Image: "busybox:second", ReplicaType: "second", ContainerName: "second",
+				ExitCode: ptr.To[int32](3), Reason: "Error", Message: "disk full 💥",
 				Remark:     `{"container":"second","reason":"Error","exitCode":3,"message":"disk full 💥"}`,
 				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(4 * time.Minute), GmtModified: t0.Add(4 * time.Minute)},
 		},
@@ -83,28 +88,31 @@ func TestPodRecordFor(t *testing.T) {
 			name:   "a waiting reason an ephemeral container never leaves is Failed",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, waiting("RunContainerError")).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusFailed, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusFailed, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
+				Reason: "RunContainerError", Message: "RunContainerError happened",
 				Remark: `{"container":"debug","reason":"RunContainerError","message":"RunContainerError happened"}`, GmtModified: t0},
 		},
 		{
 			name:   "a waiting reason the kubelet retries stays Pending",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, waiting("ErrImagePull")).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusPending, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusPending, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
+				Reason: "ErrImagePull", Message: "ErrImagePull happened",
 				Remark: `{"container":"debug","reason":"ErrImagePull","message":"ErrImagePull happened"}`, GmtModified: t0},
 		},
 		{
 			name:   "a pod deleted while the container runs is Unknown and gone",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, running(time.Minute)).obj(),
 			jobUID: testJobUID, inEtcd: false, wantOK: true,
-			want: PodRecord{Status: PodStatusUnknown, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusUnknown, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
 				GmtStarted: timeAt(time.Minute), GmtModified: t0.Add(time.Minute)},
 		},
 		{
 			name:   "a pod deleted after the container finished keeps its outcome",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, terminated(0, "Completed", "", time.Minute, 2*time.Minute)).obj(),
 			jobUID: testJobUID, inEtcd: false, wantOK: true,
-			want: PodRecord{Status: PodStatusSucceeded, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusSucceeded, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
+				ExitCode: ptr.To[int32](0), Reason: "Completed",
 				Remark:     `{"container":"debug","reason":"Completed","exitCode":0}`,
 				GmtStarted: timeAt(time.Minute), GmtFinished: timeAt(2 * time.Minute), GmtModified: t0.Add(2 * time.Minute)},
 		},
@@ -112,7 +120,8 @@ func TestPodRecordFor(t *testing.T) {
 			name:   "a pod that terminated before the container started is Failed",
 			pod:    makePod("p", "pod-1").ephemeral(debugName, testJobUID, nil).phase(corev1.PodSucceeded).obj(),
 			jobUID: testJobUID, inEtcd: true, wantOK: true,
-			want: PodRecord{Status: PodStatusFailed, Image: debugImage, ReplicaType: debugName,
+			want: PodRecord{Status: PodStatusFailed, Image: debugImage, ReplicaType: debugName, ContainerName: debugName,
+				Reason: "PodVanished", Message: "the pod terminated before the container started",
 				Remark:      `{"container":"debug","reason":"PodVanished","message":"the pod terminated before the container started"}`,
 				GmtModified: t0},
 		},
@@ -167,9 +176,10 @@ func knownAs(jobs map[string][]string) func(types.UID) (KnownJob, bool) {
 		if !ok {
 			return KnownJob{}, false
 		}
-		k := KnownJob{Namespace: "ns", Containers: map[string]bool{}}
+		k := KnownJob{Namespace: "ns", Containers: map[string]string{}}
 		for _, n := range names {
-			k.Containers[n] = true
+			k.Containers[n] = n
+			k.Containers[podstate.DerivedName(n, uid)] = n
 		}
 		return k, true
 	}
@@ -221,7 +231,8 @@ func TestRefusedPodRecords(t *testing.T) {
 		t.Fatalf("got %d rows, want 2", len(recs))
 	}
 	want := PodRecord{Name: "web-0", Namespace: "ns", PodID: "pod-0", Status: PodStatusFailed, Image: "busybox:1.36",
-		JobID: testJobUID, ReplicaType: debugName, DeployRegion: testRegion, IsInEtcd: true,
+		JobID: testJobUID, ReplicaType: debugName, ContainerName: debugName, DeployRegion: testRegion, IsInEtcd: true,
+		Reason: appsv1alpha1.ReasonTargetContainerNotFound, Message: "pod web-0 has no container \"app\" to target",
 		Remark: `{"container":"debug","reason":"TargetContainerNotFound","message":"pod web-0 has no container \"app\" to target"}`}
 	if !reflect.DeepEqual(recs[0], want) {
 		t.Errorf("row =\n%+v\nwant\n%+v", recs[0], want)
@@ -326,5 +337,97 @@ func TestJobRecordForClipsAnnotations(t *testing.T) {
 	ej.Annotations = map[string]string{AnnotationOwner: strings.Repeat("o", 1000)}
 	if got := len(JobRecordFor(ej, "", true).Owner); got != maxTenantLen {
 		t.Errorf("owner length = %d, want %d", got, maxTenantLen)
+	}
+}
+
+// TestPodRecordsForDerivedName runs the job's container under the name derived from its
+// template's, as the controller does where the template name was taken: the row names
+// the container used in the pod, keeps the template's name as replica_type, and carries
+// that container's result, not the result of the container that took the name.
+func TestPodRecordsForDerivedName(t *testing.T) {
+	derived := podstate.DerivedName(debugName, testJobUID)
+	pod := makePod("p", "pod-1").
+		// An earlier run of the same manifest, by another job, took the template's name.
+		ephemeral(debugName, "job-earlier", terminated(0, "Completed", "", 0, time.Minute)).
+		ephemeral(derived, testJobUID, terminated(2, "Error", "no such file", 2*time.Minute, 3*time.Minute)).
+		// A name derived for another job, carrying this job's UID, is not this job's.
+		ephemeral(podstate.DerivedName(debugName, "job-other"), testJobUID, terminated(9, "Error", "", 0, 4*time.Minute)).obj()
+	recs := PodRecordsFor(pod, testRegion, true, knownAs(map[string][]string{testJobUID: {debugName}}))
+	if len(recs) != 1 {
+		t.Fatalf("got %d rows, want 1: %+v", len(recs), recs)
+	}
+	got := recs[0]
+	if got.ContainerName != derived || got.ReplicaType != debugName || got.Image != "busybox:"+derived {
+		t.Errorf("container_name %q replica_type %q image %q, want %q %q %q", got.ContainerName, got.ReplicaType,
+			got.Image, derived, debugName, "busybox:"+derived)
+	}
+	if got.Status != PodStatusFailed || got.ExitCode == nil || *got.ExitCode != 2 || got.Reason != "Error" ||
+		got.Message != "no such file" {
+		t.Errorf("result = %s exit %v reason %q message %q, want Failed 2 Error %q", got.Status, deref32(got.ExitCode),
+			got.Reason, got.Message, "no such file")
+	}
+	if got.GmtFinished == nil || !got.GmtFinished.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("gmt_finished = %v, want the derived container's", got.GmtFinished)
+	}
+}
+
+func deref32(p *int32) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*p)
+}
+
+// TestMessagesAreBounded feeds messages beyond the kubelet's 4096 bytes, cut in the
+// middle of a multibyte character and holding invalid UTF-8: the recorded message is
+// valid UTF-8 of at most MaxMessageBytes, a prefix of what was written.
+func TestMessagesAreBounded(t *testing.T) {
+	long := strings.Repeat("a", MaxMessageBytes-1) + "é" + strings.Repeat("b", 100) // é straddles the bound
+	forged := "\xff\xfe" + strings.Repeat("🙂", MaxMessageBytes)
+	for _, tt := range []struct {
+		name, message, want string
+	}{
+		{"a multibyte character at the cut", long, strings.Repeat("a", MaxMessageBytes-1)},
+		{"invalid UTF-8 and four-byte characters", forged,
+			"\uFFFD" + strings.Repeat("🙂", (MaxMessageBytes-3)/4)},
+		{"a short message stays whole", "exit status 1 ✗", "exit status 1 ✗"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := makePod("p", "pod-1").ephemeral(debugName, testJobUID, terminated(1, "Error", tt.message, 0, time.Minute)).obj()
+			rec, ok := PodRecordFor(pod, testJobUID, "", true)
+			if !ok {
+				t.Fatal("no row")
+			}
+			job := makeJob("ej", testJobUID, appsv1alpha1.EphemeralJobFailed)
+			job.Status.Refused = []appsv1alpha1.RefusedPod{{Name: "p", UID: "pod-2", Reason: "InjectionRefused", Message: tt.message}}
+			refused := RefusedPodRecords(job, "")[0]
+			for what, got := range map[string]string{"message": rec.Message, "refusal message": refused.Message,
+				"remark's message": remarkMessage(t, rec.Remark), "refusal remark's message": remarkMessage(t, refused.Remark)} {
+				if len(got) > MaxMessageBytes || !utf8.ValidString(got) {
+					t.Errorf("%s: %d bytes, valid UTF-8 %v; want at most %d valid", what, len(got), utf8.ValidString(got), MaxMessageBytes)
+				}
+				if got != tt.want {
+					t.Errorf("%s = %.40q… (%d bytes), want %.40q… (%d bytes)", what, got, len(got), tt.want, len(tt.want))
+				}
+			}
+		})
+	}
+}
+
+func remarkMessage(t *testing.T, remark string) string {
+	t.Helper()
+	var r PodRemark
+	if err := json.Unmarshal([]byte(remark), &r); err != nil {
+		t.Fatalf("remark %q: %v", remark, err)
+	}
+	return r.Message
+}
+
+func TestReasonIsBounded(t *testing.T) {
+	reason := strings.Repeat("R", maxReasonLen+10)
+	pod := makePod("p", "pod-1").ephemeral(debugName, testJobUID, terminated(1, reason, "", 0, time.Minute)).obj()
+	rec, _ := PodRecordFor(pod, testJobUID, "", true)
+	if rec.Reason != reason[:maxReasonLen] {
+		t.Errorf("reason of %d characters, want the first %d", len(rec.Reason), maxReasonLen)
 	}
 }

@@ -212,6 +212,7 @@ const (
 	colStatus       = "status"
 	colIsInEtcd     = "is_in_etcd"
 	colVersionOrder = "version_order"
+	colOutput       = "output"
 )
 
 var (
@@ -219,8 +220,9 @@ var (
 		"deploy_region", "tenant", "owner", colIsInEtcd, "match_count", "succeeded", "failed", "running",
 		"waiting", "gmt_created", "gmt_modified", "gmt_finished", colVersionOrder}
 	podColumns = []string{"name", "namespace", "pod_id", "version", colStatus, "image", "job_id",
-		"replica_type", "resources", "host_ip", "pod_ip", "deploy_region", colIsInEtcd, "remark",
-		"gmt_created", "gmt_modified", "gmt_started", "gmt_finished", colVersionOrder}
+		"replica_type", "container_name", "exit_code", "reason", "message", colOutput, "resources", "host_ip",
+		"pod_ip", "deploy_region", colIsInEtcd, "remark", "gmt_created", "gmt_modified", "gmt_started",
+		"gmt_finished", colVersionOrder}
 
 	// jobUpsert and podUpsert end the multi-row INSERTs of UpsertJobs and UpsertPods.
 	jobUpsert = onDuplicateKeyUpdate(jobColumns, "job_id")
@@ -230,7 +232,10 @@ var (
 // onDuplicateKeyUpdate builds the update clause of an upsert. Every column but the
 // key takes the incoming value only when the incoming observation is not earlier than
 // the stored one (see MySQLStore); is_in_etcd only goes down; a pod row marked gone
-// never says Pending or Running. version_order and is_in_etcd come last, in that order,
+// never says Pending or Running. A pod's output is set once and then kept, whatever
+// the order: it is not part of an observation of the pod but fetched from the kubelet
+// after the container ended, and the records of later observations carry none (NULL),
+// which must not erase it. version_order and is_in_etcd come last, in that order,
 // and no expression reads a column assigned before it, so the result is the same
 // whether the server assigns left to right (MySQL) or simultaneously (MariaDB's
 // SIMULTANEOUS_ASSIGNMENT).
@@ -245,6 +250,8 @@ func onDuplicateKeyUpdate(columns []string, keys ...string) string {
 			sets = append(sets, "`status` = IF("+newer+", IF(LEAST(`is_in_etcd`, VALUES(`is_in_etcd`)) = 0 AND "+
 				"VALUES(`status`) IN ('"+PodStatusPending+"', '"+PodStatusRunning+"'), '"+PodStatusUnknown+"', "+
 				"VALUES(`status`)), `status`)")
+		case c == colOutput:
+			sets = append(sets, "`output` = COALESCE(`output`, VALUES(`output`))")
 		default:
 			sets = append(sets, fmt.Sprintf("`%s` = IF(%s, VALUES(`%s`), `%s`)", c, newer, c, c))
 		}
@@ -319,7 +326,8 @@ func (s *MySQLStore) writePods(ctx context.Context, pods []PodRecord, suffix str
 		for i := range chunk {
 			p := &chunk[i]
 			args = append(args, p.Name, p.Namespace, p.PodID, p.Version, p.Status, p.Image, p.JobID,
-				p.ReplicaType, p.Resources, p.HostIP, p.PodIP, p.DeployRegion, boolInt(p.IsInEtcd), p.Remark,
+				p.ReplicaType, p.ContainerName, nullInt32(p.ExitCode), p.Reason, nullString(p.Message),
+				nullString(p.Output), p.Resources, p.HostIP, p.PodIP, p.DeployRegion, boolInt(p.IsInEtcd), p.Remark,
 				nullTime(p.GmtCreated), nullTime(p.GmtModified), nullTimePtr(p.GmtStarted), nullTimePtr(p.GmtFinished),
 				versionOrder(p.Version))
 		}
@@ -526,15 +534,19 @@ func (s *MySQLStore) ListPods(ctx context.Context, jobUID string) ([]PodRecord, 
 	var pods []PodRecord
 	for rows.Next() {
 		var p PodRecord
-		var resources, remark sql.NullString
+		var resources, remark, message, output sql.NullString
+		var exitCode sql.NullInt32
 		var created, modified, started, finished sql.NullTime
 		var order string
 		if err := rows.Scan(&p.ID, &p.Name, &p.Namespace, &p.PodID, &p.Version, &p.Status, &p.Image, &p.JobID,
-			&p.ReplicaType, &resources, &p.HostIP, &p.PodIP, &p.DeployRegion, &p.IsInEtcd, &remark,
-			&created, &modified, &started, &finished, &order); err != nil {
+			&p.ReplicaType, &p.ContainerName, &exitCode, &p.Reason, &message, &output, &resources, &p.HostIP,
+			&p.PodIP, &p.DeployRegion, &p.IsInEtcd, &remark, &created, &modified, &started, &finished, &order); err != nil {
 			return nil, s.fail("reading pods", err)
 		}
-		p.Resources, p.Remark = resources.String, remark.String
+		p.Resources, p.Remark, p.Message, p.Output = resources.String, remark.String, message.String, output.String
+		if exitCode.Valid {
+			p.ExitCode = &exitCode.Int32
+		}
 		p.GmtCreated, p.GmtModified = timeOf(created), timeOf(modified)
 		p.GmtStarted, p.GmtFinished = timePtrOf(started), timePtrOf(finished)
 		pods = append(pods, p)
@@ -577,6 +589,21 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// nullString writes an empty string as NULL: no message, no output fetched.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullInt32(p *int32) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func nullTime(t time.Time) any {

@@ -93,8 +93,8 @@ func TestMigrationsApplyTwice(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, "SELECT version, dirty FROM schema_migrations").Scan(&version, &dirty); err != nil {
 		t.Fatalf("reading the schema version: %v", err)
 	}
-	if version != 3 || dirty {
-		t.Errorf("schema version = %d (dirty %v), want 3, clean", version, dirty)
+	if version != 4 || dirty {
+		t.Errorf("schema version = %d (dirty %v), want 4, clean", version, dirty)
 	}
 
 	rows, err := s.db.QueryContext(ctx, "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, '') "+
@@ -119,7 +119,8 @@ func TestMigrationsApplyTwice(t *testing.T) {
 		"job": "id name namespace job_id version status kind resources deploy_region tenant owner is_in_etcd " +
 			"gmt_created gmt_modified gmt_finished match_count succeeded failed running waiting version_order",
 		"pod": "id name namespace pod_id version status image job_id replica_type resources host_ip pod_ip " +
-			"deploy_region is_in_etcd remark gmt_created gmt_modified gmt_started gmt_finished version_order",
+			"deploy_region is_in_etcd remark gmt_created gmt_modified gmt_started gmt_finished version_order " +
+			"container_name exit_code reason message output",
 	}
 	for table, cols := range want {
 		for _, c := range strings.Fields(cols) {
@@ -132,6 +133,16 @@ func TestMigrationsApplyTwice(t *testing.T) {
 		if columns[c] != "datetime(3)" {
 			t.Errorf("%s is %q, want datetime(3)", c, columns[c])
 		}
+	}
+	for c, want := range map[string]string{"pod.container_name": "varchar(63)", "pod.reason": "varchar(128)",
+		"pod.message": "text", "pod.output": "mediumtext"} {
+		if columns[c] != want {
+			t.Errorf("%s is %q, want %s", c, columns[c], want)
+		}
+	}
+	// MySQL 8 shows "int", MariaDB "int(11)".
+	if !strings.HasPrefix(columns["pod.exit_code"], "int") {
+		t.Errorf("pod.exit_code is %q, want int", columns["pod.exit_code"])
 	}
 
 	var uniques []string
@@ -632,8 +643,9 @@ func deref(p PodRecord) string {
 		return t.UTC().Format(time.RFC3339Nano)
 	}
 	started, finished := show(p.GmtStarted), show(p.GmtFinished)
-	p.GmtStarted, p.GmtFinished = nil, nil
-	return fmt.Sprintf("%+v started=%s finished=%s", p, started, finished)
+	exit := deref32(p.ExitCode)
+	p.GmtStarted, p.GmtFinished, p.ExitCode = nil, nil, nil
+	return fmt.Sprintf("%+v started=%s finished=%s exit=%s", p, started, finished, exit)
 }
 
 func TestErrorsNeverShowThePassword(t *testing.T) {
@@ -685,4 +697,144 @@ func rowCount(t *testing.T, db *sql.DB, query string) int {
 		t.Fatalf("counting: %v", err)
 	}
 	return n
+}
+
+// TestPodResultColumnsFollowTheOrderAndOutputStays writes a pod's row with its result
+// columns and an output, then later and earlier observations without output: the result
+// columns follow the order of observations like every other column, and the output,
+// once stored, is never erased nor replaced.
+func TestPodResultColumnsFollowTheOrderAndOutputStays(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	write := func(rec PodRecord) {
+		t.Helper()
+		if err := s.UpsertPods(ctx, []PodRecord{rec}); err != nil {
+			t.Fatalf("upserting: %v", err)
+		}
+	}
+	result := func(status, version string, exit *int32, reason, message, output string) PodRecord {
+		r := podRow("j", "p", status, version)
+		r.ContainerName, r.ExitCode, r.Reason, r.Message, r.Output = "debug-x1", exit, reason, message, output
+		return r
+	}
+	expect := func(what, version string, exit *int32, reason, message, output string) {
+		t.Helper()
+		got := getPod(t, s, "j", "p")
+		if got.Version != version || deref32(got.ExitCode) != deref32(exit) || got.Reason != reason ||
+			got.Message != message || got.Output != output || got.ContainerName != "debug-x1" {
+			t.Fatalf("%s: version %s container %q exit %s reason %q message %q output %q; "+
+				"want %s debug-x1 %s %q %q %q", what, got.Version, got.ContainerName, deref32(got.ExitCode), got.Reason,
+				got.Message, got.Output, version, deref32(exit), reason, message, output)
+		}
+	}
+	three := int32(3)
+	write(result(PodStatusPending, "10", nil, "ErrImagePull", "pulling", ""))
+	expect("a pending row", "10", nil, "ErrImagePull", "pulling", "")
+	write(result(PodStatusFailed, "12", &three, "Error", "disk full 💥", "out\nput ✓"))
+	expect("the finished row with its output", "12", &three, "Error", "disk full 💥", "out\nput ✓")
+	write(result(PodStatusRunning, "11", nil, "", "", ""))
+	expect("an earlier observation", "12", &three, "Error", "disk full 💥", "out\nput ✓")
+	// A later observation (a label changed on the pod) carries no output: it keeps the stored one.
+	zero := int32(0)
+	write(result(PodStatusSucceeded, "13", &zero, "Completed", "", ""))
+	expect("a later observation without output", "13", &zero, "Completed", "", "out\nput ✓")
+	// An output stored once is the one kept, whatever another writer fetched later.
+	write(result(PodStatusSucceeded, "14", &zero, "Completed", "", "fetched again"))
+	expect("a second output", "14", &zero, "Completed", "", "out\nput ✓")
+	// The deletion keeps it too.
+	gone := result(PodStatusSucceeded, "15", &zero, "Completed", "", "")
+	gone.IsInEtcd = false
+	write(gone)
+	expect("the deletion", "15", &zero, "Completed", "", "out\nput ✓")
+}
+
+// TestMigration4BackfillsTheResultColumns migrates rows written before migration 4 and
+// checks that the new columns take the values of their remark (or replica_type), that
+// the rows still take writes, and that migrating down keeps every row and its remark.
+func TestMigration4BackfillsTheResultColumns(t *testing.T) {
+	srv := testServer(t)
+	ctx := testContext(t)
+	name, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := configFor(srv, name)
+	old, err := NewMySQLStore(cfg, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Close() })
+	if err := old.migrateTo(ctx, 3); err != nil {
+		t.Fatalf("migrating to version 3: %v", err)
+	}
+	longMessage := strings.Repeat("é", 5000)
+	remarks := map[string]string{
+		"failed":    `{"container":"debug","reason":"Error","exitCode":3,"message":"disk full \u003c💥\u003e \"quoted\""}`,
+		"succeeded": `{"container":"debug","reason":"Completed","exitCode":0}`,
+		"refused":   `{"container":"debug","reason":"TargetContainerNotFound","message":"no container \"app\""}`,
+		"long":      `{"container":"debug","reason":"Error","exitCode":1,"message":"` + longMessage + `"}`,
+		"pending":   ``,
+		"garbage":   `not json`,
+	}
+	for pod, remark := range remarks {
+		if _, err := old.db.ExecContext(ctx, "INSERT INTO pod (name, namespace, pod_id, job_id, version, version_order, "+
+			"status, replica_type, remark) VALUES (?, 'ns', ?, 'j', '5', 5, 'Running', 'debug', ?)", pod, pod, remark); err != nil {
+			t.Fatalf("writing a row of the old schema: %v", err)
+		}
+	}
+
+	s := openStore(t, cfg, StoreOptions{})
+	one, zero, three := int32(1), int32(0), int32(3)
+	want := map[string]struct {
+		exit            *int32
+		reason, message string
+	}{
+		"failed":    {&three, "Error", `disk full <💥> "quoted"`},
+		"succeeded": {&zero, "Completed", ""},
+		"refused":   {nil, "TargetContainerNotFound", `no container "app"`},
+		"long":      {&one, "Error", strings.Repeat("é", MaxMessageBytes)},
+		"pending":   {nil, "", ""},
+		"garbage":   {nil, "", ""},
+	}
+	for pod, w := range want {
+		got := getPod(t, s, "j", pod)
+		if got.ContainerName != "debug" || deref32(got.ExitCode) != deref32(w.exit) || got.Reason != w.reason ||
+			got.Message != w.message || got.Output != "" || got.Remark != remarks[pod] {
+			t.Errorf("pod %s: container %q exit %s reason %q message %.60q remark %.60q; want debug %s %q %.60q and the remark kept",
+				pod, got.ContainerName, deref32(got.ExitCode), got.Reason, got.Message, got.Remark,
+				deref32(w.exit), w.reason, w.message)
+		}
+	}
+	if n := rowCount(t, s.db, "SELECT COUNT(*) FROM pod WHERE output IS NULL"); n != len(remarks) {
+		t.Errorf("%d rows without output after migrating, want all %d", n, len(remarks))
+	}
+	later := podRow("j", "pending", PodStatusSucceeded, "6")
+	later.ContainerName, later.ExitCode, later.Output = "debug", &zero, "done"
+	if err := s.UpsertPods(ctx, []PodRecord{later}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getPod(t, s, "j", "pending"); got.Status != PodStatusSucceeded || deref32(got.ExitCode) != "0" || got.Output != "done" {
+		t.Errorf("a migrated row after a later write: %+v", got)
+	}
+
+	if err := s.migrateTo(ctx, 3); err != nil {
+		t.Fatalf("migrating down to version 3: %v", err)
+	}
+	if n := rowCount(t, s.db, "SELECT COUNT(*) FROM pod"); n != len(remarks) {
+		t.Errorf("%d pod rows after migrating down, want %d", n, len(remarks))
+	}
+	if n := rowCount(t, s.db, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "+
+		"AND TABLE_NAME = 'pod' AND COLUMN_NAME IN ('container_name', 'exit_code', 'reason', 'message', 'output')"); n != 0 {
+		t.Errorf("%d of the new columns left after migrating down, want 0", n)
+	}
+	var remark string
+	if err := s.db.QueryRowContext(ctx, "SELECT remark FROM pod WHERE pod_id = 'failed'").Scan(&remark); err != nil || remark != remarks["failed"] {
+		t.Errorf("remark after migrating down = %q, %v; want it kept", remark, err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrating up again: %v", err)
+	}
+	if got := getPod(t, s, "j", "failed"); deref32(got.ExitCode) != "3" {
+		t.Errorf("exit code after migrating up again = %s, want 3", deref32(got.ExitCode))
+	}
 }

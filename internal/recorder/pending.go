@@ -36,7 +36,7 @@ func (r *JobRecord) size() int {
 func (r *PodRecord) size() int {
 	return recordOverhead + len(r.Name) + len(r.Namespace) + len(r.PodID) + len(r.Version) + len(r.Status) +
 		len(r.Image) + len(r.JobID) + len(r.ReplicaType) + len(r.Resources) + len(r.HostIP) + len(r.PodIP) +
-		len(r.DeployRegion) + len(r.Remark)
+		len(r.DeployRegion) + len(r.Remark) + len(r.ContainerName) + len(r.Reason) + len(r.Message) + len(r.Output)
 }
 
 // pending holds the records observed and not yet written, one per row: a record

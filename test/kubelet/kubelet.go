@@ -22,6 +22,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,8 +43,13 @@ type Outcome struct {
 	Hold bool
 	// ExitCode is the code the container terminates with, after running.
 	ExitCode int32
-	// Message is the termination message.
+	// Message is the termination message. When empty, a container whose
+	// terminationMessagePolicy is FallbackToLogsOnError and that exits non-zero gets the
+	// tail of its output, as the kubelet gives it.
 	Message string
+	// Output is what the container prints: Stub serves it as a LogSource once the container
+	// runs.
+	Output string
 }
 
 // Decider chooses the outcome of an ephemeral container in a pod.
@@ -66,9 +72,14 @@ type Stub struct {
 	// StartPods marks Running the pods that are still Pending, as the kubelet does once
 	// their containers started, so that pods created with kubectl become targets.
 	StartPods bool
+	// NodeName, with StartPods, binds the pods it starts to this node first, as the
+	// scheduler would; with a LogServer serving the Stub and registered as that node, the
+	// API server's pods/log reads the containers' Output.
+	NodeName string
 
 	mu      sync.Mutex
 	started map[string]time.Time // container ID -> when the stand-in reported it running
+	logs    Logs                 // the output of every container it ran
 	// Written, when set, is called after each status write with the pod as the API server
 	// returned it.
 	Written func(pod *corev1.Pod)
@@ -133,9 +144,27 @@ func (s *Stub) Run(ctx context.Context) error {
 // It returns when to look at the pod again: when its first container still running
 // reaches RunFor.
 func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
+	if pod.DeletionTimestamp != nil && s.NodeName != "" && pod.Spec.NodeName == s.NodeName {
+		// The API server deletes a pod bound to a node only once that node's kubelet has
+		// stopped its containers and confirms with a deletion without grace period.
+		err := s.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: new(int64(0)), Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
 	if pod.Status.Phase != corev1.PodRunning {
 		if s.StartPods && pod.DeletionTimestamp == nil &&
 			(pod.Status.Phase == "" || pod.Status.Phase == corev1.PodPending) {
+			if s.NodeName != "" && pod.Spec.NodeName == "" {
+				// The binding's update wakes the stand-in again, to mark the bound pod running.
+				err := Bind(ctx, s.Client, pod, s.NodeName)
+				if apierrors.IsNotFound(err) {
+					return 0, nil
+				}
+				return 0, err
+			}
 			_, err := MarkRunning(ctx, s.Client, pod)
 			if apierrors.IsNotFound(err) {
 				return 0, nil
@@ -172,6 +201,7 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error)
 			st.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
 			st.ContainerID = fmt.Sprintf("stub://%s/%s", pod.UID, c.Name)
 			s.noteStarted(st.ContainerID, now.Time)
+			s.logs.Set(pod.Namespace, pod.Name, c.Name, out.Output)
 			after = soonest(after, s.RunFor)
 			changed = true
 		case out.Hold:
@@ -180,7 +210,7 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error)
 		default:
 			s.forget(st.ContainerID)
 			st.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: out.ExitCode, Reason: reasonFor(out.ExitCode), Message: out.Message,
+				ExitCode: out.ExitCode, Reason: reasonFor(out.ExitCode), Message: terminationMessage(c, out),
 				StartedAt: st.State.Running.StartedAt, FinishedAt: now, ContainerID: st.ContainerID,
 			}}
 			changed = true
@@ -241,6 +271,33 @@ func (s *Stub) runningFor(st corev1.ContainerStatus, now time.Time) time.Duratio
 		at = st.State.Running.StartedAt.Time
 	}
 	return now.Sub(at)
+}
+
+// ContainerLog returns the output of a container the stand-in ran: a Stub is the LogSource
+// of a LogServer.
+func (s *Stub) ContainerLog(namespace, pod, container string) (string, bool) {
+	return s.logs.ContainerLog(namespace, pod, container)
+}
+
+// maxFallbackMessage is how much of the output the kubelet keeps as the termination message
+// of a container with terminationMessagePolicy FallbackToLogsOnError (the last 80 lines, at
+// most 2048 bytes).
+const (
+	maxFallbackMessage      = 2048
+	maxFallbackMessageLines = 80
+)
+
+// terminationMessage is the message the kubelet reports for a container that ended.
+func terminationMessage(c *corev1.EphemeralContainer, out Outcome) string {
+	if out.Message != "" || out.ExitCode == 0 || c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+		return out.Message
+	}
+	lines := strings.SplitAfter(out.Output, "\n")
+	msg := strings.Join(lines[max(0, len(lines)-maxFallbackMessageLines):], "")
+	if len(msg) > maxFallbackMessage {
+		msg = msg[len(msg)-maxFallbackMessage:]
+	}
+	return msg
 }
 
 func reasonFor(code int32) string {

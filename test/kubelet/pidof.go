@@ -25,9 +25,10 @@ import (
 )
 
 // Pidof decides by the container's command, as the proposal's Story 1 checks its pods:
-// `pidof NAME...` exits 0 when the main process of the target container is one of the
-// names, and 1 otherwise (also without a target container, whose processes the
-// container would not see). Any other command exits 0.
+// `pidof NAME...` exits 0 and prints "1" when the main process of the target container is
+// one of the names (it is PID 1 of the target's process namespace, which the container
+// shares), and exits 1 printing nothing otherwise (also without a target container, whose
+// processes the container would not see). Any other command exits 0.
 //
 // The main process is the base name of the target container's command, or, when the
 // command is unset, the image's name (its entrypoint is taken to be the program it is
@@ -44,7 +45,7 @@ func Pidof(pod *corev1.Pod, c *corev1.EphemeralContainer) Outcome {
 	for i := range pod.Spec.Containers {
 		target := &pod.Spec.Containers[i]
 		if target.Name == c.TargetContainerName && slices.Contains(names, MainProcess(target)) {
-			return Outcome{}
+			return Outcome{Output: "1\n"}
 		}
 	}
 	return Outcome{ExitCode: 1}

@@ -1,0 +1,369 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package kubectlejob
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
+)
+
+// Where a view or a target was read from.
+const (
+	SourceLive    = "live"
+	SourceHistory = "history"
+)
+
+// Statuses of a target, besides podstate's outcomes: a history row whose pod was deleted
+// before the job's containers finished.
+const statusUnknown = "Unknown"
+
+// maxMessageBytes bounds a reason or a termination message read from a pod or a row: the
+// kubelet writes at most 4096 bytes of a termination message, but a status is written by
+// whoever may update pods/status, so nothing read from it is trusted to be that short.
+const (
+	maxMessageBytes = 4096
+	maxReasonBytes  = 256
+)
+
+// View is what `kubectl ejob results` prints: a job and its targets, or their groups.
+// Its JSON and YAML form is the documented output of -o json|yaml (docs/kubectl-ejob.md).
+type View struct {
+	Job JobInfo `json:"job"`
+	// Targets holds one entry per target, sorted by index (history rows, which have no
+	// index, after them by pod name); Groups replaces it with --group.
+	Targets []Target `json:"targets,omitempty"`
+	Groups  []Group  `json:"groups,omitempty"`
+	// Missing counts the targets the job's status lists whose pods are gone and that no
+	// history row stands for.
+	Missing int64 `json:"missing,omitempty"`
+}
+
+// JobInfo is the job the view is about.
+type JobInfo struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	Phase     string `json:"phase,omitempty"`
+	Match     int32  `json:"match"`
+	Succeeded int32  `json:"succeeded"`
+	Failed    int32  `json:"failed"`
+	Running   int32  `json:"running"`
+	Waiting   int32  `json:"waiting"`
+	// CreatedAt and CompletionTime come from the job, or from its history row.
+	CreatedAt      *metav1.Time `json:"createdAt,omitempty"`
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Source is "live" when the job was read from the API server, "history" from MySQL.
+	Source string `json:"source"`
+}
+
+// Target is one target pod's result for the job.
+type Target struct {
+	// Index is the target index the job gave the pod; history rows have none.
+	Index *int32 `json:"index,omitempty"`
+	Pod   string `json:"pod"`
+	// Node is the pod's node (history rows: its host IP).
+	Node string `json:"node,omitempty"`
+	// Container is the name the job's deciding container has in the pod: the template's,
+	// or the one derived from it where that was taken. Empty for a refused target.
+	Container string `json:"container,omitempty"`
+	// Status is Succeeded, Failed, Running or Waiting (Unknown: a history row whose pod was
+	// deleted before the job's containers finished).
+	Status     string       `json:"status"`
+	ExitCode   *int32       `json:"exitCode,omitempty"`
+	Reason     string       `json:"reason,omitempty"`
+	Message    string       `json:"message,omitempty"`
+	StartedAt  *metav1.Time `json:"startedAt,omitempty"`
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Output is the container's output, with --logs; OutputTruncated says it was cut at
+	// --limit-bytes, OutputError why it could not be read.
+	Output          *string `json:"output,omitempty"`
+	OutputTruncated bool    `json:"outputTruncated,omitempty"`
+	OutputError     string  `json:"outputError,omitempty"`
+	// Source is "live" for a target read from the API server, "history" from MySQL.
+	Source string `json:"source"`
+}
+
+// Group is a set of targets that ended the same way, with --group.
+type Group struct {
+	Count    int    `json:"count"`
+	Status   string `json:"status"`
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+	// Output is the targets' common output, with --logs.
+	Output          *string `json:"output,omitempty"`
+	OutputTruncated bool    `json:"outputTruncated,omitempty"`
+	// Pods names every target of the group, in the order of the targets.
+	Pods []string `json:"pods"`
+}
+
+// jobInfoLive describes a job read from the API server.
+func jobInfoLive(job *appsv1alpha1.EphemeralJob) JobInfo {
+	info := JobInfo{Namespace: job.Namespace, Name: job.Name, UID: string(job.UID), Phase: string(job.Status.Phase),
+		Match: job.Status.Match, Succeeded: job.Status.Succeeded, Failed: job.Status.Failed,
+		Running: job.Status.Running, Waiting: job.Status.Waiting, CompletionTime: job.Status.CompletionTime,
+		Source: SourceLive}
+	if !job.CreationTimestamp.IsZero() {
+		created := job.CreationTimestamp
+		info.CreatedAt = &created
+	}
+	return info
+}
+
+// liveTargets returns a target per pod holding the job's containers, and one per refusal the
+// status lists (Failed, with the refusal's reason), sorted by index. Pods whose containers
+// claim no index or one the job never gave (at or past status.indexLimit) were not injected
+// by the job: they are left out and counted in forged.
+func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []Target, forged []string) {
+	for i := range pods {
+		pod := &pods[i]
+		res, ok := podstate.Evaluate(pod, job.UID)
+		if !ok {
+			continue
+		}
+		index, ok := podstate.Index(pod, job.UID)
+		if !ok || (job.Status.IndexLimit > 0 && index >= job.Status.IndexLimit) {
+			forged = append(forged, pod.Name)
+			continue
+		}
+		t := Target{Index: &index, Pod: pod.Name, Node: pod.Spec.NodeName, Container: res.Container,
+			Status: string(res.Outcome), ExitCode: res.ExitCode, Reason: clip(res.Reason, maxReasonBytes),
+			Message: clip(res.Message, maxMessageBytes), StartedAt: res.StartedAt, FinishedAt: res.FinishedAt,
+			Source: SourceLive}
+		if res.Outcome == podstate.Waiting && res.Reason == "" && res.UnstartedReason != "" {
+			t.Reason, t.Message = clip(res.UnstartedReason, maxReasonBytes), clip(res.UnstartedMessage, maxMessageBytes)
+		}
+		targets = append(targets, t)
+	}
+	for _, r := range job.Status.Refused {
+		index := r.Index
+		targets = append(targets, Target{Index: &index, Pod: r.Name, Status: string(podstate.Failed),
+			Reason: clip(r.Reason, maxReasonBytes), Message: clip(r.Message, maxMessageBytes), Source: SourceLive})
+	}
+	sortTargets(targets)
+	return targets, forged
+}
+
+// sortTargets orders targets by index, then those without one by pod name.
+func sortTargets(targets []Target) {
+	slices.SortStableFunc(targets, func(a, b Target) int {
+		switch {
+		case a.Index != nil && b.Index != nil:
+			return cmp.Or(cmp.Compare(*a.Index, *b.Index), strings.Compare(a.Pod, b.Pod))
+		case a.Index != nil:
+			return -1
+		case b.Index != nil:
+			return 1
+		}
+		return strings.Compare(a.Pod, b.Pod)
+	})
+}
+
+// missingTargets counts the targets the job's status lists (succeeded, failed or active
+// indexes) that no target stands for: their pods are gone, or are refusals past the ten the
+// status details. It never walks the ranges, whose bounds come from the status.
+func missingTargets(status *appsv1alpha1.EphemeralJobStatus, targets []Target) int64 {
+	var listed []indexRanges
+	var total int64
+	for _, s := range []string{status.SucceededIndexes, status.FailedIndexes, status.ActiveIndexes} {
+		r, err := parseIndexRanges(s)
+		if err != nil {
+			// A status the CLI cannot read tells nothing about missing targets.
+			return 0
+		}
+		listed = append(listed, r)
+		total += r.count()
+	}
+	seen := map[int32]bool{}
+	for _, t := range targets {
+		if t.Index == nil || seen[*t.Index] {
+			continue
+		}
+		for _, r := range listed {
+			if r.has(*t.Index) {
+				seen[*t.Index] = true
+				total--
+				break
+			}
+		}
+	}
+	return max(total, 0)
+}
+
+// indexRanges is a parsed index list of the status, such as "0-3,7".
+type indexRanges [][2]int32
+
+func parseIndexRanges(s string) (indexRanges, error) {
+	var r indexRanges
+	if s == "" {
+		return r, nil
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseInt(lo, 10, 32)
+		if err != nil {
+			return nil, err
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseInt(hi, 10, 32); err != nil {
+				return nil, err
+			}
+		}
+		if a < 0 || b < a {
+			return nil, strconv.ErrRange
+		}
+		r = append(r, [2]int32{int32(a), int32(b)})
+	}
+	return r, nil
+}
+
+func (r indexRanges) count() int64 {
+	var n int64
+	for _, p := range r {
+		n += int64(p[1]) - int64(p[0]) + 1
+	}
+	return n
+}
+
+func (r indexRanges) has(i int32) bool {
+	for _, p := range r {
+		if p[0] <= i && i <= p[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// jobInfoHistory describes a job from its history row.
+func jobInfoHistory(j recorder.JobRecord) JobInfo {
+	info := JobInfo{Namespace: j.Namespace, Name: j.Name, UID: j.JobID, Phase: j.Status, Match: j.MatchCount,
+		Succeeded: j.Succeeded, Failed: j.Failed, Running: j.Running, Waiting: j.Waiting, Source: SourceHistory}
+	if !j.GmtCreated.IsZero() {
+		info.CreatedAt = &metav1.Time{Time: j.GmtCreated.UTC()}
+	}
+	if j.GmtFinished != nil {
+		info.CompletionTime = &metav1.Time{Time: j.GmtFinished.UTC()}
+	}
+	return info
+}
+
+// historyTarget turns a pod row into a target. Rows written before the result's columns
+// existed carry the container, reason, exit code and message in their remark only.
+func historyTarget(p recorder.PodRecord, withOutput bool) Target {
+	remark := parseRemark(p.Remark)
+	t := Target{Pod: p.Name, Node: p.HostIP, Container: cmp.Or(p.ContainerName, remark.Container),
+		Status: historyStatus(p.Status), ExitCode: p.ExitCode, Reason: clip(cmp.Or(p.Reason, remark.Reason), maxReasonBytes),
+		Message: clip(cmp.Or(p.Message, remark.Message), maxMessageBytes), Source: SourceHistory}
+	if t.ExitCode == nil {
+		t.ExitCode = remark.ExitCode
+	}
+	if p.GmtStarted != nil {
+		t.StartedAt = &metav1.Time{Time: p.GmtStarted.UTC()}
+	}
+	if p.GmtFinished != nil {
+		t.FinishedAt = &metav1.Time{Time: p.GmtFinished.UTC()}
+	}
+	// A target that never started (a refusal) has no output to show.
+	if withOutput && t.StartedAt != nil {
+		out := p.Output
+		t.Output = &out
+	}
+	return t
+}
+
+// historyStatus maps a pod row's status to a target's: a row says Pending where the
+// job's containers have not started, which the live view calls Waiting.
+func historyStatus(s string) string {
+	switch s {
+	case recorder.PodStatusPending:
+		return string(podstate.Waiting)
+	case "":
+		return statusUnknown
+	}
+	return s
+}
+
+// parseRemark decodes a pod row's remark; a remark that is not a PodRemark (written by
+// something else) shows as its reason, so it is not lost.
+func parseRemark(s string) recorder.PodRemark {
+	var r recorder.PodRemark
+	if s == "" {
+		return r
+	}
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		return recorder.PodRemark{Reason: s}
+	}
+	return r
+}
+
+// groupTargets folds targets with the same status, exit code, reason, message and (with
+// --logs) output into one group each, the largest first, ties in the order of their first
+// target.
+func groupTargets(targets []Target) []Group {
+	type key struct {
+		status, reason, message, output string
+		exit                            int64
+		hasOutput, truncated            bool
+	}
+	var groups []Group
+	byKey := map[key]int{}
+	for _, t := range targets {
+		k := key{status: t.Status, reason: t.Reason, message: t.Message, exit: -1 << 40, truncated: t.OutputTruncated}
+		if t.ExitCode != nil {
+			k.exit = int64(*t.ExitCode)
+		}
+		if t.Output != nil {
+			k.output, k.hasOutput = *t.Output, true
+		}
+		i, ok := byKey[k]
+		if !ok {
+			i = len(groups)
+			byKey[k] = i
+			groups = append(groups, Group{Status: t.Status, ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message,
+				Output: t.Output, OutputTruncated: t.OutputTruncated})
+		}
+		groups[i].Count++
+		groups[i].Pods = append(groups[i].Pods, t.Pod)
+	}
+	slices.SortStableFunc(groups, func(a, b Group) int { return cmp.Compare(b.Count, a.Count) })
+	return groups
+}
+
+// clip cuts s to at most n bytes, at a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "...[truncated]"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
