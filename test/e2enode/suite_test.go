@@ -242,9 +242,12 @@ func runKubectl(args ...string) string {
 }
 
 func kubectlOutput(args ...string) (string, error) {
-	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", os.Getenv(envKubeconfig)}, args...)...)
+	cmd := exec.Command(kubectl, args...)
 	// kubectl finds its plugins on PATH: `kubectl ejob` runs the kubectl-ejob the script built.
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(mustEnv(envKubectlEjob))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	// The kubeconfig goes in the environment, which plugins share; kubectl refuses flags
+	// placed before a plugin's name.
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+os.Getenv(envKubeconfig),
+		"PATH="+filepath.Dir(mustEnv(envKubectlEjob))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
