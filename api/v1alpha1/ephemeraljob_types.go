@@ -246,11 +246,13 @@ type ResultGroup struct {
 	// +optional
 	ExitCode *int32 `json:"exitCode,omitempty"`
 	// Reason is the kubelet's reason (Completed, Error, ErrImageNeverPull) or the job's
-	// (StartDeadlineExceeded, PodVanished, a refusal's).
+	// (StartDeadlineExceeded, PodVanished, a refusal's), at most 128 bytes.
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	Reason string `json:"reason,omitempty"`
 	// Message is the termination message (the tail of the output, with
 	// terminationMessagePolicy FallbackToLogsOnError) or the job's explanation, at most 256 bytes.
+	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Message string `json:"message,omitempty"`
 	// Count is the number of targets in the group.
@@ -258,6 +260,7 @@ type ResultGroup struct {
 	// Pods names the first few targets of the group (at most 3), as pod/container.
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:items:MaxLength=317
 	// +optional
 	Pods []string `json:"pods,omitempty"`
 }

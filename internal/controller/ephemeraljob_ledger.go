@@ -140,6 +140,9 @@ type targetResult struct {
 // maxMessageLength bounds a message read from a pod or the API server before it goes into status.
 const maxMessageLength = 256
 
+// maxReasonLength bounds a reason read from a pod (the kubelet's are short CamelCase words).
+const maxReasonLength = 128
+
 // ledger is one job's targets. It is pure: it never calls a client. The reconciler owns
 // it and moves it forward; only its inbox is shared with the pod event handler.
 type ledger struct {
@@ -372,7 +375,7 @@ func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
 	res, _ := podstate.Evaluate(pod, l.uid)
 	if res.Outcome.IsFinished() {
 		l.finish(idx, res.Outcome, targetResult{pod: pod.Name, container: res.Container, exitCode: res.ExitCode,
-			reason: res.Reason, message: truncate(res.Message)})
+			reason: truncateTo(res.Reason, maxReasonLength), message: truncate(res.Message)})
 		return
 	}
 	t.outcome, t.unstarted, t.reason, t.message = res.Outcome, res.Unstarted, res.UnstartedReason, res.UnstartedMessage
@@ -401,27 +404,9 @@ func (l *ledger) checkForged(pod *corev1.Pod, idx int32) (reason, detail string)
 }
 
 // matchesTemplate reports whether the containers are the job's template as containersFor
-// writes it for this index: the same container names in the same order, each carrying the
-// job's name and this index. The rest is not compared: the API server defaults fields
-// (a fieldRef's apiVersion, a pull policy) and mutating admission may add env or a
-// securityContext, and neither makes a container the job injected any less its own.
+// writes it for this index (see podstate.MatchesTemplate).
 func (l *ledger) matchesTemplate(owned []*corev1.EphemeralContainer, idx int32) bool {
-	if len(owned) != len(l.template) {
-		return false
-	}
-	index := strconv.Itoa(int(idx))
-	for i, c := range owned {
-		if !podstate.NameMatches(c.Name, l.template[i].Name, l.uid) {
-			return false
-		}
-		if v, _ := podstate.EnvValue(c, appsv1alpha1.EnvJobIndex); v != index {
-			return false
-		}
-		if v, _ := podstate.EnvValue(c, appsv1alpha1.EnvJobName); v != l.jobName {
-			return false
-		}
-	}
-	return true
+	return podstate.MatchesTemplate(owned, l.template, l.uid, l.jobName, idx)
 }
 
 // gone handles a pod the cache no longer has (deleted, or replaced by one of the same name).
@@ -480,6 +465,7 @@ func (l *ledger) finish(idx int32, outcome podstate.Outcome, r targetResult) {
 // addResult folds a finished target's result into its group: the same outcome, exit code,
 // reason and message. Looking for the group costs at most MaxResultGroups comparisons.
 func (l *ledger) addResult(succeeded bool, r targetResult) {
+	r.reason, r.message = truncateTo(r.reason, maxReasonLength), truncate(r.message)
 	var g *appsv1alpha1.ResultGroup
 	for i := range l.results {
 		c := &l.results[i]
@@ -780,12 +766,15 @@ func (l *ledger) forgeries() []forgery {
 }
 
 // truncate bounds a message read from a pod or the API server.
-func truncate(s string) string {
+func truncate(s string) string { return truncateTo(s, maxMessageLength) }
+
+// truncateTo bounds a string read from a pod or the API server to n bytes, at a character boundary.
+func truncateTo(s string, n int) string {
 	s = strings.TrimSpace(s)
-	if len(s) <= maxMessageLength {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxMessageLength
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -98,7 +98,7 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 	default:
 		msg := fmt.Sprintf("%d pods waiting for their containers to start", st.Waiting)
 		if n := l.summarize(job, true).notRunning; n > 0 {
-			msg += fmt.Sprintf(" (%d not running yet)", n)
+			msg = fmt.Sprintf("%d pods waiting, %d of them not running yet", st.Waiting, n)
 		}
 		return appsv1alpha1.EphemeralJobWaiting, appsv1alpha1.ReasonInjecting, msg
 	}

@@ -137,8 +137,9 @@ func jobInfoLive(job *appsv1alpha1.EphemeralJob) JobInfo {
 
 // liveTargets returns a target per pod holding the job's containers, and one per refusal the
 // status lists (Failed, with the refusal's reason), sorted by index. Pods whose containers
-// claim no index or one the job never gave (at or past status.indexLimit) were not injected
-// by the job: they are left out and counted in forged.
+// claim no index, one the job never gave (at or past status.indexLimit), or differ from the
+// job's template (as the controller checks them) were not injected by the job: they are left
+// out and counted in forged.
 func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []Target, forged []string) {
 	for i := range pods {
 		pod := &pods[i]
@@ -147,7 +148,9 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 			continue
 		}
 		index, ok := podstate.Index(pod, job.UID)
-		if !ok || (job.Status.IndexLimit > 0 && index >= job.Status.IndexLimit) {
+		if !ok || (job.Status.IndexLimit > 0 && index >= job.Status.IndexLimit) ||
+			!podstate.MatchesTemplate(podstate.OwnedContainers(pod, job.UID), job.Spec.Template.EphemeralContainers,
+				job.UID, job.Name, index) {
 			forged = append(forged, pod.Name)
 			continue
 		}

@@ -44,4 +44,8 @@ func TestDerivedName(t *testing.T) {
 			t.Errorf("NameMatches does not recognise %q for %q", got, name)
 		}
 	}
+	long := strings.Repeat("z", 60)
+	if DerivedName(long+"-a", a) == DerivedName(long+"-b", a) {
+		t.Error("two template names cut to the same prefix derive the same name")
+	}
 }

@@ -242,7 +242,7 @@ var _ = Describe("EphemeralJob controller", func() {
 		}
 		c := meta.FindStatusCondition(getJob(ctx, ns, "hello-world-ephemeral-job").Status.Conditions,
 			appsv1alpha1.ConditionProgressing)
-		Expect(c.Message).To(ContainSubstring("4 not running yet"))
+		Expect(c.Message).To(ContainSubstring("4 of them not running yet"))
 
 		By("targeting them once they run")
 		for _, pod := range listPods(ctx, ns) {
