@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 	"github.com/ephemeraljob/ephemeraljob-operator/test/kubelet"
@@ -96,5 +97,49 @@ var _ = Describe("MySQL recorder's pod rows", func() {
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(made).To(BeEmpty(), "rows for a made-up job")
 			}).WithContext(ctx).WithTimeout(2 * time.Second).Should(Succeed())
+		})
+
+	It("records the result of the container the job ran under the name derived where its template's name was taken",
+		func(ctx SpecContext) {
+			mysqlCfg := newDatabase(ctx)
+			store := openStore(mysqlCfg)
+			startManager(mysqlCfg, logr.Logger{})
+			const message = "ran under the derived name ✓"
+			ns := newNamespace(ctx, func(_ *corev1.Pod, c *corev1.EphemeralContainer) kubelet.Outcome {
+				if c.Name == "check" {
+					return kubelet.Outcome{Message: "the earlier run"}
+				}
+				return kubelet.Outcome{ExitCode: 7, Message: message}
+			})
+			pods := runPods(ctx, []*corev1.Pod{testutil.MakePod("web-0", ns).Label("app", "web").Obj()})
+			// An earlier run of the same manifest left its container, named as the template's.
+			addEphemeralContainer(ctx, pods["web-0"], "check")
+
+			// The job stays paused, so that its controller adds nothing: its container is
+			// added here under the derived name, with the env the controller writes, as the
+			// controller does where the template's name is taken. (The controller does not
+			// count a container it did not inject itself; the recorder records it all the same.)
+			job := testutil.MakeEphemeralJob("rerun", ns, "web").Paused(true).Obj()
+			Expect(k8s.Create(ctx, job)).To(Succeed())
+			derived := podstate.DerivedName("check", job.UID)
+			Expect(derived).NotTo(Equal("check"))
+			addEphemeralContainer(ctx, pods["web-0"], derived,
+				corev1.EnvVar{Name: appsv1alpha1.EnvJobName, Value: job.Name},
+				corev1.EnvVar{Name: appsv1alpha1.EnvJobUID, Value: string(job.UID)},
+				corev1.EnvVar{Name: appsv1alpha1.EnvJobIndex, Value: "0"})
+
+			Eventually(func(g Gomega) {
+				rows := podRows(ctx, g, store, string(job.UID))
+				g.Expect(rows).To(HaveLen(1))
+				g.Expect(rows).To(HaveKey("web-0"))
+				row := rows["web-0"]
+				g.Expect(row.Status).To(Equal(recorder.PodStatusFailed))
+				g.Expect(row.ContainerName).To(Equal(derived))
+				g.Expect(row.ReplicaType).To(Equal("check"))
+				g.Expect(row.ExitCode).To(HaveValue(BeEquivalentTo(7)))
+				g.Expect(row.Reason).To(Equal("Error"))
+				g.Expect(row.Message).To(Equal(message))
+				g.Expect(row.Output).To(BeEmpty(), "no output is fetched unless asked for")
+			}).WithContext(ctx).Should(Succeed())
 		})
 })
