@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -142,4 +143,78 @@ var _ = Describe("MySQL recorder's pod rows", func() {
 				g.Expect(row.Output).To(BeEmpty(), "no output is fetched unless asked for")
 			}).WithContext(ctx).Should(Succeed())
 		})
+
+	It("with output fetching on, fetches a finished target's log through the API server once, and keeps it",
+		func(ctx SpecContext) {
+			mysqlCfg := newDatabase(ctx)
+			store := openStore(mysqlCfg)
+			opts := recorderOptions
+			opts.OutputBytes = 1024
+			before := outputFetches()
+			mgr := startManagerWith(mysqlCfg, opts, logr.Logger{})
+			ns := newNamespace(ctx, kubelet.ExitZero)
+			pods := runPods(ctx, []*corev1.Pod{testutil.MakePod("web-0", ns).Label("app", "web").Obj()})
+			job := testutil.MakeEphemeralJob("logs", ns, "web").Obj()
+			Expect(k8s.Create(ctx, job)).To(Succeed())
+			Eventually(phaseOf(ctx, ns, job.Name)).WithContext(ctx).
+				Should(Equal("Succeeded match=1 succeeded=1 failed=0 running=0 waiting=0"))
+
+			// envtest runs no kubelet, and its pods are on no node: the API server answers
+			// pods/log for them with an empty log, which the recorder stores as the output.
+			Eventually(func(g Gomega) {
+				exists, stored, err := store.OutputState(ctx, string(job.UID), string(pods["web-0"].UID))
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(exists).To(BeTrue())
+				g.Expect(stored).To(BeTrue(), "the output is stored")
+			}).WithContext(ctx).Should(Succeed())
+			Expect(delta(before, outputFetches())).To(Equal(map[string]float64{"stored": 1}))
+
+			// A restarted manager writes every row again: the output is not fetched again.
+			Expect(mgr.Stop()).To(Succeed())
+			startManagerWith(mysqlCfg, opts, logr.Logger{})
+			Eventually(func() map[string]float64 {
+				return delta(before, outputFetches())
+			}).WithContext(ctx).WithTimeout(30 * time.Second).
+				Should(Equal(map[string]float64{"stored": 1, "already_stored": 1}))
+			Eventually(func(g Gomega) {
+				rows := podRows(ctx, g, store, string(job.UID))
+				g.Expect(rows).To(HaveKey("web-0"))
+				g.Expect(rows["web-0"].Status).To(Equal(recorder.PodStatusSucceeded))
+				g.Expect(rows["web-0"].ExitCode).To(HaveValue(BeEquivalentTo(0)))
+				g.Expect(rows["web-0"].ContainerName).To(Equal("check"))
+			}).WithContext(ctx).Should(Succeed())
+		})
 })
+
+// outputFetches returns ephemeraljob_recorder_output_fetches_total by result.
+func outputFetches() map[string]float64 {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	byResult := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "ephemeraljob_recorder_output_fetches_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					byResult[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return byResult
+}
+
+// delta returns what grew between two readings of outputFetches.
+func delta(before, after map[string]float64) map[string]float64 {
+	d := map[string]float64{}
+	for k, v := range after {
+		if v != before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
