@@ -47,6 +47,11 @@ const (
 	outputFetchAttempts = 5
 	// outputFetchTimeout bounds one attempt: the request, reading the log and storing it.
 	outputFetchTimeout = 30 * time.Second
+	// outputRetryBaseDelay is the wait before the second attempt; it doubles up to
+	// outputRetryMaxDelay, so that the attempts span about 15 s: a kubelet restarting
+	// or a node briefly unreachable does not cost the output.
+	outputRetryBaseDelay = time.Second
+	outputRetryMaxDelay  = 30 * time.Second
 )
 
 // Results of an output fetch, the label values of ephemeraljob_recorder_output_fetches_total.
@@ -122,14 +127,15 @@ type outputFetcher struct {
 	admitted map[outputKey]struct{}
 }
 
-func newOutputFetcher(store outputStore, logs logSource, reader client.Reader, limit int64, opts Options,
-	log logr.Logger) *outputFetcher {
-	opts = opts.withDefaults()
+// newOutputFetcher returns a fetcher keeping at most limit bytes of each output, which
+// waits retryBase before the second attempt of a target, doubling up to retryMax.
+func newOutputFetcher(store outputStore, logs logSource, reader client.Reader, limit int64,
+	retryBase, retryMax time.Duration, log logr.Logger) *outputFetcher {
 	return &outputFetcher{
 		store: store, logs: logs, reader: reader, limit: limit, log: log,
 		workers: outputWorkers, maxQueue: maxOutputsQueued, attempts: outputFetchAttempts, timeout: outputFetchTimeout,
 		queue: workqueue.NewTypedRateLimitingQueue(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[outputKey](opts.RetryBaseDelay, opts.RetryMaxDelay)),
+			workqueue.NewTypedItemExponentialFailureRateLimiter[outputKey](retryBase, retryMax)),
 		admitted: map[outputKey]struct{}{},
 	}
 }

@@ -126,8 +126,7 @@ func logRequests(cs *k8sfake.Clientset) []*corev1.PodLogOptions {
 func fetcherFor(t *testing.T, store outputStore, cs *k8sfake.Clientset, limit int64, pods ...client.Object) *outputFetcher {
 	t.Helper()
 	reader := fake.NewClientBuilder().WithObjects(pods...).Build()
-	return newOutputFetcher(store, podLogs(cs), reader, limit,
-		Options{RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond}, testLogger(t))
+	return newOutputFetcher(store, podLogs(cs), reader, limit, time.Millisecond, 5*time.Millisecond, testLogger(t))
 }
 
 // runUntilIdle runs the fetcher until every target offered was dealt with.

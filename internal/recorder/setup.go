@@ -152,7 +152,8 @@ func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Check
 	rec.closer = closer
 	rec.mysqlBack = conn.back
 	if logs != nil {
-		rec.outputs = newOutputFetcher(store, podLogs(logs), mgr.GetCache(), opts.OutputBytes, opts, log.WithName("output"))
+		rec.outputs = newOutputFetcher(store, podLogs(logs), mgr.GetCache(), opts.OutputBytes,
+			outputRetryBaseDelay, outputRetryMaxDelay, log.WithName("output"))
 	}
 	if err := mgr.Add(conn); err != nil {
 		_ = store.Close()
