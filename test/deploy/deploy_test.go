@@ -430,4 +430,3 @@ var _ = Describe("config/components/record-output", func() {
 		}
 	})
 })
-
