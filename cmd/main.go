@@ -18,6 +18,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -66,6 +67,7 @@ func main() {
 	var kubeAPIQPS float64
 	var kubeAPIBurst int
 	var statusWriteInterval time.Duration
+	var recordOutputBytes int64
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -96,6 +98,10 @@ func main() {
 	flag.DurationVar(&statusWriteInterval, "status-write-interval", controller.DefaultStatusWriteInterval,
 		"How often, at most, a running job's status is written when only its counts changed; "+
 			"phase changes are written at once. A negative value writes every change.")
+	flag.Int64Var(&recordOutputBytes, "record-output-bytes", 0,
+		"With --meta-storage mysql: fetch the log of each finished target's container once and keep at most this "+
+			"many bytes of it in MySQL (column output), up to 1048576; 0 turns it off. Needs the right to get pods/log "+
+			"(config/components/record-output).")
 	opts := zap.Options{
 		Development: true,
 	}
@@ -181,11 +187,21 @@ func main() {
 		os.Exit(1)
 	}
 
+	if err := recorder.ValidateOutputBytes(recordOutputBytes); err != nil {
+		setupLog.Error(fmt.Errorf("--record-output-bytes %w", err), "invalid flag")
+		os.Exit(1)
+	}
+	if recordOutputBytes > 0 && metaStorage != "mysql" {
+		setupLog.Error(errors.New("--record-output-bytes needs --meta-storage mysql: the output is kept in MySQL"),
+			"invalid flag")
+		os.Exit(1)
+	}
+
 	ctx := ctrl.SetupSignalHandler()
 	managerOpts := manager.Options{
 		// nolint:goconst
 		Webhooks:            os.Getenv("ENABLE_WEBHOOKS") != "false",
-		Recorder:            recorder.Options{Region: region},
+		Recorder:            recorder.Options{Region: region, OutputBytes: recordOutputBytes},
 		StatusWriteInterval: statusWriteInterval,
 	}
 	if metaStorage == "mysql" {

@@ -70,6 +70,16 @@ var (
 		Name: "ephemeraljob_recorder_rereads_total",
 		Help: "Times the recorder re-read and wrote every job and pod because records had been left out of the full queue.",
 	})
+	outputFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ephemeraljob_recorder_output_fetches_total",
+		Help: "Fetches of finished targets' output (--record-output-bytes), by result: stored, already_stored " +
+			"(not fetched again), gone (pod or row gone), retried (an attempt failed), failed (attempts exhausted), " +
+			"dropped (too many targets waiting).",
+	}, []string{"result"})
+	outputsQueued = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ephemeraljob_recorder_outputs_queued",
+		Help: "Finished targets whose output waits to be fetched, is being fetched or waits for a retry.",
+	})
 	mysqlUp = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ephemeraljob_recorder_mysql_up",
 		Help: "1 when MySQL answered the recorder's last ping or write, else 0.",
@@ -78,5 +88,6 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(writeErrors, writeDuration, droppedRecords, recordsPending,
-		missingInStorage, importedRecords, sweptRecords, mysqlUp, pendingBytes, overflowedRecords, rereads)
+		missingInStorage, importedRecords, sweptRecords, mysqlUp, pendingBytes, overflowedRecords, rereads,
+		outputFetches, outputsQueued)
 }

@@ -371,6 +371,31 @@ func (s *MySQLStore) exec(ctx context.Context, table, query string, args []any) 
 	return int(n), err
 }
 
+// OutputState reports whether the pod row of the job exists and whether its output was
+// stored (an empty output, fetched from a container that printed nothing, counts).
+func (s *MySQLStore) OutputState(ctx context.Context, jobUID, podUID string) (exists, stored bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	err = s.db.QueryRowContext(ctx, "SELECT `output` IS NOT NULL FROM `pod` WHERE `job_id` = ? AND `pod_id` = ?",
+		jobUID, podUID).Scan(&stored)
+	noteUp(err)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, s.fail("reading whether an output is stored", err)
+	}
+	return true, stored, nil
+}
+
+// StoreOutput sets the output of the pod row of the job unless one is stored already,
+// and reports whether it did: the first output stored is the one kept.
+func (s *MySQLStore) StoreOutput(ctx context.Context, jobUID, podUID, output string) (bool, error) {
+	n, err := s.exec(ctx, tablePod, "UPDATE `pod` SET `output` = ? WHERE `job_id` = ? AND `pod_id` = ? AND `output` IS NULL",
+		[]any{output, jobUID, podUID})
+	return n > 0, s.fail("storing an output", err)
+}
+
 // SweepJobs marks gone every job row still marked present whose job no longer exists.
 func (s *MySQLStore) SweepJobs(ctx context.Context, exists Exists) (int, error) {
 	n, err := s.sweep(ctx, tableJob, "job_id", "", exists)

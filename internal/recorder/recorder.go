@@ -71,6 +71,8 @@ type recorder struct {
 	mysqlBack <-chan struct{}
 	// closer, when set, closes the store after the last user stopped.
 	closer *storeCloser
+	// outputs, when set, fetches the output of the finished targets whose rows were written.
+	outputs *outputFetcher
 
 	pending *pending
 	known   *knownJobs
@@ -158,6 +160,14 @@ func (r *recorder) Start(ctx context.Context) error {
 		r.runWriter(ctx)
 	}()
 	defer func() { <-writerDone }()
+	if r.outputs != nil {
+		outputsDone := make(chan struct{})
+		go func() {
+			defer close(outputsDone)
+			r.outputs.run(ctx)
+		}()
+		defer func() { <-outputsDone }()
+	}
 
 	for {
 		select {
@@ -274,6 +284,7 @@ func (r *recorder) reread(ctx context.Context) error {
 			if _, err := writeRows(ctx, r, tablePod, pods, r.store.UpsertPods); err != nil {
 				return fmt.Errorf("re-reading pods: %w", err)
 			}
+			r.offerOutputs(pods)
 			pods = pods[:0]
 		}
 		return nil
@@ -406,9 +417,19 @@ func (r *recorder) writeBatch(ctx context.Context) error {
 	if len(pods) > 0 {
 		failed, err := writeRows(ctx, r, tablePod, pods, r.store.UpsertPods)
 		r.pending.requeuePods(failed)
+		// writeRows returns the rows it did not write as a suffix of those it was given.
+		r.offerOutputs(pods[:len(pods)-len(failed)])
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// offerOutputs offers the rows just written to the output fetcher, if there is one: a
+// row is written before its output is fetched, so that the output has a row to go to.
+func (r *recorder) offerOutputs(written []PodRecord) {
+	if r.outputs != nil && len(written) > 0 {
+		r.outputs.offer(written)
+	}
 }
 
 // writeRows upserts rows and returns those to retry. When MySQL refuses the values

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 )
@@ -64,6 +65,11 @@ type Options struct {
 	// not fit are left out, and every object is re-read and written once MySQL takes
 	// writes again.
 	MaxPendingBytes int
+	// OutputBytes, when positive, makes the recorder fetch the log of each finished
+	// target's deciding container once, at most this many bytes of it, and store it in
+	// the row's output column; at most MaxOutputBytes. Zero leaves output alone. It
+	// needs the right to get pods/log.
+	OutputBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -116,10 +122,24 @@ func (o Options) withDefaults() Options {
 // Metrics, on controller-runtime's registry: ephemeraljob_recorder_write_errors_total,
 // _write_duration_seconds, _dropped_records_total, _records_pending, _pending_bytes,
 // _overflowed_records_total, _rereads_total, _missing_in_storage, _imported_total,
-// _swept_total and _mysql_up.
+// _swept_total, _mysql_up, and with OutputBytes _output_fetches_total and _outputs_queued.
+//
+// With OutputBytes set, the recorder also fetches each finished target's output once,
+// after writing its row, through the pods/log subresource (see outputFetcher).
 // The manager's scheme must know the EphemeralJob types.
 func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Checker, error) {
 	opts = opts.withDefaults()
+	if err := ValidateOutputBytes(opts.OutputBytes); err != nil {
+		return nil, fmt.Errorf("the output kept per target %w", err)
+	}
+	var logs kubernetes.Interface
+	if opts.OutputBytes > 0 {
+		cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+		if err != nil {
+			return nil, fmt.Errorf("creating the client that reads containers' logs: %w", err)
+		}
+		logs = cs
+	}
 	log := mgr.GetLogger().WithName("recorder")
 	store, err := NewMySQLStore(cfg, StoreOptions{QueryTimeout: opts.QueryTimeout, MaxOpenConns: opts.MaxOpenConns, Logger: log})
 	if err != nil {
@@ -131,6 +151,10 @@ func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Check
 	rec := newRecorder(store, mgr.GetCache(), mgr.GetCache(), opts, log, conn.ready)
 	rec.closer = closer
 	rec.mysqlBack = conn.back
+	if logs != nil {
+		rec.outputs = newOutputFetcher(store, podLogs(logs), mgr.GetCache(), opts.OutputBytes,
+			outputRetryBaseDelay, outputRetryMaxDelay, log.WithName("output"))
+	}
 	if err := mgr.Add(conn); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("adding the MySQL connector: %w", err)

@@ -24,14 +24,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -54,11 +57,17 @@ const (
 // render runs `kubectl kustomize` on a directory of config/ and splits the result into objects.
 func render(dir string) []*unstructured.Unstructured {
 	GinkgoHelper()
+	return renderPath(filepath.Join(testutil.RepoRoot(), "config", dir))
+}
+
+// renderPath runs `kubectl kustomize` on a directory and splits the result into objects.
+func renderPath(dir string) []*unstructured.Unstructured {
+	GinkgoHelper()
 	kubectl := filepath.Join(testutil.AssetsDir(), "kubectl")
-	out, err := exec.Command(kubectl, "kustomize", filepath.Join(testutil.RepoRoot(), "config", dir)).Output()
+	out, err := exec.Command(kubectl, "kustomize", dir).Output()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
-		Fail("kubectl kustomize config/" + dir + ": " + string(exitErr.Stderr))
+		Fail("kubectl kustomize " + dir + ": " + string(exitErr.Stderr))
 	}
 	Expect(err).NotTo(HaveOccurred())
 
@@ -88,6 +97,46 @@ func find[T any](objs []*unstructured.Unstructured, kind, name string, into *T) 
 		}
 	}
 	Fail("the rendered manifests hold no " + kind + " " + name)
+}
+
+// podLogGrants returns the roles among objs that allow getting pods/log.
+func podLogGrants(objs []*unstructured.Unstructured) []string {
+	GinkgoHelper()
+	var grants []string
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+			continue
+		}
+		var role rbacv1.ClusterRole // a Role's rules have the same shape
+		Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role)).To(Succeed())
+		for _, r := range role.Rules {
+			if (slices.Contains(r.APIGroups, "") || slices.Contains(r.APIGroups, "*")) &&
+				(slices.Contains(r.Resources, "pods/log") || slices.Contains(r.Resources, "pods/*") ||
+					slices.Contains(r.Resources, "*")) &&
+				(slices.Contains(r.Verbs, "get") || slices.Contains(r.Verbs, "*")) {
+				grants = append(grants, o.GetKind()+" "+o.GetName())
+			}
+		}
+	}
+	return grants
+}
+
+// withComponentEnabled copies config/ and enables a component by uncommenting the lines
+// config/default/kustomization.yaml shows for it, and returns the copy's directory.
+func withComponentEnabled(lines ...string) string {
+	GinkgoHelper()
+	dir := filepath.Join(GinkgoT().TempDir(), "config")
+	Expect(os.CopyFS(dir, os.DirFS(filepath.Join(testutil.RepoRoot(), "config")))).To(Succeed())
+	file := filepath.Join(dir, "default", "kustomization.yaml")
+	data, err := os.ReadFile(file)
+	Expect(err).NotTo(HaveOccurred())
+	text := string(data)
+	for _, l := range lines {
+		Expect(text).To(ContainSubstring("\n#"+l+"\n"), "config/default/kustomization.yaml shows the line %q, commented", l)
+		text = strings.Replace(text, "\n#"+l+"\n", "\n"+l+"\n", 1)
+	}
+	Expect(os.WriteFile(file, []byte(text), 0o600)).To(Succeed())
+	return dir
 }
 
 // applyServerSide applies objects with `kubectl apply --server-side`, as a user would.
@@ -244,6 +293,15 @@ var _ = Describe("config/default", Ordered, func() {
 			"the webhook Service targets a port the manager serves")
 	})
 
+	It("grants no right to read pods' logs and fetches no output", func() {
+		Expect(podLogGrants(objs)).To(BeEmpty())
+		var deploy appsv1.Deployment
+		find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
+		for _, arg := range deploy.Spec.Template.Spec.Containers[0].Args {
+			Expect(arg).NotTo(HavePrefix("--record-output-bytes"))
+		}
+	})
+
 	It("registers the validating webhook for create and update, failing closed, with cert-manager's CA", func() {
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 		find(objs, "ValidatingWebhookConfiguration", "ephemeraljob-operator-validating-webhook-configuration", &vwc)
@@ -333,5 +391,42 @@ var _ = Describe("config/mysql", func() {
 			}
 		}
 		applyServerSide(plain)
+	})
+})
+
+var _ = Describe("config/components/record-output", func() {
+	It("turns output fetching on and grants the manager, and only it, the right to read pods' logs", func(ctx context.Context) {
+		objs := renderPath(filepath.Join(withComponentEnabled("components:", "- ../components/record-output"), "mysql"))
+
+		Expect(podLogGrants(objs)).To(ConsistOf("ClusterRole ephemeraljob-operator-manager-pod-log-role"))
+		var binding rbacv1.ClusterRoleBinding
+		find(objs, "ClusterRoleBinding", "ephemeraljob-operator-manager-pod-log-rolebinding", &binding)
+		Expect(binding.RoleRef.Name).To(Equal("ephemeraljob-operator-manager-pod-log-role"))
+		Expect(binding.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount",
+			Name: "ephemeraljob-operator-controller-manager", Namespace: namespace}))
+
+		var deploy appsv1.Deployment
+		find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
+		Expect(deploy.Spec.Template.Spec.ServiceAccountName).To(Equal("ephemeraljob-operator-controller-manager"))
+		Expect(deploy.Spec.Template.Spec.Containers[0].Args).To(ContainElements(
+			"--meta-storage=mysql", "--record-output-bytes=65536"))
+
+		var plain []*unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetObjectKind().GroupVersionKind().Group != certManager {
+				plain = append(plain, o)
+			}
+		}
+		applyServerSide(plain)
+		// The API server lets the manager's ServiceAccount read pods' logs, and nothing more than before.
+		for verb, allowed := range map[string]bool{"get": true, "list": false} {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: "system:serviceaccount:" + namespace + ":ephemeraljob-operator-controller-manager",
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: "default", Verb: verb, Resource: "pods", Subresource: "log"},
+			}}
+			Expect(k8sClient.Create(ctx, sar)).To(Succeed())
+			Expect(sar.Status.Allowed).To(Equal(allowed), "%s pods/log", verb)
+		}
 	})
 })

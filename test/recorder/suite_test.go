@@ -135,7 +135,13 @@ func startManager(mysqlCfg recorder.Config, log logr.Logger, configure ...func(*
 // startManagerWith is startManager with the recorder's options.
 func startManagerWith(mysqlCfg recorder.Config, opts recorder.Options, log logr.Logger,
 	configure ...func(*ctrl.Options)) *running {
-	mgr, err := harness.NewManager(cfg, scheme, func(o *ctrl.Options) {
+	return startManagerOn(cfg, mysqlCfg, opts, log, configure...)
+}
+
+// startManagerOn is startManagerWith talking to the API server through restCfg.
+func startManagerOn(restCfg *rest.Config, mysqlCfg recorder.Config, opts recorder.Options, log logr.Logger,
+	configure ...func(*ctrl.Options)) *running {
+	mgr, err := harness.NewManager(restCfg, scheme, func(o *ctrl.Options) {
 		if log.GetSink() != nil {
 			o.Logger = log
 		}
