@@ -118,10 +118,10 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 			By(fmt.Sprintf("run %d: kubectl ejob results --logs", run))
 			out := runKubectl("ejob", "results", name, "-n", ns, "--logs")
 			GinkgoWriter.Println(out)
-			rows := resultRows(out)
-			Expect(rows).To(HaveLen(4), "%s", out)
+			shown := resultRows(out)
+			Expect(shown).To(HaveLen(4), "%s", out)
 			for pod, code := range exitCodes {
-				row := rows[pod]
+				row := shown[pod]
 				Expect(row).NotTo(BeNil(), "no row for %s in\n%s", pod, out)
 				Expect(row.container).To(Equal(container))
 				if code == 0 {
@@ -147,6 +147,10 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 					g.Expect(remark.ExitCode).NotTo(BeNil(), "row of %s", row.Name)
 					g.Expect(*remark.ExitCode).To(Equal(exitCodes[row.Name]), "row of %s", row.Name)
 					g.Expect(remark.Container).To(Equal(container))
+					g.Expect(row.ContainerName).To(Equal(container))
+					g.Expect(row.ExitCode).To(HaveValue(Equal(exitCodes[row.Name])), "row of %s", row.Name)
+					// The recorder fetched the container's output once it finished: pidof's PIDs, or nothing.
+					g.Expect(strings.TrimSpace(row.Output)).To(Equal(shown[row.Name].output), "output of %s", row.Name)
 					want := recorder.PodStatusSucceeded
 					if exitCodes[row.Name] != 0 {
 						want = recorder.PodStatusFailed

@@ -127,6 +127,15 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: operatorUser}},
 	}
 	Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, binding))).To(Succeed())
+	// The operator records each target's output (--record-output-bytes), with the right to
+	// read logs that only the component config/components/record-output grants.
+	runKubectl("apply", "-f", filepath.Join(root, "config", "components", "record-output", "pod_log_role.yaml"))
+	logBinding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "ephemeraljob-e2e-operator-pod-log"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "manager-pod-log-role"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: operatorUser}},
+	}
+	Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, logBinding))).To(Succeed())
 
 	By("starting MariaDB")
 	db, err = mariadb.Start(ctx)
@@ -161,7 +170,7 @@ func startOperator(webhookPort, probePort int) {
 		"--webhook-port", strconv.Itoa(webhookPort),
 		"--health-probe-bind-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(probePort)),
 		"--metrics-bind-address", "0",
-		"--meta-storage", "mysql", "--region", "e2e-node")
+		"--meta-storage", "mysql", "--region", "e2e-node", "--record-output-bytes", "65536")
 	cmd.Env = append(os.Environ(),
 		"KUBECONFIG="+mustEnv(envOperatorKubeconfig),
 		"MYSQL_HOST="+db.Host, "MYSQL_PORT="+strconv.Itoa(db.Port), "MYSQL_DB_NAME="+db.DBName,
