@@ -31,6 +31,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -365,7 +366,11 @@ func (c *cli) historyView(ctx context.Context, ns, name string, o *resultsOption
 func (c *cli) historyTarget(p recorder.PodRecord, o *resultsOptions) Target {
 	t := historyTarget(p, o.logs)
 	if t.Output != nil && int64(len(*t.Output)) > o.limitBytes {
-		out := (*t.Output)[:o.limitBytes]
+		cut := int(o.limitBytes)
+		for cut > 0 && !utf8.RuneStart((*t.Output)[cut]) {
+			cut-- // never split a character
+		}
+		out := (*t.Output)[:cut]
 		t.Output, t.OutputTruncated = &out, true
 	}
 	return t

@@ -130,6 +130,9 @@ func (c *mysqlFlags) open(ctx context.Context) (*recorder.MySQLStore, context.Co
 // explainMySQL adds a hint to the errors whose cause is not plain from MySQL's words.
 func explainMySQL(err error) error {
 	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1054 { // no such column
+		return fmt.Errorf("%w (this database has not been migrated by a manager of this version yet: start one with --meta-storage mysql)", err)
+	}
 	if errors.As(err, &me) && me.Number == 1146 { // no such table
 		return fmt.Errorf("%w (the database has no recorder tables: is it the one the manager's --meta-storage "+
 			"mysql writes to, and did the manager start once?)", err)

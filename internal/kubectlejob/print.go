@@ -189,9 +189,6 @@ func outputBlock(output *string, truncated bool, errText, source string) []strin
 		return []string{"    (no output: " + printable(errText) + ")"}
 	case output == nil:
 		return nil
-	case *output == "" && source == SourceHistory:
-		// The recorder keeps the output only when it was asked to fetch it.
-		return []string{"    (no output recorded)"}
 	case *output == "":
 		return []string{"    (no output)"}
 	}

@@ -292,10 +292,15 @@ func historyTarget(p recorder.PodRecord, withOutput bool) Target {
 	if p.GmtFinished != nil {
 		t.FinishedAt = &metav1.Time{Time: p.GmtFinished.UTC()}
 	}
-	// A target that never started (a refusal) has no output to show.
-	if withOutput && t.StartedAt != nil {
+	// A target that never started (a refusal) has no output to show; one whose output the
+	// recorder did not keep (--record-output-bytes off, or the fetch failed) says so.
+	switch {
+	case !withOutput || t.StartedAt == nil:
+	case p.OutputRecorded:
 		out := p.Output
 		t.Output = &out
+	default:
+		t.OutputError = "not recorded: the manager keeps output only with --record-output-bytes"
 	}
 	return t
 }

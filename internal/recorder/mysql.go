@@ -569,6 +569,7 @@ func (s *MySQLStore) ListPods(ctx context.Context, jobUID string) ([]PodRecord, 
 			return nil, s.fail("reading pods", err)
 		}
 		p.Resources, p.Remark, p.Message, p.Output = resources.String, remark.String, message.String, output.String
+		p.OutputRecorded = output.Valid
 		if exitCode.Valid {
 			p.ExitCode = &exitCode.Int32
 		}

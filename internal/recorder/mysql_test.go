@@ -775,6 +775,10 @@ func TestMigration4BackfillsTheResultColumns(t *testing.T) {
 		"long":      `{"container":"debug","reason":"Error","exitCode":1,"message":"` + longMessage + `"}`,
 		"pending":   ``,
 		"garbage":   `not json`,
+		// Written by something else than the recorder: an exit code that is no int32.
+		"fraction": `{"container":"debug","reason":"Error","exitCode":1.5}`,
+		"huge":     `{"container":"debug","reason":"Error","exitCode":99999999999999999999}`,
+		"null":     `{"container":"debug","reason":"Error","exitCode":null}`,
 	}
 	for pod, remark := range remarks {
 		if _, err := old.db.ExecContext(ctx, "INSERT INTO pod (name, namespace, pod_id, job_id, version, version_order, "+
@@ -795,6 +799,9 @@ func TestMigration4BackfillsTheResultColumns(t *testing.T) {
 		"long":      {&one, "Error", strings.Repeat("é", MaxMessageBytes)},
 		"pending":   {nil, "", ""},
 		"garbage":   {nil, "", ""},
+		"fraction":  {nil, "Error", ""},
+		"huge":      {nil, "Error", ""},
+		"null":      {nil, "Error", ""},
 	}
 	for pod, w := range want {
 		got := getPod(t, s, "j", pod)

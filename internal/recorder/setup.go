@@ -141,7 +141,13 @@ func SetupWithManager(mgr ctrl.Manager, cfg Config, opts Options) (healthz.Check
 		logs = cs
 	}
 	log := mgr.GetLogger().WithName("recorder")
-	store, err := NewMySQLStore(cfg, StoreOptions{QueryTimeout: opts.QueryTimeout, MaxOpenConns: opts.MaxOpenConns, Logger: log})
+	conns := opts.MaxOpenConns
+	if opts.OutputBytes > 0 {
+		// The output workers read and write the output column with connections of their
+		// own, so that a burst of finished targets never keeps the writer waiting.
+		conns += outputWorkers
+	}
+	store, err := NewMySQLStore(cfg, StoreOptions{QueryTimeout: opts.QueryTimeout, MaxOpenConns: conns, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("setting up the MySQL store: %w", err)
 	}

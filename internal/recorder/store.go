@@ -97,8 +97,10 @@ type PodRecord struct {
 	Reason   string
 	Message  string
 	// Output is the container's output, fetched once when it finished if the recorder was
-	// asked to (bounded); empty otherwise.
-	Output string
+	// asked to (bounded); empty otherwise. OutputRecorded, set on reads, tells an output
+	// that was fetched and empty from one never fetched.
+	Output         string
+	OutputRecorded bool
 	// GmtCreated is the pod's creation time; GmtModified the time of the last change of
 	// the job's containers; GmtStarted and GmtFinished span them. Zero or nil means NULL.
 	GmtCreated  time.Time

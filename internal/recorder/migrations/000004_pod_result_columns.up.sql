@@ -15,7 +15,8 @@ ALTER TABLE pod
 UPDATE pod SET container_name = LEFT(replica_type, 63);
 UPDATE pod SET
   container_name = LEFT(COALESCE(JSON_UNQUOTE(JSON_EXTRACT(remark, '$.container')), container_name), 63),
-  exit_code = CAST(JSON_UNQUOTE(JSON_EXTRACT(remark, '$.exitCode')) AS SIGNED),
+  exit_code = CASE WHEN JSON_UNQUOTE(JSON_EXTRACT(remark, '$.exitCode')) REGEXP '^-?[0-9]{1,9}$'
+    THEN CAST(JSON_UNQUOTE(JSON_EXTRACT(remark, '$.exitCode')) AS SIGNED) END,
   reason = LEFT(COALESCE(JSON_UNQUOTE(JSON_EXTRACT(remark, '$.reason')), ''), 128),
   message = LEFT(JSON_UNQUOTE(JSON_EXTRACT(remark, '$.message')), 4096)
   WHERE remark IS NOT NULL AND remark <> '' AND JSON_VALID(remark);
