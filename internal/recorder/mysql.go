@@ -388,6 +388,34 @@ func (s *MySQLStore) OutputState(ctx context.Context, jobUID, podUID string) (ex
 	return true, stored, nil
 }
 
+// PodsWithoutOutput returns up to limit rows of finished targets in the API server whose
+// output was not stored, oldest first, with what the output fetcher needs of them.
+func (s *MySQLStore) PodsWithoutOutput(ctx context.Context, limit int) ([]PodRecord, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, "SELECT `job_id`, `pod_id`, `namespace`, `name`, `container_name`, `status`, "+
+		"`exit_code`, `version` FROM `pod` WHERE `output` IS NULL AND `is_in_etcd` = 1 AND `exit_code` IS NOT NULL "+
+		"AND `container_name` <> '' AND `status` IN (?, ?) ORDER BY `id` LIMIT ?",
+		PodStatusSucceeded, PodStatusFailed, limit)
+	noteUp(err)
+	if err != nil {
+		return nil, s.fail("reading the rows without output", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []PodRecord
+	for rows.Next() {
+		p := PodRecord{IsInEtcd: true}
+		var exitCode int32
+		if err := rows.Scan(&p.JobID, &p.PodID, &p.Namespace, &p.Name, &p.ContainerName, &p.Status, &exitCode,
+			&p.Version); err != nil {
+			return nil, s.fail("reading the rows without output", err)
+		}
+		p.ExitCode = &exitCode
+		out = append(out, p)
+	}
+	return out, s.fail("reading the rows without output", rows.Err())
+}
+
 // StoreOutput sets the output of the pod row of the job unless one is stored already,
 // and reports whether it did: the first output stored is the one kept.
 func (s *MySQLStore) StoreOutput(ctx context.Context, jobUID, podUID, output string) (bool, error) {

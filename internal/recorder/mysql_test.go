@@ -845,3 +845,48 @@ func TestMigration4BackfillsTheResultColumns(t *testing.T) {
 		t.Errorf("exit code after migrating up again = %s, want 3", deref32(got.ExitCode))
 	}
 }
+
+// TestPodsWithoutOutputAreTheFinishedTargetsNotFetched reads back only the rows whose
+// output the fetcher may still fetch: finished, with an exit code, in the API server, no
+// output stored yet.
+func TestPodsWithoutOutputAreTheFinishedTargetsNotFetched(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	code := int32(1)
+	finished := func(pod, status string) PodRecord {
+		r := podRow("j", pod, status, "5")
+		r.ContainerName, r.ExitCode = "debug", &code
+		return r
+	}
+	gone := finished("gone", PodStatusFailed)
+	gone.IsInEtcd = false
+	running := podRow("j", "running", PodStatusRunning, "5")
+	running.ContainerName = "debug"
+	refused := podRow("j", "refused", PodStatusFailed, "5")
+	refused.ContainerName = "debug"
+	rows := []PodRecord{finished("a", PodStatusFailed), finished("b", PodStatusSucceeded), finished("fetched", PodStatusFailed),
+		gone, running, refused}
+	if err := s.UpsertPods(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.StoreOutput(ctx, "j", "fetched", ""); !ok || err != nil {
+		t.Fatalf("storing an empty output: %v %v", ok, err)
+	}
+	got, err := s.PodsWithoutOutput(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range got {
+		if !wantsOutput(&r) {
+			t.Errorf("row %s would not be fetched: %+v", r.PodID, r)
+		}
+		names = append(names, r.PodID)
+	}
+	if !slices.Equal(names, []string{"a", "b"}) {
+		t.Errorf("rows without output %v, want [a b]", names)
+	}
+	if got, err := s.PodsWithoutOutput(ctx, 1); err != nil || len(got) != 1 {
+		t.Errorf("with a limit of 1: %d rows, %v", len(got), err)
+	}
+}

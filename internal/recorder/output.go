@@ -78,6 +78,8 @@ type outputStore interface {
 	OutputState(ctx context.Context, jobUID, podUID string) (exists, stored bool, err error)
 	// StoreOutput sets the row's output unless one is stored, and reports whether it did.
 	StoreOutput(ctx context.Context, jobUID, podUID, output string) (bool, error)
+	// PodsWithoutOutput returns up to limit rows of finished targets whose output is not stored.
+	PodsWithoutOutput(ctx context.Context, limit int) ([]PodRecord, error)
 }
 
 // logSource opens a container's log, at most limit bytes of it.
@@ -125,6 +127,52 @@ type outputFetcher struct {
 	mu    sync.Mutex
 	// admitted holds the targets queued, being fetched or waiting for a retry.
 	admitted map[outputKey]struct{}
+	// dropped is set when an offer found the queue full: a finished target is rarely
+	// written again, so the recorder's next maintenance pass offers the rows without
+	// output from MySQL (see takeDropped).
+	dropped bool
+}
+
+// offerDropped offers again, when offers found the queue full, the rows of finished
+// targets whose output is not stored, as many as the queue has room for: such a target
+// is rarely written again, so its output would otherwise never be fetched. Rows from
+// MySQL are those without output only, so each call makes progress however many wait.
+func (f *outputFetcher) offerDropped(ctx context.Context) error {
+	dropped, room := f.takeDropped()
+	if !dropped {
+		return nil
+	}
+	if room <= 0 {
+		f.markDropped()
+		return nil
+	}
+	recs, err := f.store.PodsWithoutOutput(ctx, room)
+	if err != nil {
+		f.markDropped()
+		return err
+	}
+	f.offer(recs)
+	if len(recs) == room {
+		f.markDropped() // more may wait: the next pass offers them
+	}
+	return nil
+}
+
+// markDropped asks the next maintenance pass to offer the rows without output again.
+func (f *outputFetcher) markDropped() {
+	f.mu.Lock()
+	f.dropped = true
+	f.mu.Unlock()
+}
+
+// takeDropped reports whether offers were dropped since the last call, and how many
+// targets the queue has room for now.
+func (f *outputFetcher) takeDropped() (bool, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dropped := f.dropped
+	f.dropped = false
+	return dropped, f.maxQueue - len(f.admitted)
 }
 
 // newOutputFetcher returns a fetcher keeping at most limit bytes of each output, which
@@ -164,6 +212,7 @@ func (f *outputFetcher) offer(recs []PodRecord) {
 		}
 		if len(f.admitted) >= f.maxQueue {
 			outputFetches.WithLabelValues(outputDropped).Inc()
+			f.dropped = true
 			continue
 		}
 		f.admitted[key] = struct{}{}

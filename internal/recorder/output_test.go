@@ -47,6 +47,22 @@ type memOutputs struct {
 	release chan struct{}
 	waiting int
 	maxWait int
+	// records are the rows PodsWithoutOutput reads from; scans counts its calls.
+	records []PodRecord
+	scans   int
+}
+
+func (m *memOutputs) PodsWithoutOutput(_ context.Context, limit int) ([]PodRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.scans++
+	var out []PodRecord
+	for _, r := range m.records {
+		if m.outputs[r.JobID+"/"+r.PodID] == nil && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func newMemOutputs(rows ...string) *memOutputs {
@@ -335,6 +351,31 @@ func TestOutputFetchesAreBoundedAndNeverBlockTheOffer(t *testing.T) {
 	}
 	if stored != 20 {
 		t.Errorf("%d outputs stored, want the 20 queued", stored)
+	}
+	store.records = rows
+	store.mu.Unlock()
+
+	// The next maintenance pass offers the dropped targets again, from the rows without output.
+	if err := f.offerDropped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the dropped outputs were dealt with", func() (bool, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.admitted) == 0, nil
+	})
+	if err := f.offerDropped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	stored = 0
+	for _, out := range store.outputs {
+		if out != nil {
+			stored++
+		}
+	}
+	if stored != 30 || store.scans != 1 {
+		t.Errorf("%d outputs stored after the rescan, want all 30; %d scans, want 1 (none without a drop)", stored, store.scans)
 	}
 }
 

@@ -516,7 +516,16 @@ func (r *recorder) maintain(ctx context.Context) error {
 	importedRecords.WithLabelValues(tablePod).Add(float64(podsMissing))
 
 	r.log.Info("imported", "jobsMissing", jobsMissing, "podsMissing", podsMissing)
-	return nil
+	return r.offerDroppedOutputs(ctx)
+}
+
+// offerDroppedOutputs offers the output fetcher, when offers found its queue full, the
+// rows of finished targets whose output is not stored (see outputFetcher.offerDropped).
+func (r *recorder) offerDroppedOutputs(ctx context.Context) error {
+	if r.outputs == nil {
+		return nil
+	}
+	return r.outputs.offerDropped(ctx)
 }
 
 // sweep marks gone the rows whose object is gone from the cache.
