@@ -305,7 +305,7 @@ func (c *cli) addGone(ctx context.Context, view *View, o *resultsOptions) error 
 		return err
 	}
 	defer done()
-	rows, err := store.ListPods(ctx, view.Job.UID)
+	rows, err := store.ListPodsOutput(ctx, view.Job.UID, o.outputChars())
 	if err != nil {
 		return fmt.Errorf("reading the job's pods from the history: %w", explainMySQL(err))
 	}
@@ -344,7 +344,7 @@ func (c *cli) historyView(ctx context.Context, ns, name string, o *resultsOption
 	if !ok {
 		return nil, fmt.Errorf("ejob %q not found in namespace %q, neither in the API server nor in the history", name, ns)
 	}
-	rows, err := store.ListPods(ctx, job.JobID)
+	rows, err := store.ListPodsOutput(ctx, job.JobID, o.outputChars())
 	if err != nil {
 		return nil, fmt.Errorf("reading the job's pods from the history: %w", explainMySQL(err))
 	}
@@ -360,6 +360,16 @@ func (c *cli) historyView(ctx context.Context, ns, name string, o *resultsOption
 	}
 	sortTargets(view.Targets)
 	return view, nil
+}
+
+// outputChars is how many characters of each recorded output to read from the history:
+// none without --logs; with it, one more than --limit-bytes (a character is at least a
+// byte), so that a longer output is known to be cut.
+func (o *resultsOptions) outputChars() int64 {
+	if !o.logs {
+		return 0
+	}
+	return o.limitBytes + 1
 }
 
 // historyTarget is a pod row's target, its recorded output cut at --limit-bytes.
@@ -470,7 +480,7 @@ func (c *cli) historyPodsCommand() *cobra.Command {
 				fmt.Fprintf(c.stderr, "%d jobs were named %s/%s; showing the newest, %s (pass a UID to see another)\n",
 					n, job.Namespace, job.Name, job.JobID)
 			}
-			pods, err := store.ListPods(ctx, job.JobID)
+			pods, err := store.ListPodsOutput(ctx, job.JobID, 0)
 			if err != nil {
 				return fmt.Errorf("reading the job's pods from the history: %w", explainMySQL(err))
 			}

@@ -575,10 +575,30 @@ func (s *MySQLStore) ListJobs(ctx context.Context, filter JobFilter) ([]JobRecor
 
 // ListPods returns the pod rows of one job, in id order.
 func (s *MySQLStore) ListPods(ctx context.Context, jobUID string) ([]PodRecord, error) {
+	return s.ListPodsOutput(ctx, jobUID, -1)
+}
+
+// ListPodsOutput is ListPods with at most outputChars characters of each output read
+// (none when 0, all when negative; OutputRecorded is set either way), so that listing
+// a large job's rows does not read every output whole.
+func (s *MySQLStore) ListPodsOutput(ctx context.Context, jobUID string, outputChars int64) ([]PodRecord, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
-	rows, err := s.db.QueryContext(ctx, "SELECT `id`, `"+strings.Join(podColumns, "`, `")+
-		"` FROM `pod` WHERE `job_id` = ? ORDER BY `id`", jobUID)
+	cols := make([]string, len(podColumns))
+	args := []any{}
+	for i, c := range podColumns {
+		cols[i] = "`" + c + "`"
+		switch {
+		case c != colOutput || outputChars < 0:
+		case outputChars == 0:
+			cols[i] = "IF(`output` IS NULL, NULL, '')"
+		default:
+			cols[i] = "LEFT(`output`, ?)"
+			args = append(args, outputChars)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT `id`, "+strings.Join(cols, ", ")+
+		" FROM `pod` WHERE `job_id` = ? ORDER BY `id`", append(args, jobUID)...)
 	noteUp(err)
 	if err != nil {
 		return nil, s.fail("listing pods", err)

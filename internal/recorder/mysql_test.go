@@ -890,3 +890,28 @@ func TestPodsWithoutOutputAreTheFinishedTargetsNotFetched(t *testing.T) {
 		t.Errorf("with a limit of 1: %d rows, %v", len(got), err)
 	}
 }
+
+// TestListPodsOutputReadsOnlyWhatIsAskedOf reads outputs whole, cut, or not at all, and
+// always tells a stored output from none.
+func TestListPodsOutputReadsOnlyWhatIsAskedOf(t *testing.T) {
+	s := newTestStore(t)
+	ctx := testContext(t)
+	if err := s.UpsertPods(ctx, []PodRecord{podRow("j", "a", PodStatusFailed, "5"), podRow("j", "b", PodStatusFailed, "5")}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.StoreOutput(ctx, "j", "a", "héllo world"); !ok || err != nil {
+		t.Fatalf("storing an output: %v %v", ok, err)
+	}
+	for _, tc := range []struct {
+		chars int64
+		want  string
+	}{{-1, "héllo world"}, {3, "hél"}, {0, ""}} {
+		rows, err := s.ListPodsOutput(ctx, "j", tc.chars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 || rows[0].Output != tc.want || !rows[0].OutputRecorded || rows[1].OutputRecorded || rows[1].Output != "" {
+			t.Errorf("%d characters: %+v", tc.chars, rows)
+		}
+	}
+}
