@@ -309,13 +309,14 @@ func (c *cli) addGone(ctx context.Context, view *View, o *resultsOptions) error 
 	if err != nil {
 		return fmt.Errorf("reading the job's pods from the history: %w", explainMySQL(err))
 	}
+	// Matched by UID: a pod deleted and recreated under its name was another target.
 	shown := map[string]bool{}
 	for _, t := range view.Targets {
-		shown[t.Pod] = true
+		shown[t.uid] = true
 	}
 	added := 0
 	for _, p := range rows {
-		if shown[p.Name] {
+		if shown[p.PodID] {
 			continue
 		}
 		view.Targets = append(view.Targets, c.historyTarget(p, o))

@@ -106,6 +106,8 @@ type Target struct {
 	OutputError     string  `json:"outputError,omitempty"`
 	// Source is "live" for a target read from the API server, "history" from MySQL.
 	Source string `json:"source"`
+	// uid is the pod's UID: a pod recreated under the same name is another target.
+	uid string
 }
 
 // Group is a set of targets that ended the same way, with --group.
@@ -154,7 +156,7 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 			forged = append(forged, pod.Name)
 			continue
 		}
-		t := Target{Index: &index, Pod: pod.Name, Node: pod.Spec.NodeName, Container: res.Container,
+		t := Target{uid: string(pod.UID), Index: &index, Pod: pod.Name, Node: pod.Spec.NodeName, Container: res.Container,
 			Status: string(res.Outcome), ExitCode: res.ExitCode, Reason: clip(res.Reason, maxReasonBytes),
 			Message: clip(res.Message, maxMessageBytes), StartedAt: res.StartedAt, FinishedAt: res.FinishedAt,
 			Source: SourceLive}
@@ -165,7 +167,7 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 	}
 	for _, r := range job.Status.Refused {
 		index := r.Index
-		targets = append(targets, Target{Index: &index, Pod: r.Name, Status: string(podstate.Failed),
+		targets = append(targets, Target{uid: string(r.UID), Index: &index, Pod: r.Name, Status: string(podstate.Failed),
 			Reason: clip(r.Reason, maxReasonBytes), Message: clip(r.Message, maxMessageBytes), Source: SourceLive})
 	}
 	sortTargets(targets)
@@ -280,7 +282,7 @@ func jobInfoHistory(j recorder.JobRecord) JobInfo {
 // existed carry the container, reason, exit code and message in their remark only.
 func historyTarget(p recorder.PodRecord, withOutput bool) Target {
 	remark := parseRemark(p.Remark)
-	t := Target{Pod: p.Name, Node: p.HostIP, Container: cmp.Or(p.ContainerName, remark.Container),
+	t := Target{uid: p.PodID, Pod: p.Name, Node: p.HostIP, Container: cmp.Or(p.ContainerName, remark.Container),
 		Status: historyStatus(p.Status), ExitCode: p.ExitCode, Reason: clip(cmp.Or(p.Reason, remark.Reason), maxReasonBytes),
 		Message: clip(cmp.Or(p.Message, remark.Message), maxMessageBytes), Source: SourceHistory}
 	if t.ExitCode == nil {
