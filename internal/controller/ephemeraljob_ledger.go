@@ -97,6 +97,58 @@ type candidate struct {
 	heapIndex int
 }
 
+// ageQueue is a set of pods kept oldest first (then by name): a map by UID, and a heap
+// whose oldest pod is at hand.
+type ageQueue struct {
+	byUID map[types.UID]*candidate
+	heap  candidateHeap
+}
+
+func newAgeQueue() ageQueue { return ageQueue{byUID: map[types.UID]*candidate{}} }
+
+func (q *ageQueue) len() int { return len(q.byUID) }
+
+func (q *ageQueue) has(uid types.UID) bool { _, ok := q.byUID[uid]; return ok }
+
+// add puts the pod in the queue, or renames it there.
+func (q *ageQueue) add(pod *corev1.Pod) {
+	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+	if c, ok := q.byUID[pod.UID]; ok {
+		c.key = key
+		return
+	}
+	c := &candidate{uid: pod.UID, key: key, created: pod.CreationTimestamp.Time}
+	q.byUID[pod.UID] = c
+	heap.Push(&q.heap, c)
+}
+
+func (q *ageQueue) drop(uid types.UID) {
+	if c, ok := q.byUID[uid]; ok {
+		delete(q.byUID, uid)
+		heap.Remove(&q.heap, c.heapIndex)
+	}
+}
+
+// peek returns the oldest pod, or nil.
+func (q *ageQueue) peek() *candidate {
+	if len(q.heap) == 0 {
+		return nil
+	}
+	return q.heap[0]
+}
+
+// pop takes the oldest pod out, or returns nil.
+func (q *ageQueue) pop() *candidate {
+	if len(q.heap) == 0 {
+		return nil
+	}
+	c := heap.Pop(&q.heap).(*candidate)
+	delete(q.byUID, c.uid)
+	return c
+}
+
+func (q *ageQueue) clear() { clear(q.byUID); q.heap = nil }
+
 // candidateHeap orders candidates oldest first, then by name.
 type candidateHeap []*candidate
 
@@ -169,15 +221,13 @@ type ledger struct {
 	byPod  map[types.UID]int32
 	// refusedPods are live pods that refused injection, never tried again.
 	refusedPods map[types.UID]struct{}
-	candidates  map[types.UID]*candidate
-	queue       candidateHeap
+	candidates  ageQueue
 	// pending are selected pods not running yet: they count as waiting and become
 	// candidates once they run. They are kept oldest first, since the oldest is the first
 	// whose wait (see expirePending) ends. One whose wait ended and comes back with an
 	// event is dropped again by the same pass.
-	pending      map[types.UID]*candidate
-	pendingQueue candidateHeap
-	forged       map[types.UID]forgery
+	pending ageQueue
+	forged  map[types.UID]forgery
 
 	// resultsChanged is set when a finished result changed since the status was last built.
 	resultsChanged bool
@@ -203,8 +253,8 @@ func newLedger(job *appsv1alpha1.EphemeralJob, selector labels.Selector) *ledger
 		active:       map[int32]*activeTarget{},
 		byPod:        map[types.UID]int32{},
 		refusedPods:  map[types.UID]struct{}{},
-		candidates:   map[types.UID]*candidate{},
-		pending:      map[types.UID]*candidate{},
+		candidates:   newAgeQueue(),
+		pending:      newAgeQueue(),
 		forged:       map[types.UID]forgery{},
 
 		finishedUnwritten: map[types.UID]struct{}{},
@@ -288,10 +338,10 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 		l.observe(pod, now)
 		// A pod that fails the same check as a refusal the status counted without naming
 		// its pod is taken to be that refusal, not a new candidate.
-		if _, ok := l.candidates[pod.UID]; ok {
+		if l.candidates.has(pod.UID) {
 			if reason, _ := checkInjectable(job, pod); reason != "" && l.unidentified[reason] > 0 {
 				l.unidentified[reason]--
-				l.dropCandidate(pod.UID)
+				l.candidates.drop(pod.UID)
 				l.refusedPods[pod.UID] = struct{}{}
 			}
 		}
@@ -313,7 +363,7 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 // idempotent: the same pod observed twice changes nothing the second time.
 func (l *ledger) observe(pod *corev1.Pod, now time.Time) {
 	if idx, claims := l.claimedIndex(pod); claims {
-		l.dropCandidate(pod.UID)
+		l.candidates.drop(pod.UID)
 		l.observeTarget(pod, idx, now)
 		return
 	}
@@ -326,14 +376,14 @@ func (l *ledger) observe(pod *corev1.Pod, now time.Time) {
 	}
 	switch {
 	case l.isCandidate(pod):
-		l.dropPending(pod.UID)
-		l.addCandidate(pod)
+		l.pending.drop(pod.UID)
+		l.candidates.add(pod)
 	case l.isPending(pod):
-		l.dropCandidate(pod.UID)
-		l.addPending(pod)
+		l.candidates.drop(pod.UID)
+		l.pending.add(pod)
 	default:
-		l.dropCandidate(pod.UID)
-		l.dropPending(pod.UID)
+		l.candidates.drop(pod.UID)
+		l.pending.drop(pod.UID)
 	}
 }
 
@@ -411,8 +461,8 @@ func (l *ledger) matchesTemplate(owned []*corev1.EphemeralContainer, idx int32) 
 
 // gone handles a pod the cache no longer has (deleted, or replaced by one of the same name).
 func (l *ledger) gone(uid types.UID) {
-	l.dropCandidate(uid)
-	l.dropPending(uid)
+	l.candidates.drop(uid)
+	l.pending.drop(uid)
 	delete(l.refusedPods, uid)
 	delete(l.forged, uid)
 	if _, ok := l.finishedUnwritten[uid]; ok {
@@ -510,34 +560,12 @@ func (l *ledger) isPending(pod *corev1.Pod) bool {
 		l.selector.Matches(labels.Set(pod.Labels))
 }
 
-func (l *ledger) addPending(pod *corev1.Pod) {
-	if _, ok := l.pending[pod.UID]; ok {
-		return
-	}
-	c := &candidate{uid: pod.UID, key: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
-		created: pod.CreationTimestamp.Time}
-	l.pending[pod.UID] = c
-	heap.Push(&l.pendingQueue, c)
-}
-
-func (l *ledger) dropPending(uid types.UID) {
-	c, ok := l.pending[uid]
-	if !ok {
-		return
-	}
-	delete(l.pending, uid)
-	if c.heapIndex >= 0 {
-		heap.Remove(&l.pendingQueue, c.heapIndex)
-	}
-}
-
 // expirePending stops waiting for the selected pods that did not run within wait of the
 // later of the job's start and their creation: they no longer count, and are targeted
 // only if they run while the job still takes targets. It returns how long until the next
 // one's wait ends (0 when none is pending). Only expired pods are looked at.
 func (l *ledger) expirePending(start time.Time, wait time.Duration, now time.Time) time.Duration {
-	for len(l.pendingQueue) > 0 {
-		c := l.pendingQueue[0]
+	for c := l.pending.peek(); c != nil; c = l.pending.peek() {
 		until := c.created
 		if until.Before(start) {
 			until = start
@@ -546,43 +574,13 @@ func (l *ledger) expirePending(start time.Time, wait time.Duration, now time.Tim
 		if until.After(now) {
 			return until.Sub(now)
 		}
-		heap.Pop(&l.pendingQueue)
-		delete(l.pending, c.uid)
+		l.pending.pop()
 	}
 	return 0
 }
 
-func (l *ledger) addCandidate(pod *corev1.Pod) {
-	if c, ok := l.candidates[pod.UID]; ok {
-		c.key = types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
-		return
-	}
-	c := &candidate{uid: pod.UID, key: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
-		created: pod.CreationTimestamp.Time}
-	l.candidates[pod.UID] = c
-	heap.Push(&l.queue, c)
-}
-
-func (l *ledger) dropCandidate(uid types.UID) {
-	c, ok := l.candidates[uid]
-	if !ok {
-		return
-	}
-	delete(l.candidates, uid)
-	if c.heapIndex >= 0 {
-		heap.Remove(&l.queue, c.heapIndex)
-	}
-}
-
 // popCandidate takes the oldest candidate out, or returns nil.
-func (l *ledger) popCandidate() *candidate {
-	if len(l.queue) == 0 {
-		return nil
-	}
-	c := heap.Pop(&l.queue).(*candidate)
-	delete(l.candidates, c.uid)
-	return c
-}
+func (l *ledger) popCandidate() *candidate { return l.candidates.pop() }
 
 // reserve gives the next index to an injection about to be sent into the pod.
 func (l *ledger) reserve(pod *corev1.Pod, now time.Time) *activeTarget {
@@ -699,12 +697,12 @@ func (l *ledger) summarize(job *appsv1alpha1.EphemeralJob, acceptNew bool) summa
 	}
 	s.targeted = s.succeeded + s.failed + s.active
 	if acceptNew {
-		waiting := int32(len(l.candidates)) + int32(len(l.pending))
+		waiting := int32(l.candidates.len() + l.pending.len())
 		if limit, ok := job.Spec.ReplicasLimit(); ok {
 			waiting = min(waiting, max(limit-s.targeted, 0))
 		}
 		s.waiting += waiting
-		s.notRunning = max(waiting-int32(len(l.candidates)), 0)
+		s.notRunning = max(waiting-int32(l.candidates.len()), 0)
 	}
 	s.match = s.succeeded + s.failed + s.running + s.waiting
 	return s
@@ -811,10 +809,8 @@ func (t *activeTarget) backoff(now time.Time) {
 // forgetCandidates drops the candidates and the refused pods of a finished job, which
 // takes no new targets: its ledger then holds only its results and unfinished targets.
 func (l *ledger) forgetCandidates() {
-	clear(l.candidates)
-	l.queue = nil
-	clear(l.pending)
-	l.pendingQueue = nil
+	l.candidates.clear()
+	l.pending.clear()
 	clear(l.refusedPods)
 }
 

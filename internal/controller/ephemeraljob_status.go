@@ -39,7 +39,7 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 	st.ObservedGeneration = job.Generation
 	st.StartTime = startedAt(&st, now)
 	l.writeResults(&st)
-	if acceptNew && !job.Spec.Paused && l.next+job.Spec.GetParallelism() > l.writtenLimit && len(l.candidates) > 0 {
+	if acceptNew && !job.Spec.Paused && l.next+job.Spec.GetParallelism() > l.writtenLimit && l.candidates.len() > 0 {
 		st.IndexLimit = l.next + max(indexBatch, job.Spec.GetParallelism())
 	}
 

@@ -109,7 +109,7 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 		oldStatus := *old
 		p.job = work
 		r.emitEvents(p, &oldStatus)
-		if l.next < l.writtenLimit && l.room(p.job) > 0 && len(l.candidates) > 0 && p.acceptNew {
+		if l.next < l.writtenLimit && l.room(p.job) > 0 && l.candidates.len() > 0 && p.acceptNew {
 			p.requeue(time.Millisecond) // the new index limit lets more injections go
 		}
 	}
