@@ -57,11 +57,12 @@ func statusWriteDelay(written, computed *appsv1alpha1.EphemeralJobStatus, urgent
 }
 
 // withoutCounts returns a copy of the status without what changes as targets progress:
-// counts, result ranges and the Progressing condition's message.
+// counts, result ranges, result groups and the Progressing condition's message.
 func withoutCounts(st *appsv1alpha1.EphemeralJobStatus) *appsv1alpha1.EphemeralJobStatus {
 	out := st.DeepCopy()
 	out.Match, out.Succeeded, out.Failed, out.Running, out.Waiting, out.Targeted = 0, 0, 0, 0, 0, 0
 	out.SucceededIndexes, out.FailedIndexes, out.ActiveIndexes = "", "", ""
+	out.Results, out.OtherResults = nil, 0
 	for i := range out.Conditions {
 		if out.Conditions[i].Type == appsv1alpha1.ConditionProgressing {
 			out.Conditions[i].Message = ""

@@ -46,6 +46,13 @@ func TestStatusWriteDelay(t *testing.T) {
 				s.Running, s.Succeeded, s.SucceededIndexes, s.ActiveIndexes = 1, 1, "0", "1"
 				s.Conditions[0].Message = "1 of 4 pods finished"
 			}},
+		{name: "a result group grew and another appeared: held like the counts", since: 300 * time.Millisecond,
+			want: 700 * time.Millisecond, change: func(s *appsv1alpha1.EphemeralJobStatus) {
+				s.Running, s.Succeeded, s.Failed, s.SucceededIndexes, s.FailedIndexes, s.ActiveIndexes = 0, 1, 1, "0", "1", ""
+				s.Results = []appsv1alpha1.ResultGroup{{Succeeded: true, ExitCode: new(int32(0)), Count: 1, Pods: []string{"p-0/c"}},
+					{ExitCode: new(int32(1)), Count: 1, Pods: []string{"p-1/c"}}}
+				s.OtherResults = 3
+			}},
 		{name: "the interval passed: written", since: interval,
 			change: func(s *appsv1alpha1.EphemeralJobStatus) { s.Running, s.Succeeded = 1, 1 }},
 		{name: "a result only the ledger holds: written at once", urgent: true, since: 0,
