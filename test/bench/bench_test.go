@@ -76,9 +76,12 @@ func TestSmoke(t *testing.T) {
 		if n := job.Requests.count("WRITE", "pods/ephemeralcontainers"); n != 100 {
 			t.Errorf("ephemeralcontainers writes = %d, want 100", n)
 		}
-		if n := job.Requests.count("WRITE", "ephemeraljobs/status"); n == 0 {
-			t.Errorf("no status write was counted")
+		// Progress is written at most once per second (the write interval); at once only
+		// the start, the index limit's raises, the end and results only the ledger holds.
+		if n, most := job.Requests.count("WRITE", "ephemeraljobs/status"), 8+2*int(job.Took.Seconds()); n == 0 || n > most {
+			t.Errorf("%d status writes for a job of 100 pods that took %v, want 1 to %d", n, job.Took, most)
 		}
+		t.Logf("%d status writes for a job of 100 pods that took %v", job.Requests.count("WRITE", "ephemeraljobs/status"), job.Took)
 		if len(job.StubLatency) != 100 {
 			t.Errorf("stand-in finished %d injected pods, want 100", len(job.StubLatency))
 		}
