@@ -47,7 +47,7 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 	st.Targeted = s.targeted
 	st.Succeeded, st.Failed, st.Running, st.Waiting, st.Match = s.succeeded, s.failed, s.running, s.waiting, s.match
 
-	phase, reason, message := decidePhase(job, &st, l, now)
+	phase, reason, message := decidePhase(job, &st, s.notRunning, now)
 	st.Phase = phase
 	if phase.IsFinished() && st.CompletionTime == nil {
 		t := metav1.NewTime(now)
@@ -58,8 +58,9 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 	return st
 }
 
-// decidePhase returns the phase and a reason and message for it.
-func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobStatus, l *ledger,
+// decidePhase returns the phase and a reason and message for it; notRunning is how many
+// of the waiting targets are selected pods not running yet.
+func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobStatus, notRunning int32,
 	now time.Time) (appsv1alpha1.EphemeralJobPhase, string, string) {
 	old := job.Status
 	finishedTargets := st.Running == 0 && st.Waiting == 0
@@ -97,8 +98,8 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 			fmt.Sprintf("%d of %d pods finished, %d running, %d waiting", st.Succeeded+st.Failed, st.Match, st.Running, st.Waiting)
 	default:
 		msg := fmt.Sprintf("%d pods waiting for their containers to start", st.Waiting)
-		if n := l.summarize(job, true).notRunning; n > 0 {
-			msg = fmt.Sprintf("%d pods waiting, %d of them not running yet", st.Waiting, n)
+		if notRunning > 0 {
+			msg = fmt.Sprintf("%d pods waiting, %d of them not running yet", st.Waiting, notRunning)
 		}
 		return appsv1alpha1.EphemeralJobWaiting, appsv1alpha1.ReasonInjecting, msg
 	}

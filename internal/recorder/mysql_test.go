@@ -321,10 +321,10 @@ func TestTwoWritersInterleaved(t *testing.T) {
 	}
 }
 
-// TestMigrationKeepsRowsAndOrdersThem migrates a database that holds rows written with
-// the schema before version_order, and checks that every row is kept and is ordered by
-// the version it had.
-func TestMigrationKeepsRowsAndOrdersThem(t *testing.T) {
+// storeAtVersion returns a store on a new database migrated up to the version only, and
+// the database's configuration, for a test to write rows of that schema and migrate on.
+func storeAtVersion(t *testing.T, version uint) (*MySQLStore, Config) {
+	t.Helper()
 	srv := testServer(t)
 	ctx := testContext(t)
 	name, err := srv.NewDatabase(ctx)
@@ -332,14 +332,23 @@ func TestMigrationKeepsRowsAndOrdersThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := configFor(srv, name)
-	old, err := NewMySQLStore(cfg, StoreOptions{})
+	s, err := NewMySQLStore(cfg, StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = old.Close() })
-	if err := old.migrateTo(ctx, 2); err != nil {
-		t.Fatalf("migrating to version 2: %v", err)
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.migrateTo(ctx, version); err != nil {
+		t.Fatalf("migrating to version %d: %v", version, err)
 	}
+	return s, cfg
+}
+
+// TestMigrationKeepsRowsAndOrdersThem migrates a database that holds rows written with
+// the schema before version_order, and checks that every row is kept and is ordered by
+// the version it had.
+func TestMigrationKeepsRowsAndOrdersThem(t *testing.T) {
+	ctx := testContext(t)
+	old, cfg := storeAtVersion(t, 2)
 	for _, q := range []string{
 		"INSERT INTO job (name, namespace, job_id, version, status, observed_seq) VALUES " +
 			"('a', 'ns', 'ja', '500', 'Running', 900), ('b', 'ns', 'jb', 'opaque', 'Running', 901)",
@@ -752,21 +761,8 @@ func TestPodResultColumnsFollowTheOrderAndOutputStays(t *testing.T) {
 // checks that the new columns take the values of their remark (or replica_type), that
 // the rows still take writes, and that migrating down keeps every row and its remark.
 func TestMigration4BackfillsTheResultColumns(t *testing.T) {
-	srv := testServer(t)
 	ctx := testContext(t)
-	name, err := srv.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := configFor(srv, name)
-	old, err := NewMySQLStore(cfg, StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = old.Close() })
-	if err := old.migrateTo(ctx, 3); err != nil {
-		t.Fatalf("migrating to version 3: %v", err)
-	}
+	old, cfg := storeAtVersion(t, 3)
 	longMessage := strings.Repeat("é", 5000)
 	remarks := map[string]string{
 		"failed":    `{"container":"debug","reason":"Error","exitCode":3,"message":"disk full \u003c💥\u003e \"quoted\""}`,

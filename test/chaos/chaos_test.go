@@ -228,8 +228,6 @@ type observer struct {
 	unfinished  map[string]bool
 	maxUnfin    int
 	firstBroken string
-	// frontier are pods not yet injected, for the racing writers.
-	frontier []string
 }
 
 func startObserver(ctx context.Context, t *testing.T, c kubernetes.Interface) *observer {
