@@ -298,6 +298,10 @@ const (
 	// ConditionForgedContainers is True while pods hold containers that carry the job's UID
 	// but that the job did not inject; they are not counted.
 	ConditionForgedContainers = "ForgedContainers"
+	// ConditionStatusTrimmed is True once the API server refused a status write as invalid:
+	// the status is then written without the part it refused (result groups, refused pods'
+	// details), counts and phase intact.
+	ConditionStatusTrimmed = "StatusTrimmed"
 )
 
 // Condition reasons of an EphemeralJob.
@@ -318,6 +322,7 @@ const (
 	ReasonIndexOutOfRange         = "IndexOutOfRange"
 	ReasonIndexClaimedTwice       = "IndexClaimedTwice"
 	ReasonTemplateMismatch        = "TemplateMismatch"
+	ReasonStatusFieldRefused      = "StatusFieldRefused"
 )
 
 // Environment variables set in every injected container.

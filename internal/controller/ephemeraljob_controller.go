@@ -41,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -80,6 +81,10 @@ type EphemeralJobReconciler struct {
 	// EventBatchDelay is how long pod events that only move counts wait before the job's
 	// next pass. Zero means DefaultEventBatchDelay; a negative value passes at once.
 	EventBatchDelay time.Duration
+	// Leader, with leader election, says until when this process may write (see
+	// internal/leader): no pass starts and no write is sent past that time. Unset means
+	// no bound but the manager's life.
+	Leader interface{ Until() time.Time }
 
 	// ctx bounds the injections in flight; wake queues a job whose injection was answered.
 	ctx      context.Context
@@ -87,6 +92,8 @@ type EphemeralJobReconciler struct {
 	inFlight sync.WaitGroup
 
 	mu sync.Mutex
+	// stopped is set once the manager stops: no injection starts after it.
+	stopped bool
 	// jobs holds what the reconciler keeps of each job between passes.
 	jobs map[types.NamespacedName]*jobState
 	// selectors caches each job's parsed selector, by job.
@@ -164,6 +171,18 @@ func (s *jobState) drain() map[types.UID]types.NamespacedName {
 // Reconcile brings one job a step forward: read, expire, observe, inject, status, write.
 func (r *EphemeralJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	defer func(start time.Time) { passDuration.Observe(time.Since(start).Seconds()) }(time.Now())
+	until, ok := r.actUntil()
+	if !ok {
+		// The lease may be lost: whoever leads now acts. The elector ends the process, or
+		// renews the lease and the job is looked at again.
+		fencedPasses.Inc()
+		return ctrl.Result{RequeueAfter: retryDelay}, nil
+	}
+	if !until.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, until)
+		defer cancel()
+	}
 	p, err := r.read(ctx, req.NamespacedName)
 	if p == nil || err != nil {
 		return ctrl.Result{}, err
@@ -420,13 +439,65 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pas
 	// job's state and wake the job, so slots refill as each answer arrives, not when the
 	// slowest of them did.
 	for _, sh := range shots {
-		sh.t.inFlight = true
-		r.inFlight.Go(func() {
-			err := r.inject(r.context(), job, sh.pod, sh.t.index)
+		sh.t.inFlight = r.launch(func() {
+			ctx, cancel := r.writeContext()
+			defer cancel()
+			err := r.inject(ctx, job, sh.pod, sh.t.index)
 			p.state.answer(injectAnswer{index: sh.t.index, pod: sh.pod, err: err})
 			r.wakeUp(p.key)
 		})
 	}
+}
+
+// actUntil says whether this process may write now and until when: the zero time means
+// no bound. It may not once the manager stops, or past its leader fence.
+func (r *EphemeralJobReconciler) actUntil() (time.Time, bool) {
+	if r.context().Err() != nil {
+		return time.Time{}, false
+	}
+	if r.Leader == nil {
+		return time.Time{}, true
+	}
+	until := r.Leader.Until()
+	return until, r.Clock.Now().Before(until)
+}
+
+// writeContext returns the context of a write sent in the background: the manager's,
+// ending at the leader fence, so that a write not sent by then never is.
+func (r *EphemeralJobReconciler) writeContext() (context.Context, context.CancelFunc) {
+	until, ok := r.actUntil()
+	if !ok {
+		ctx, cancel := context.WithCancel(r.context())
+		cancel()
+		return ctx, cancel
+	}
+	if until.IsZero() {
+		return context.WithCancel(r.context())
+	}
+	return context.WithDeadline(r.context(), until)
+}
+
+// launch runs an injection in the background and reports whether it did: none starts once
+// the manager stops, so that waitInFlight sees every one.
+func (r *EphemeralJobReconciler) launch(f func()) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return false
+	}
+	r.inFlight.Go(f)
+	return true
+}
+
+// waitInFlight runs with the controller: when the manager stops, it waits for the
+// injections on their way, so that none is sent after the manager released its lease.
+func (r *EphemeralJobReconciler) waitInFlight(ctx context.Context) error {
+	<-ctx.Done()
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.inFlight.Wait()
+	return nil
 }
 
 // settle applies the API server's answer to an injection sent by an earlier pass.
@@ -659,6 +730,10 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		return out
 	}); err != nil {
 		return fmt.Errorf("indexing pods by owning job: %w", err)
+	}
+	// A runnable of the leader's, stopped with the controller and before the lease is released.
+	if err := mgr.Add(manager.RunnableFunc(r.waitInFlight)); err != nil {
+		return fmt.Errorf("adding the in-flight injection waiter: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

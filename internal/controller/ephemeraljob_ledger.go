@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -189,10 +190,13 @@ type targetResult struct {
 	message        string
 }
 
-// maxMessageLength bounds a message read from a pod or the API server before it goes into status.
+// maxMessageLength bounds a message read from a pod or the API server before it goes into
+// status (the CRD allows 512 for status.results[].message).
 const maxMessageLength = 256
 
-// maxReasonLength bounds a reason read from a pod (the kubelet's are short CamelCase words).
+// maxReasonLength bounds a reason read from a pod (the kubelet's are short CamelCase words):
+// the CRD's maxLength of status.results[].reason. A longer one would make every status
+// write of the job fail.
 const maxReasonLength = 128
 
 // ledger is one job's targets. It is pure: it never calls a client. The reconciler owns
@@ -239,6 +243,9 @@ type ledger struct {
 	// urgent is set by a change only the status can keep (a vanished target, a refusal)
 	// that must be written without waiting for the write interval.
 	urgent bool
+	// noGroups and noListed are set once the API server refused a status write for its
+	// result groups or its refused pods' details: they are then left out (see trim).
+	noGroups, noListed bool
 }
 
 // newLedger returns an empty ledger for the job.
@@ -288,6 +295,12 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	}
 	l.next = l.writtenLimit
 
+	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionStatusTrimmed); c != nil &&
+		c.Status == metav1.ConditionTrue {
+		// A status the API server refused once is not offered the same parts again.
+		l.noGroups = strings.Contains(c.Message, "status.results")
+		l.noListed = strings.Contains(c.Message, "status.refused")
+	}
 	l.results = slices.Clone(st.Results)
 	for i := range l.results {
 		l.results[i].Pods = slices.Clone(l.results[i].Pods)
@@ -526,7 +539,7 @@ func (l *ledger) addResult(succeeded bool, r targetResult) {
 		}
 	}
 	if g == nil {
-		if len(l.results) >= appsv1alpha1.MaxResultGroups {
+		if l.noGroups || len(l.results) >= appsv1alpha1.MaxResultGroups {
 			l.otherResults++
 			return
 		}
@@ -617,7 +630,7 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 	message = truncate(message)
 	l.refusedIdx.add(idx)
 	l.refusals[reason]++
-	if len(l.listed) < appsv1alpha1.MaxRefusedListed {
+	if !l.noListed && len(l.listed) < appsv1alpha1.MaxRefusedListed {
 		l.listed = append(l.listed, appsv1alpha1.RefusedPod{Index: idx, Name: pod.Name, UID: pod.UID,
 			Reason: reason, Message: message})
 	}
@@ -756,6 +769,43 @@ func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
 	st.IndexLimit = max(st.IndexLimit, l.writtenLimit)
 }
 
+// trim leaves out of the status, for good, the parts the API server refused: the result
+// groups (their counts go to otherResults) when every refused field is under
+// status.results, the refused pods' details when every one is under status.refused, both
+// otherwise. Counts, index sets and phase stay. It reports what it left out, or "" when
+// there was nothing left to leave out.
+func (l *ledger) trim(fields []string) string {
+	groups, listed := true, true
+	if len(fields) > 0 {
+		groups, listed = false, false
+		for _, f := range fields {
+			switch {
+			case strings.HasPrefix(f, "status.results"):
+				groups = true
+			case strings.HasPrefix(f, "status.refused"):
+				listed = true
+			default:
+				groups, listed = true, true
+			}
+		}
+	}
+	var left []string
+	if groups && !l.noGroups {
+		l.noGroups = true
+		for _, g := range l.results {
+			l.otherResults += g.Count
+		}
+		l.results = nil
+		left = append(left, "status.results")
+	}
+	if listed && !l.noListed {
+		l.noListed = true
+		l.listed = nil
+		left = append(left, "status.refused")
+	}
+	return strings.Join(left, " and ")
+}
+
 // forgeries returns the pods holding containers the job did not inject, sorted by name.
 func (l *ledger) forgeries() []forgery {
 	out := slices.Collect(maps.Values(l.forged))
@@ -766,17 +816,26 @@ func (l *ledger) forgeries() []forgery {
 // truncate bounds a message read from a pod or the API server.
 func truncate(s string) string { return truncateTo(s, maxMessageLength) }
 
-// truncateTo bounds a string read from a pod or the API server to n bytes, at a character boundary.
+// ellipsis marks a string that was cut.
+const ellipsis = "…"
+
+// truncateTo bounds a string read from a pod or the API server to n bytes, the ellipsis
+// that marks the cut included, at a character boundary. Invalid UTF-8 is replaced first,
+// as the JSON encoding would, so the bound holds for the bytes the API server receives and
+// for the characters its maxLength counts.
 func truncateTo(s string, n int) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) <= n {
 		return s
 	}
-	cut := n
+	cut := max(n-len(ellipsis), 0)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	if n < len(ellipsis) {
+		return s[:cut]
+	}
+	return s[:cut] + ellipsis
 }
 
 // startedAt returns the time to record for a job's start.

@@ -172,20 +172,26 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 	} else {
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
 	}
-	if len(st.Refused) > 0 {
-		var total int32
-		var byReason []string
-		for _, rc := range st.Refusals {
-			total += rc.Count
-			byReason = append(byReason, fmt.Sprintf("%s %d", rc.Reason, rc.Count))
+	var total int32
+	var byReason []string
+	for _, rc := range st.Refusals {
+		total += rc.Count
+		byReason = append(byReason, fmt.Sprintf("%s %d", rc.Reason, rc.Count))
+	}
+	if total == 0 {
+		total = int32(len(st.Refused))
+	}
+	if total > 0 {
+		msg := fmt.Sprintf("%d pods refused injection (%s)", total, strings.Join(byReason, ", "))
+		var reason string
+		if len(st.Refused) > 0 {
+			first := st.Refused[0]
+			reason = first.Reason
+			msg += fmt.Sprintf("; first: pod %s: %s", first.Name, first.Message)
+		} else {
+			reason = st.Refusals[0].Reason // the details were left out (StatusTrimmed)
 		}
-		if total == 0 {
-			total = int32(len(st.Refused))
-		}
-		first := st.Refused[0]
-		msg := fmt.Sprintf("%d pods refused injection (%s); first: pod %s: %s", total, strings.Join(byReason, ", "),
-			first.Name, first.Message)
-		set(appsv1alpha1.ConditionInjectionFailed, metav1.ConditionTrue, first.Reason, msg)
+		set(appsv1alpha1.ConditionInjectionFailed, metav1.ConditionTrue, reason, msg)
 	}
 }
 

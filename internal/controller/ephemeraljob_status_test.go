@@ -282,8 +282,8 @@ func TestAReasonReadFromAPodIsBounded(t *testing.T) {
 	job := written(100)
 	p := pod(0).Injected(job, 0).ExitedWith(1, strings.Repeat("R", 100000), strings.Repeat("m", 100000)).Obj()
 	st := computeStatus(job, ledgerFrom(t, job, p), true, t0)
-	if len(st.Results) != 1 || len(st.Results[0].Reason) > maxReasonLength+len("…") ||
-		len(st.Results[0].Message) > maxMessageLength+len("…") {
+	if len(st.Results) != 1 || len(st.Results[0].Reason) > maxReasonLength ||
+		len(st.Results[0].Message) > maxMessageLength {
 		t.Fatalf("results %d, reason of %d bytes, message of %d", len(st.Results), len(st.Results[0].Reason), len(st.Results[0].Message))
 	}
 	for _, c := range st.Conditions {

@@ -20,12 +20,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
@@ -90,7 +95,11 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 	if changed {
 		work := p.job.DeepCopy()
 		work.Status = p.status
-		if _, err := r.patchStatus(ctx, p.job, work); err != nil {
+		_, err := r.patchStatus(ctx, p.job, work)
+		if apierrors.IsInvalid(err) {
+			err = r.writeTrimmed(ctx, p, work, err)
+		}
+		if err != nil {
 			s.written = nil
 			if apierrors.IsConflict(err) {
 				statusConflicts.Inc()
@@ -122,6 +131,49 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 		p.requeue(after)
 	}
 	return p.result, errors.Join(p.errs...)
+}
+
+// writeTrimmed writes the status again without the parts the API server refused as
+// invalid. A refused status write is a bug — everything copied from a pod is bounded
+// before it reaches the status — but retrying it forever would leave the job running for
+// good: instead the status is written with its counts, index sets and phase, without the
+// refused part, and says so in the StatusTrimmed condition and an event.
+func (r *EphemeralJobReconciler) writeTrimmed(ctx context.Context, p *pass, work *appsv1alpha1.EphemeralJob, refused error) error {
+	fields, causes := invalidFields(refused)
+	left := p.ledger.trim(fields)
+	if left == "" {
+		return refused // nothing left to leave out: the refusal is about the counts themselves
+	}
+	p.status = computeStatus(p.job, p.ledger, p.acceptNew, p.now)
+	msg := fmt.Sprintf("the API server refused the status (%s); it is written without %s: `kubectl ejob results %s` "+
+		"lists each pod", shorten(causes, 512), left, p.job.Name)
+	meta.SetStatusCondition(&p.status.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionStatusTrimmed,
+		Status: metav1.ConditionTrue, Reason: appsv1alpha1.ReasonStatusFieldRefused, Message: msg,
+		ObservedGeneration: p.job.Generation})
+	work.Status = p.status
+	if _, err := r.patchStatus(ctx, p.job, work); err != nil {
+		return err
+	}
+	logf.FromContext(ctx).Error(refused, "status write refused; written without "+left)
+	r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, appsv1alpha1.ReasonStatusFieldRefused, "WriteStatus", "%s", msg)
+	return nil
+}
+
+// invalidFields returns the field paths an Invalid answer names, and its causes in words.
+func invalidFields(err error) ([]string, string) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return nil, err.Error()
+	}
+	var fields, causes []string
+	for _, c := range status.Status().Details.Causes {
+		fields = append(fields, c.Field)
+		causes = append(causes, c.Field+": "+c.Message)
+	}
+	if len(causes) == 0 {
+		return nil, err.Error()
+	}
+	return fields, strings.Join(causes, "; ")
 }
 
 // patchStatus writes work's status as a merge patch from old, guarded by old's

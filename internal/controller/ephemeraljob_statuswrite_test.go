@@ -17,11 +17,17 @@ package controller
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -116,5 +122,61 @@ func TestStatusWritesDoNotConflictWithALaggingCache(t *testing.T) {
 	}
 	if conflicts != 0 || writes == 0 {
 		t.Errorf("%d of %d status writes conflicted", conflicts, writes)
+	}
+}
+
+// TestARefusedStatusIsWrittenTrimmed answers every status write that holds result groups
+// with 422, as the API server does for a field over its bound: the job must still finish
+// with exact counts, without the groups, and say why.
+func TestARefusedStatusIsWrittenTrimmed(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
+	w := newWorld(t, job, makePods(5)...)
+	w.exitCodes["p1"], w.exitCodes["p3"] = 1, 2
+	refused := 0
+	inner := w.client
+	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
+			opts ...client.SubResourcePatchOption) error {
+			if j, ok := obj.(*appsv1alpha1.EphemeralJob); ok && len(j.Status.Results) > 0 {
+				refused++
+				return apierrors.NewInvalid(schema.GroupKind{Group: "apps.kruise.io", Kind: "EphemeralJob"}, j.Name,
+					field.ErrorList{field.TooLong(field.NewPath("status", "results").Index(0).Child("reason"), "", 128)})
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	got := w.run(job)
+	st := got.Status
+	if st.Phase != appsv1alpha1.EphemeralJobFailed || st.Succeeded != 3 || st.Failed != 2 || st.Match != 5 {
+		t.Fatalf("status %+v", st)
+	}
+	exitCodesAgree(t, w, st, 0)
+	if refused == 0 || len(st.Results) != 0 || st.OtherResults != 5 {
+		t.Errorf("%d writes refused; results %+v, %d others", refused, st.Results, st.OtherResults)
+	}
+	c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionStatusTrimmed)
+	if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "status.results[0].reason") {
+		t.Errorf("condition %+v", c)
+	}
+	if refused > 1 {
+		t.Errorf("%d writes refused: the groups were offered again after the first refusal", refused)
+	}
+	events := drainEvents(w)
+	if !slices.ContainsFunc(events, func(e string) bool { return strings.Contains(e, appsv1alpha1.ReasonStatusFieldRefused) }) {
+		t.Errorf("no %s event in %v", appsv1alpha1.ReasonStatusFieldRefused, events)
+	}
+}
+
+// drainEvents returns the events the reconciler recorded so far.
+func drainEvents(w *world) []string {
+	rec := w.r.Recorder.(*events.FakeRecorder)
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
 	}
 }

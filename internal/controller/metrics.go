@@ -54,10 +54,15 @@ var (
 		Name: "ephemeraljob_status_write_conflicts_total",
 		Help: "Status writes refused because the job changed since the version they were based on.",
 	})
+	fencedPasses = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ephemeraljob_fenced_passes_total",
+		Help: "Passes skipped because the lease was not renewed within the renew deadline: the leader may have changed.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(injections, jobsByPhase, injectionDelay, passDuration, forgedContainers, statusConflicts)
+	metrics.Registry.MustRegister(injections, jobsByPhase, injectionDelay, passDuration, forgedContainers, statusConflicts,
+		fencedPasses)
 }
 
 // phases remembers each job's last reported phase, so the gauge counts every job once.

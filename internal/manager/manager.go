@@ -21,13 +21,20 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,6 +42,7 @@ import (
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/leader"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	webhookv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/webhooks/v1alpha1"
 )
@@ -67,7 +75,18 @@ type Options struct {
 	// controller.TrimPod. It exists to measure what the transform saves; a manager serving
 	// a cluster leaves it false.
 	KeepFullPods bool
+	// LeaderElectionIdentity names this manager in the lease, with leader election; empty
+	// means the host name and a random suffix, as controller-runtime does.
+	LeaderElectionIdentity string
 }
+
+// DefaultRenewDeadline is how long a leader keeps acting without renewing its lease, and
+// DefaultLeaseDuration how long a standby waits before it takes an unrenewed lease
+// (controller-runtime's defaults, set explicitly: the fence depends on them).
+const (
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultLeaseDuration = 15 * time.Second
+)
 
 // New creates a manager running the EphemeralJob controller, the webhook and the MySQL
 // recorder as opts say, with the healthz and readyz checks ("mysql" among the latter
@@ -98,15 +117,23 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 	}
 	mgrOpts.Cache.ByObject = byObject
 
+	reconciler := &controller.EphemeralJobReconciler{StatusWriteInterval: opts.StatusWriteInterval}
+	if mgrOpts.LeaderElection && mgrOpts.LeaderElectionResourceLockInterface == nil {
+		fence, err := newFence(cfg, &mgrOpts, opts.LeaderElectionIdentity)
+		if err != nil {
+			return nil, err
+		}
+		mgrOpts.LeaderElectionResourceLockInterface = fence
+		reconciler.Leader = fence
+	}
+
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := (&controller.EphemeralJobReconciler{
-		Client:              mgr.GetClient(),
-		Recorder:            mgr.GetEventRecorder("ephemeraljob-controller"),
-		StatusWriteInterval: opts.StatusWriteInterval,
-	}).SetupWithManager(ctx, mgr); err != nil {
+	reconciler.Client = mgr.GetClient()
+	reconciler.Recorder = mgr.GetEventRecorder("ephemeraljob-controller")
+	if err := reconciler.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the EphemeralJob controller: %w", err)
 	}
 	if opts.Webhooks {
@@ -131,3 +158,55 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 	}
 	return mgr, nil
 }
+
+// newFence builds the lease lock controller-runtime would (a Lease named LeaderElectionID in
+// LeaderElectionNamespace, or the namespace of the pod's service account), wrapped in a
+// leader.Fence that the controller consults before every write. It sets the lease timings
+// explicitly, so that the fence and the elector agree on the renew deadline.
+func newFence(cfg *rest.Config, o *ctrl.Options, identity string) (*leader.Fence, error) {
+	if o.RenewDeadline == nil {
+		o.RenewDeadline = new(DefaultRenewDeadline)
+	}
+	if o.LeaseDuration == nil {
+		o.LeaseDuration = new(DefaultLeaseDuration)
+	}
+	if *o.RenewDeadline >= *o.LeaseDuration {
+		return nil, fmt.Errorf("the renew deadline (%s) must be shorter than the lease duration (%s)",
+			*o.RenewDeadline, *o.LeaseDuration)
+	}
+	ns := o.LeaderElectionNamespace
+	if ns == "" {
+		b, err := os.ReadFile(inClusterNamespaceFile)
+		if err != nil {
+			return nil, errors.New("leader election needs the namespace of its lease: " +
+				"set --leader-election-namespace when running outside a cluster")
+		}
+		ns = strings.TrimSpace(string(b))
+	}
+	if identity == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("naming this manager in the lease: %w", err)
+		}
+		identity = host + "_" + string(uuid.NewUUID())
+	}
+	if o.LeaderElectionConfig != nil {
+		cfg = o.LeaderElectionConfig
+	}
+	cfg = rest.AddUserAgent(rest.CopyConfig(cfg), "leader-election")
+	// A hung renewal must not use up the renew deadline on its own.
+	cfg.Timeout = max(*o.RenewDeadline/2, time.Second)
+	clients, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the leader election client: %w", err)
+	}
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, o.LeaderElectionID, clients.CoreV1(),
+		clients.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: identity})
+	if err != nil {
+		return nil, fmt.Errorf("creating the leader election lock: %w", err)
+	}
+	return leader.NewFence(lock, *o.RenewDeadline, clock.RealClock{}), nil
+}
+
+// inClusterNamespaceFile holds the namespace of the pod's service account.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
