@@ -171,16 +171,16 @@ func (s *jobState) drain() map[types.UID]types.NamespacedName {
 // Reconcile brings one job a step forward: read, expire, observe, inject, status, write.
 func (r *EphemeralJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	defer func(start time.Time) { passDuration.Observe(time.Since(start).Seconds()) }(time.Now())
-	until, ok := r.actUntil()
+	left, ok := r.actFor()
 	if !ok {
 		// The lease may be lost: whoever leads now acts. The elector ends the process, or
 		// renews the lease and the job is looked at again.
 		fencedPasses.Inc()
 		return ctrl.Result{RequeueAfter: retryDelay}, nil
 	}
-	if !until.IsZero() {
+	if left > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, until)
+		ctx, cancel = context.WithTimeout(ctx, left)
 		defer cancel()
 	}
 	p, err := r.read(ctx, req.NamespacedName)
@@ -449,32 +449,32 @@ func (r *EphemeralJobReconciler) reconcileInjections(ctx context.Context, p *pas
 	}
 }
 
-// actUntil says whether this process may write now and until when: the zero time means
-// no bound. It may not once the manager stops, or past its leader fence.
-func (r *EphemeralJobReconciler) actUntil() (time.Time, bool) {
+// actFor says whether this process may write now and for how long: zero means no bound.
+// It may not once the manager stops, or past its leader fence.
+func (r *EphemeralJobReconciler) actFor() (time.Duration, bool) {
 	if r.context().Err() != nil {
-		return time.Time{}, false
+		return 0, false
 	}
 	if r.Leader == nil {
-		return time.Time{}, true
+		return 0, true
 	}
-	until := r.Leader.Until()
-	return until, r.Clock.Now().Before(until)
+	left := r.Leader.Until().Sub(r.Clock.Now())
+	return left, left > 0
 }
 
 // writeContext returns the context of a write sent in the background: the manager's,
 // ending at the leader fence, so that a write not sent by then never is.
 func (r *EphemeralJobReconciler) writeContext() (context.Context, context.CancelFunc) {
-	until, ok := r.actUntil()
-	if !ok {
+	left, ok := r.actFor()
+	switch {
+	case !ok:
 		ctx, cancel := context.WithCancel(r.context())
 		cancel()
 		return ctx, cancel
-	}
-	if until.IsZero() {
+	case left == 0:
 		return context.WithCancel(r.context())
 	}
-	return context.WithDeadline(r.context(), until)
+	return context.WithTimeout(r.context(), left)
 }
 
 // launch runs an injection in the background and reports whether it did: none starts once
@@ -576,6 +576,11 @@ func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.E
 	}
 	updated := pod.DeepCopy()
 	updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, containers...)
+	if err := ctx.Err(); err != nil {
+		// Past the leader fence, or the manager stopped: not sent (the outcome is known,
+		// but is reported as unknown, so that the target is settled by a fresh read).
+		return fmt.Errorf("not sent: %w", err)
+	}
 	err := r.SubResource("ephemeralcontainers").Update(ctx, updated)
 	switch {
 	case err == nil:

@@ -434,3 +434,68 @@ func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
 	}
 	return nil
 }
+
+// fence is a leader fence the test moves by hand.
+type fence struct{ until time.Time }
+
+func (f *fence) Until() time.Time { return f.until }
+
+// TestAFencedLeaderSendsNothing: once the lease was not renewed within the renew deadline,
+// the leader may have been replaced; no injection and no status write may leave.
+func TestAFencedLeaderSendsNothing(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
+	w := newWorld(t, job, makePods(4)...)
+	var writes int
+	inner := w.client
+	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes++
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
+			opts ...client.SubResourcePatchOption) error {
+			writes++
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	f := &fence{until: w.clock.Now().Add(-time.Millisecond)}
+	w.r.Leader = f
+	for range 3 {
+		if res := w.pass(); res.RequeueAfter == 0 {
+			t.Errorf("a fenced pass asks for no requeue")
+		}
+		f.until = w.clock.Now().Add(-time.Millisecond)
+	}
+	if writes != 0 {
+		t.Fatalf("%d writes sent past the fence", writes)
+	}
+	// Renewed: the job runs, and every write leaves before the fence.
+	w.r.Leader = &fence{until: w.clock.Now().Add(time.Hour)}
+	got := w.run(job)
+	if writes == 0 || got.Status.Succeeded != 4 {
+		t.Errorf("%d writes; status %+v", writes, got.Status)
+	}
+}
+
+// TestAnInjectionNotSentByTheFenceNeverIs: an injection handed to the background after
+// the fence closed (a pause between the pass and the write) is not sent; its outcome is
+// unknown until a fresh read after a renewal tells.
+func TestAnInjectionNotSentByTheFenceNeverIs(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
+	w := newWorld(t, job, makePods(1)...)
+	f := &fence{until: w.clock.Now().Add(time.Hour)}
+	w.r.Leader = f
+	w.pass() // writes the index limit
+	w.r.Leader = &fence{}
+	ctx, cancel := w.r.writeContext()
+	defer cancel()
+	if ctx.Err() == nil {
+		t.Fatal("a write context past the fence is live")
+	}
+	if err := w.r.inject(ctx, w.getJob(), &w.pods()[0], 0); err == nil {
+		t.Fatal("an injection was sent past the fence")
+	}
+	if n := len(w.pods()[0].Spec.EphemeralContainers); n != 0 {
+		t.Fatalf("pod holds %d containers", n)
+	}
+}

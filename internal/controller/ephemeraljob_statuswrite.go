@@ -183,6 +183,9 @@ func (r *EphemeralJobReconciler) patchStatus(ctx context.Context, old, work *app
 		return false, nil
 	}
 	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("status not written: %w", err) // past the leader fence
+	}
 	if err := r.Status().Patch(ctx, work, patch); err != nil {
 		return false, fmt.Errorf("writing status: %w", err)
 	}
