@@ -254,8 +254,13 @@ func (r *EphemeralJobReconciler) read(ctx context.Context, key types.NamespacedN
 	}
 	p.acceptNew = !p.job.Status.Phase.IsFinished() && !deadlinePassed(p.job, &metav1.Time{Time: start}, p.now)
 	if l := p.state.ledger; l != nil && p.job.Status.IndexLimit > l.writtenLimit {
-		// Another writer (a former leader) moved the job on: start again from what it wrote.
-		p.state.ledger = nil
+		if p.job.Status.IndexLimit <= l.sentLimit {
+			// A status write of this ledger's was applied although its answer was an error.
+			l.writtenLimit = p.job.Status.IndexLimit
+		} else {
+			// Another writer (a former leader) moved the job on: start again from what it wrote.
+			p.state.ledger = nil
+		}
 	}
 	if p.state.ledger == nil {
 		l := newLedger(p.job, selector)

@@ -209,6 +209,9 @@ type ledger struct {
 
 	next         int32
 	writtenLimit int32
+	// sentLimit is the highest index limit this ledger sent in a status write, answered or
+	// not: a status write applied but answered with an error shows it later, in the cache.
+	sentLimit int32
 
 	succeeded, failed, refusedIdx intervals
 	refusals                      map[string]int32

@@ -95,6 +95,7 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 	if changed {
 		work := p.job.DeepCopy()
 		work.Status = p.status
+		l.sentLimit = max(l.sentLimit, work.Status.IndexLimit)
 		_, err := r.patchStatus(ctx, p.job, work)
 		if apierrors.IsInvalid(err) {
 			err = r.writeTrimmed(ctx, p, work, err)
@@ -151,6 +152,7 @@ func (r *EphemeralJobReconciler) writeTrimmed(ctx context.Context, p *pass, work
 		Status: metav1.ConditionTrue, Reason: appsv1alpha1.ReasonStatusFieldRefused, Message: msg,
 		ObservedGeneration: p.job.Generation})
 	work.Status = p.status
+	p.ledger.sentLimit = max(p.ledger.sentLimit, work.Status.IndexLimit)
 	if _, err := r.patchStatus(ctx, p.job, work); err != nil {
 		return err
 	}

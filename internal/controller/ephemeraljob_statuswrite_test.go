@@ -180,3 +180,44 @@ func drainEvents(w *world) []string {
 		}
 	}
 }
+
+// TestAStatusWriteAppliedButAnsweredWithATimeoutKeepsTheLedger answers every other status
+// write with a 504 after applying it. The next pass sees an index limit it did not know was
+// written: it is its own, so the ledger must stay (its reservations and accepted targets
+// with it), not be rebuilt from a cache that may lag.
+func TestAStatusWriteAppliedButAnsweredWithATimeoutKeepsTheLedger(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(3).Obj()
+	w := newWorld(t, job, makePods(150)...)
+	w.exitCodes["p7"] = 1
+	inner := w.client
+	var writes, faulted int
+	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
+			opts ...client.SubResourcePatchOption) error {
+			if err := c.SubResource(sub).Patch(ctx, obj, patch, opts...); err != nil {
+				return err
+			}
+			writes++
+			if writes%2 == 1 {
+				faulted++
+				return apierrors.NewTimeoutError("request did not complete within requested timeout", 0)
+			}
+			return nil
+		},
+	})
+	var first *ledger
+	for range 2 {
+		w.pass()
+	}
+	if s := w.r.existingState(w.job, "job-uid"); s != nil {
+		first = s.ledger
+	}
+	got := w.run(job)
+	if s := w.r.existingState(w.job, "job-uid"); first == nil || s.ledger != first {
+		t.Errorf("the ledger was rebuilt after a status write of its own answered with a timeout")
+	}
+	if got.Status.Succeeded != 149 || got.Status.Failed != 1 || faulted == 0 {
+		t.Errorf("status %+v after %d of %d writes answered with a timeout", got.Status, faulted, writes)
+	}
+	exitCodesAgree(t, w, got.Status, 0)
+}
