@@ -269,9 +269,13 @@ func (r *EphemeralJobReconciler) read(ctx context.Context, key types.NamespacedN
 			client.MatchingFields{PodOwnerIndex: string(job.UID)}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("listing pods holding the job's containers: %w", err)
 		}
-		if err := r.List(ctx, &selected, client.InNamespace(key.Namespace),
-			client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, fmt.Errorf("listing selected pods: %w", err)
+		// A job that takes no new targets (finished, or past its deadline) needs no candidates:
+		// its ledger holds only its results and unfinished targets.
+		if p.acceptNew {
+			if err := r.List(ctx, &selected, client.InNamespace(key.Namespace),
+				client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy); err != nil {
+				return nil, fmt.Errorf("listing selected pods: %w", err)
+			}
 		}
 		if err := l.rebuild(p.job, podPointers(owned.Items), podPointers(selected.Items), p.now); err != nil {
 			return nil, err
@@ -343,7 +347,7 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 		err := r.reader().Get(ctx, t.pod, pod)
 		switch {
 		case apierrors.IsNotFound(err) || (err == nil && pod.UID != t.uid):
-			l.release(t.index)
+			l.abandon(t.index)
 			continue
 		case err != nil:
 			t.backoff(p.now)
@@ -354,15 +358,20 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			l.observe(pod, p.now)
 			if t.state == injectUnknown {
 				// The pod holds another index of the job: this write was not the one applied.
-				l.release(t.index)
+				l.abandon(t.index)
 				l.observe(pod, p.now)
 			}
 			continue
 		}
 		if !p.acceptNew || p.job.Spec.Paused || !l.isCandidate(pod) {
 			// Not to be sent again now that the job or the pod takes no new target: if the
-			// write still lands, the pod's event brings the target back.
-			l.release(t.index)
+			// write still lands, the pod's event brings the target back; once the pod moved on
+			// without it, it never can.
+			if pod.ResourceVersion != t.sentVersion {
+				l.abandon(t.index)
+			} else {
+				l.release(t.index)
+			}
 			l.observe(pod, p.now)
 			continue
 		}
@@ -524,7 +533,7 @@ func (r *EphemeralJobReconciler) settle(ctx context.Context, p *pass, a injectAn
 	case isRefusal(err):
 		l.refuse(a.pod, t, refusalOf(err).reason, refusalOf(err).message)
 	case apierrors.IsNotFound(err):
-		l.release(t.index) // the pod is gone
+		l.abandon(t.index) // the pod is gone
 	default:
 		// Applied or not: a fresh read of the pod tells.
 		logf.FromContext(ctx).V(1).Info("injection outcome unknown", "pod", klog.KObj(a.pod), "index", a.index,

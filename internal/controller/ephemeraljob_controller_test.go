@@ -499,3 +499,24 @@ func TestAnInjectionNotSentByTheFenceNeverIs(t *testing.T) {
 		t.Fatalf("pod holds %d containers", n)
 	}
 }
+
+// TestAFinishedJobHoldsNoCandidatesAfterARestart: a finished job takes no new targets, so
+// a new manager keeps none of its selected pods in memory.
+func TestAFinishedJobHoldsNoCandidatesAfterARestart(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Replicas(2).Obj()
+	pods := makePods(6)
+	pods[5].Status.Phase = corev1.PodPending
+	w := newWorld(t, job, pods...)
+	w.run(job)
+	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
+		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
+		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.pass()
+	l := w.r.existingState(w.job, "job-uid").ledger
+	if l.candidates.len() != 0 || l.pending.len() != 0 {
+		t.Errorf("a finished job keeps %d candidates and %d pending pods after a restart", l.candidates.len(), l.pending.len())
+	}
+	if st := w.getJob().Status; st.Succeeded != 2 || st.Match != 2 {
+		t.Errorf("status %+v", st)
+	}
+}

@@ -214,6 +214,8 @@ type ledger struct {
 	sentLimit int32
 
 	succeeded, failed, refusedIdx intervals
+	// gaps are indexes this process gave to injections that can never be applied.
+	gaps intervals
 	refusals                      map[string]int32
 	listed                        []appsv1alpha1.RefusedPod
 	// unidentified counts refusals the status recorded, by reason, whose pods it does not
@@ -435,7 +437,6 @@ func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
 			uid: pod.UID, injectedAt: now}
 		l.active[idx] = t
 		l.byPod[pod.UID] = idx
-		l.next = max(l.next, idx+1)
 	}
 	t.state = injectObserved
 	res, _ := podstate.Evaluate(pod, l.uid)
@@ -456,6 +457,11 @@ func (l *ledger) checkForged(pod *corev1.Pod, idx int32) (reason, detail string)
 	if idx < 0 || idx >= l.writtenLimit {
 		return appsv1alpha1.ReasonIndexOutOfRange,
 			fmt.Sprintf("its index is outside the %d indexes the job may have given", l.writtenLimit)
+	}
+	if idx >= l.next || l.gaps.has(idx) {
+		// Above the next index, or given to an injection that can never be applied: not
+		// given to any pod.
+		return appsv1alpha1.ReasonIndexOutOfRange, fmt.Sprintf("the job never gave index %d to a pod", idx)
 	}
 	if other, ok := l.active[idx]; ok && other.uid != pod.UID {
 		return appsv1alpha1.ReasonIndexClaimedTwice, fmt.Sprintf("index %d belongs to pod %s", idx, other.pod.Name)
@@ -492,7 +498,7 @@ func (l *ledger) gone(uid types.UID) {
 	if t.state == injectUnknown {
 		// Never seen with the containers: the injection may not have been applied, and the
 		// pod is gone either way. The index stays given, as a gap.
-		l.release(idx)
+		l.abandon(idx)
 		return
 	}
 	l.finish(idx, podstate.Failed, targetResult{pod: t.pod.Name, reason: appsv1alpha1.ReasonPodVanished,
@@ -500,12 +506,22 @@ func (l *ledger) gone(uid types.UID) {
 	l.urgent = true
 }
 
-// release drops an active target whose injection was never applied; its index stays a gap.
+// release drops an active target whose injection was never applied; its index stays a
+// gap. A write that may still be applied (the pod is still at the version it was sent
+// with) leaves the index open: if it lands, the pod's event brings the target back.
 func (l *ledger) release(idx int32) {
 	if t := l.active[idx]; t != nil {
 		delete(l.byPod, t.uid)
 		delete(l.active, idx)
 	}
+}
+
+// abandon releases an active target whose injection can never be applied (its pod is gone,
+// moved on to another version, or refused it): a container claiming its index later was
+// not injected by the job.
+func (l *ledger) abandon(idx int32) {
+	l.release(idx)
+	l.gaps.add(idx)
 }
 
 // finish records a target's result for good.
@@ -617,7 +633,7 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 		// A refusal the status counted before the manager restarted, without naming its pod.
 		l.unidentified[reason]--
 		if reserved != nil {
-			l.release(reserved.index)
+			l.abandon(reserved.index)
 		}
 		l.refusedPods[pod.UID] = struct{}{}
 		return

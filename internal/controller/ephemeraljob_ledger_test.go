@@ -450,3 +450,30 @@ func TestStartDeadline(t *testing.T) {
 		})
 	}
 }
+
+// A container claiming an index below the written limit that the job never gave — above
+// the next index, or given to an injection that can never be applied — is not counted.
+func TestAnIndexNeverGivenIsForged(t *testing.T) {
+	job := newJob()
+	job.Status.IndexLimit = 100
+	l := ledgerFrom(t, job)
+	l.next = 3
+	l.reserve(pod(7).Obj(), t0) // index 3, then its pod goes before the write is known to land
+	l.gone(pod(7).Obj().UID)
+	for _, idx := range []int32{3, 50} {
+		p := pod(int(idx)).Injected(job, idx).Started().Obj()
+		l.observe(p, t0)
+		if f, ok := l.forged[p.UID]; !ok || f.reason != appsv1alpha1.ReasonIndexOutOfRange {
+			t.Errorf("index %d: forgery %+v", idx, f)
+		}
+	}
+	if s := l.summarize(job, false); s.running+s.waiting != 0 || len(l.active) != 0 {
+		t.Errorf("forged containers counted: %+v, %d active", s, len(l.active))
+	}
+	// An index the job gave is the job's.
+	given := pod(1).Injected(job, 1).Started().Obj()
+	l.observe(given, t0)
+	if _, forged := l.forged[given.UID]; forged || len(l.active) != 1 {
+		t.Errorf("a given index was taken for forged: %v", l.forged)
+	}
+}

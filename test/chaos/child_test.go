@@ -18,14 +18,17 @@ package chaos
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"strconv"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,35 +39,86 @@ import (
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 )
 
+// childEnv makes the test binary run the manager instead of the tests; its value is the
+// childSpec, as JSON.
+const childEnv = "EJOB_CHAOS_MANAGER"
+
+// The files of a run's directory where each manager process appends one byte per counted
+// write, so that the counts survive the processes.
 const (
-	// childEnv makes the test binary run the manager instead of the tests.
-	childEnv = "EJOB_CHAOS_MANAGER"
-	// faultFileEnv names the file where each faulted write appends one byte.
-	faultFileEnv = "EJOB_CHAOS_FAULT_FILE"
-	// faultRateEnv is the share of ephemeral-container writes applied but answered with a 504.
-	faultRateEnv = "EJOB_CHAOS_FAULT_RATE"
+	// podFaultsFile counts the ephemeral-container writes answered with a 504 once applied.
+	podFaultsFile = "pod-faults"
+	// statusAppliedFile counts the job's status writes the API server applied.
+	statusAppliedFile = "status-applied"
+	// statusFaultsFile counts those among them answered with a 504.
+	statusFaultsFile = "status-faults"
+	// statusRefusedFile counts the job's status writes the API server did not apply
+	// (conflicts mostly).
+	statusRefusedFile = "status-refused"
 )
 
+// Lease timings of the managers run with leader election: short, so that a pause past the
+// lease costs seconds, and long enough that a renewal on this loaded machine does not miss
+// its deadline.
+const (
+	leaseDuration = 4 * time.Second
+	renewDeadline = 3 * time.Second
+	retryPeriod   = 500 * time.Millisecond
+)
+
+// childSpec is what the test tells a manager process.
+type childSpec struct {
+	Kubeconfig string `json:"kubeconfig"`
+	// Dir holds the counting files.
+	Dir string `json:"dir"`
+	// Seed seeds the process's fault choices; each process of a run gets its own.
+	Seed uint64 `json:"seed"`
+	// PodFaultRate is the share of ephemeral-container writes applied but answered with a 504.
+	PodFaultRate float64 `json:"podFaultRate,omitempty"`
+	// StatusFaultRate is the share of the job's applied status writes answered with a 504,
+	// besides those that keep the share at least minStatusFaultShare.
+	StatusFaultRate float64 `json:"statusFaultRate,omitempty"`
+	// Identity, when set, runs the manager with leader election, under this name.
+	Identity string `json:"identity,omitempty"`
+	// StatusWriteInterval is the manager's; zero means its default.
+	StatusWriteInterval time.Duration `json:"statusWriteInterval,omitempty"`
+}
+
 // runManagerChild runs the operator's manager, wired by internal/manager.New as in
-// cmd/main.go, until it is killed. Its client sends every ephemeral-container write to
-// the API server, and answers a share of them with a 504 once they were applied, as an
-// overloaded API server does.
+// cmd/main.go, until it is killed or, with leader election, until it loses its lease.
+// Its client sends every write to the API server, and answers a share of the
+// ephemeral-container writes and of the job's status writes with a 504 once they were
+// applied, as an overloaded API server does.
 func runManagerChild() int {
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
-	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	var spec childSpec
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", spec.Kubeconfig)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	cfg.QPS, cfg.Burst = controller.DefaultClientQPS, controller.DefaultClientBurst // as cmd/main.go
-	rate, _ := strconv.ParseFloat(os.Getenv(faultRateEnv), 64)
-	f := &faults{rate: rate, file: os.Getenv(faultFileEnv), rng: rand.New(rand.NewPCG(uint64(os.Getpid()), 7))}
+	f := &faults{spec: spec, rng: rand.New(rand.NewPCG(spec.Seed, 7))}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return f.wrap(rt) })
 	ctx := ctrl.SetupSignalHandler()
-	mgr, err := manager.New(ctx, cfg, ctrl.Options{
+	mgrOpts := ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-	}, manager.Options{})
+	}
+	if spec.Identity != "" {
+		ld, rd, rp := leaseDuration, renewDeadline, retryPeriod
+		mgrOpts.LeaderElection = true
+		mgrOpts.LeaderElectionNamespace = namespace
+		mgrOpts.LeaderElectionID = manager.LeaderElectionID
+		mgrOpts.LeaseDuration, mgrOpts.RenewDeadline, mgrOpts.RetryPeriod = &ld, &rd, &rp
+		mgrOpts.LeaderElectionReleaseOnCancel = true
+	}
+	mgr, err := manager.New(ctx, cfg, mgrOpts, manager.Options{LeaderElectionIdentity: spec.Identity,
+		StatusWriteInterval: spec.StatusWriteInterval})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -76,11 +130,19 @@ func runManagerChild() int {
 	return 0
 }
 
-// faults answers a share of ephemeral-container writes with a 504 after the API server applied them.
+// minStatusFaultShare is the share of the job's applied status writes that are answered
+// with a 504 whatever the random draws: a write is faulted whenever fewer than this share
+// of the writes so far were, so that a run with few status writes still meets enough.
+const minStatusFaultShare = 0.25
+
+// statusPath is the path of an EphemeralJob's status subresource.
+var statusPath = regexp.MustCompile(`/ephemeraljobs/[^/]+/status$`)
+
+// faults answers a share of ephemeral-container writes and of status writes with a 504
+// after the API server applied them.
 type faults struct {
+	spec childSpec
 	mu   sync.Mutex
-	rate float64
-	file string
 	rng  *rand.Rand
 }
 
@@ -94,16 +156,29 @@ const timeoutBody = `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"
 func (f *faults) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(r)
-		if err != nil || r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/ephemeralcontainers") ||
-			resp.StatusCode != http.StatusOK || !f.hit() {
+		if err != nil {
+			return resp, err
+		}
+		switch {
+		case r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/ephemeralcontainers"):
+			if resp.StatusCode != http.StatusOK || !f.hit(f.spec.PodFaultRate) {
+				return resp, err
+			}
+			f.count(podFaultsFile)
+		case (r.Method == http.MethodPatch || r.Method == http.MethodPut) && statusPath.MatchString(r.URL.Path):
+			if resp.StatusCode != http.StatusOK {
+				f.count(statusRefusedFile)
+				return resp, err
+			}
+			if !f.statusHit() {
+				return resp, err
+			}
+			f.count(statusFaultsFile)
+		default:
 			return resp, err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		if out, err := os.OpenFile(f.file, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
-			_, _ = out.Write([]byte{'x'})
-			_ = out.Close()
-		}
 		return &http.Response{StatusCode: http.StatusGatewayTimeout, Status: "504 Gateway Timeout",
 			Header: http.Header{"Content-Type": []string{"application/json"}}, Request: r,
 			Body: io.NopCloser(bytes.NewBufferString(timeoutBody)), ContentLength: int64(len(timeoutBody)),
@@ -111,8 +186,39 @@ func (f *faults) wrap(rt http.RoundTripper) http.RoundTripper {
 	})
 }
 
-func (f *faults) hit() bool {
+func (f *faults) hit(rate float64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.rng.Float64() < f.rate
+	return f.rng.Float64() < rate
+}
+
+// statusHit counts an applied status write and says whether to answer it with a 504. The
+// counts are read from the files, which every manager process of the run appends to, so
+// that the share holds across crashes.
+func (f *faults) statusHit() bool {
+	if f.spec.StatusFaultRate <= 0 {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count(statusAppliedFile)
+	applied, faulted := countIn(f.spec.Dir, statusAppliedFile), countIn(f.spec.Dir, statusFaultsFile)
+	return f.rng.Float64() < f.spec.StatusFaultRate || float64(faulted) < minStatusFaultShare*float64(applied)
+}
+
+// count appends one byte to the named file of the run's directory.
+func (f *faults) count(name string) {
+	if out, err := os.OpenFile(filepath.Join(f.spec.Dir, name), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		_, _ = out.Write([]byte{'x'})
+		_ = out.Close()
+	}
+}
+
+// countIn returns how many writes the named file of a run's directory counts.
+func countIn(dir, name string) int {
+	st, err := os.Stat(filepath.Join(dir, name))
+	if err != nil {
+		return 0
+	}
+	return int(st.Size())
 }

@@ -43,6 +43,9 @@ type Outcome struct {
 	Hold bool
 	// ExitCode is the code the container terminates with, after running.
 	ExitCode int32
+	// Reason, when set, is the terminated container's reason instead of the kubelet's
+	// Completed or Error: a runtime may report any string there, of any length.
+	Reason string
 	// Message is the termination message. When empty, a container whose
 	// terminationMessagePolicy is FallbackToLogsOnError and that exits non-zero gets the
 	// tail of its output, as the kubelet gives it.
@@ -210,7 +213,7 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error)
 		default:
 			s.forget(st.ContainerID)
 			st.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: out.ExitCode, Reason: reasonFor(out.ExitCode), Message: terminationMessage(c, out),
+				ExitCode: out.ExitCode, Reason: terminatedReason(out), Message: terminationMessage(c, out),
 				StartedAt: st.State.Running.StartedAt, FinishedAt: now, ContainerID: st.ContainerID,
 			}}
 			changed = true
@@ -300,8 +303,13 @@ func terminationMessage(c *corev1.EphemeralContainer, out Outcome) string {
 	return msg
 }
 
-func reasonFor(code int32) string {
-	if code == 0 {
+// terminatedReason is the reason the stand-in reports for a container that ended: the
+// outcome's, or the kubelet's.
+func terminatedReason(out Outcome) string {
+	if out.Reason != "" {
+		return out.Reason
+	}
+	if out.ExitCode == 0 {
 		return "Completed"
 	}
 	return "Error"
