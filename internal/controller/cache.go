@@ -24,13 +24,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
 // TrimPod is the cache transform for pods. The cache holds every pod of the cluster, so
 // it keeps only what the controller and the recorder read, in a newly allocated pod:
 //
 //   - metadata: name, namespace, UID, resourceVersion, creation and deletion timestamps,
-//     labels;
+//     labels, and when the ephemeral containers were last written (a managed fields entry
+//     holding only its subresource and time);
 //   - spec: the containers' and init containers' names and restart policies, the resources
 //     of the containers an ephemeral container targets (the recorder records them), and the
 //     ephemeral containers whole (an injection sends them back to the ephemeralcontainers
@@ -119,6 +122,12 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 	}
 	out.Spec.Containers = in.containerList(pod.Spec.Containers, targets)
 	out.Spec.InitContainers = in.containerList(pod.Spec.InitContainers, targets)
+	if at, ok := podstate.EphemeralContainersWrittenAt(pod); ok {
+		// When the ephemeral containers were last written bounds when a target adopted after
+		// a restart was injected: its start deadline counts from there, not from the restart.
+		out.ManagedFields = []metav1.ManagedFieldsEntry{{Subresource: in.str("ephemeralcontainers"),
+			Time: &metav1.Time{Time: at}}}
+	}
 	if n := len(pod.Status.EphemeralContainerStatuses); n > 0 {
 		out.Status.EphemeralContainerStatuses = make([]corev1.ContainerStatus, n)
 		for i := range pod.Status.EphemeralContainerStatuses {

@@ -354,3 +354,21 @@ func TestTrimPodPassesOtherObjects(t *testing.T) {
 func updateEvent(from, to *corev1.Pod) event.UpdateEvent {
 	return event.UpdateEvent{ObjectOld: from, ObjectNew: to}
 }
+
+// TestTrimPodKeepsWhenTheEphemeralContainersWereWritten: a target adopted after a restart
+// counts its start deadline from there.
+func TestTrimPodKeepsWhenTheEphemeralContainersWereWritten(t *testing.T) {
+	pod := fullPod("p", map[string]string{"app": "web"}, corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})
+	at := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	pod.ManagedFields = append(pod.ManagedFields,
+		metav1.ManagedFieldsEntry{Manager: "other", Subresource: "ephemeralcontainers", Time: &metav1.Time{Time: at.Add(-time.Hour)}},
+		metav1.ManagedFieldsEntry{Manager: "manager", Subresource: "ephemeralcontainers", Time: &at,
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}})
+	got := trimmed(t, pod)
+	if len(got.ManagedFields) != 1 || got.ManagedFields[0].FieldsV1 != nil || !got.ManagedFields[0].Time.Equal(&at) {
+		t.Errorf("managed fields %+v, want one entry with the latest time only", got.ManagedFields)
+	}
+	if again := trimmed(t, got); !again.ManagedFields[0].Time.Equal(&at) {
+		t.Errorf("not idempotent: %+v", again.ManagedFields)
+	}
+}

@@ -117,7 +117,6 @@ type jobState struct {
 	ledger    *ledger
 	written   *appsv1alpha1.EphemeralJob
 	lastWrite time.Time
-	reported  map[types.UID]bool
 }
 
 // note records a pod event for the job's next pass.
@@ -663,8 +662,9 @@ func (r *EphemeralJobReconciler) emitEvents(p *pass, old *appsv1alpha1.Ephemeral
 		}
 	}
 	for uid, f := range p.ledger.forged {
-		if !p.state.reported[uid] {
-			p.state.reported[uid] = true
+		if !f.reported {
+			f.reported = true
+			p.ledger.forged[uid] = f
 			forgedContainers.WithLabelValues(f.reason).Inc()
 			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, f.reason, "Observe",
 				"pod %s holds containers with this job's UID that it did not inject (%s); they are not counted", f.pod, f.detail)
@@ -689,7 +689,7 @@ func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobSta
 	defer r.mu.Unlock()
 	s, ok := r.jobs[key]
 	if !ok || s.uid != job.UID {
-		s = &jobState{uid: job.UID, inbox: map[types.UID]types.NamespacedName{}, reported: map[types.UID]bool{}}
+		s = &jobState{uid: job.UID, inbox: map[types.UID]types.NamespacedName{}}
 		r.jobs[key] = s
 	}
 	return s
@@ -773,6 +773,13 @@ type parsedSelector struct {
 // selectorOf returns the job's selector, parsed once per generation. An empty selector
 // is an error: it would pick every pod of the namespace.
 func (r *EphemeralJobReconciler) selectorOf(job *appsv1alpha1.EphemeralJob) (labels.Selector, error) {
+	return r.selector(job, true)
+}
+
+// selector returns the job's selector, from the parsed ones when there, parsing it
+// otherwise; keep stores what it parsed. The pod event handler does not keep: it may see
+// a job that was just deleted and forgotten (a cache that lags), which would then stay.
+func (r *EphemeralJobReconciler) selector(job *appsv1alpha1.EphemeralJob, keep bool) (labels.Selector, error) {
 	key := types.NamespacedName{Namespace: job.Namespace, Name: job.Name}
 	r.mu.Lock()
 	p, ok := r.selectors[key]
@@ -785,8 +792,10 @@ func (r *EphemeralJobReconciler) selectorOf(job *appsv1alpha1.EphemeralJob) (lab
 	if p.err == nil && p.selector.Empty() {
 		p.err = errors.New("an empty selector would pick every pod in the namespace")
 	}
-	r.mu.Lock()
-	r.selectors[key] = p
-	r.mu.Unlock()
+	if keep {
+		r.mu.Lock()
+		r.selectors[key] = p
+		r.mu.Unlock()
+	}
 	return p.selector, p.err
 }

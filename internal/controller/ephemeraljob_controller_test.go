@@ -33,11 +33,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -518,5 +521,25 @@ func TestAFinishedJobHoldsNoCandidatesAfterARestart(t *testing.T) {
 	}
 	if st := w.getJob().Status; st.Succeeded != 2 || st.Match != 2 {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// TestAForgottenJobStaysForgotten: a pod event may still list a job that was deleted and
+// forgotten (the cache lags); it must not bring back what the reconciler kept of it.
+func TestAForgottenJobStaysForgotten(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
+	w := newWorld(t, job, makePods(1)...)
+	w.pass()
+	w.r.forgetJob(w.job)
+	h := &podEventHandler{r: w.r}
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	p := w.pods()[0]
+	h.Update(context.Background(), event.TypedUpdateEvent[client.Object]{ObjectOld: &p, ObjectNew: &p}, q)
+	w.r.mu.Lock()
+	_, kept := w.r.selectors[w.job]
+	w.r.mu.Unlock()
+	if kept {
+		t.Errorf("a pod event brought back the selector of a forgotten job")
 	}
 }

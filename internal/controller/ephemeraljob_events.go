@@ -78,7 +78,7 @@ func (h *podEventHandler) handle(ctx context.Context, oldObj, obj client.Object,
 		owns := slices.Contains(owners, job.UID)
 		selects := false
 		if !owns {
-			sel, err := r.selectorOf(job)
+			sel, err := r.selector(job, false)
 			if err != nil {
 				continue
 			}

@@ -179,6 +179,8 @@ type forgery struct {
 	pod    string
 	reason string
 	detail string
+	// reported is set once an event said so; it goes with the forgery.
+	reported bool
 }
 
 // targetResult is how a target ended, for status.results.
@@ -215,9 +217,9 @@ type ledger struct {
 
 	succeeded, failed, refusedIdx intervals
 	// gaps are indexes this process gave to injections that can never be applied.
-	gaps intervals
-	refusals                      map[string]int32
-	listed                        []appsv1alpha1.RefusedPod
+	gaps     intervals
+	refusals map[string]int32
+	listed   []appsv1alpha1.RefusedPod
 	// unidentified counts refusals the status recorded, by reason, whose pods it does not
 	// name: after a restart, pods that fail the same check again are taken to be those.
 	unidentified map[string]int32
@@ -422,7 +424,11 @@ func (l *ledger) claimedIndex(pod *corev1.Pod) (int32, bool) {
 // observeTarget handles a pod holding containers with the job's UID.
 func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
 	if reason, detail := l.checkForged(pod, idx); reason != "" {
-		l.forged[pod.UID] = forgery{pod: pod.Name, reason: reason, detail: detail}
+		f := forgery{pod: pod.Name, reason: reason, detail: detail}
+		if old, ok := l.forged[pod.UID]; ok && old.reason == reason {
+			f.reported = old.reported
+		}
+		l.forged[pod.UID] = f
 		return
 	}
 	delete(l.forged, pod.UID)
@@ -435,6 +441,10 @@ func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
 		// sent with an unknown outcome and then forgot: adopt it.
 		t = &activeTarget{index: idx, pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
 			uid: pod.UID, injectedAt: now}
+		if at, ok := podstate.EphemeralContainersWrittenAt(pod); ok && at.Before(now) {
+			// Injected no later than that: a restart does not give the target a new start deadline.
+			t.injectedAt = at
+		}
 		l.active[idx] = t
 		l.byPod[pod.UID] = idx
 	}

@@ -477,3 +477,25 @@ func TestAnIndexNeverGivenIsForged(t *testing.T) {
 		t.Errorf("a given index was taken for forged: %v", l.forged)
 	}
 }
+
+// A target adopted after a restart keeps the start deadline of its injection, read from
+// when the pod's ephemeral containers were written, instead of getting a new one at every
+// restart.
+func TestAnAdoptedTargetKeepsItsStartDeadline(t *testing.T) {
+	const deadline = time.Minute
+	job := newJob()
+	job.Status.IndexLimit = 100
+	p := pod(0).Injected(job, 0).Waiting("ImagePullBackOff").Obj()
+	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "manager", Subresource: "ephemeralcontainers",
+		Time: &metav1.Time{Time: t0}}}
+	restartedAt := t0.Add(50 * time.Second)
+	l := ledgerFrom(t, job)
+	if err := l.rebuild(job, []*corev1.Pod{p}, nil, restartedAt); err != nil {
+		t.Fatal(err)
+	}
+	l.expireStarts(deadline, t0.Add(deadline+time.Second))
+	if l.failed.len() != 1 {
+		t.Errorf("an adopted target injected at %v did not fail at its deadline: the restart at %v restarted it",
+			t0, restartedAt)
+	}
+}

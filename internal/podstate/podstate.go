@@ -21,6 +21,7 @@ package podstate
 
 import (
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,6 +116,21 @@ func JobUIDs(pod *corev1.Pod) []types.UID {
 		}
 	}
 	return uids
+}
+
+// EphemeralContainersWrittenAt returns the last time the pod's ephemeral containers were
+// written, from the managed fields the API server keeps for the ephemeralcontainers
+// subresource: no earlier than the injection of any of them. False when the pod carries
+// no such entry.
+func EphemeralContainersWrittenAt(pod *corev1.Pod) (time.Time, bool) {
+	var at time.Time
+	for i := range pod.ManagedFields {
+		e := &pod.ManagedFields[i]
+		if e.Subresource == "ephemeralcontainers" && e.Time != nil && e.Time.After(at) {
+			at = e.Time.Time
+		}
+	}
+	return at, !at.IsZero()
 }
 
 // Index returns the target index the job gave the pod, read from its containers' env.
