@@ -177,6 +177,19 @@ type EphemeralJobStatus struct {
 	// +optional
 	RefusedIndexes string `json:"refusedIndexes,omitempty"`
 
+	// IndexListsTruncated is set once succeededIndexes, failedIndexes and refusedIndexes
+	// together would pass 32 KiB (outcomes that alternate make a range per target): they
+	// then keep only the ranges they had, and succeeded, failed and closedIndexes carry the
+	// results. `kubectl ejob results` lists every target.
+	// +optional
+	IndexListsTruncated bool `json:"indexListsTruncated,omitempty"`
+
+	// ClosedIndexes lists, as ranges, the indexes that are never counted again: finished
+	// targets, and indexes given to injections that never landed. Outcomes do not split it,
+	// so it stays a few ranges whatever they are.
+	// +optional
+	ClosedIndexes string `json:"closedIndexes,omitempty"`
+
 	// Refusals counts the targets that refused injection, by reason.
 	// +listType=map
 	// +listMapKey=reason
@@ -278,6 +291,9 @@ type ReasonCount struct {
 	// Count is the number of targets.
 	Count int32 `json:"count"`
 }
+
+// MaxIndexListBytes bounds succeededIndexes, failedIndexes and refusedIndexes together.
+const MaxIndexListBytes = 32 << 10
 
 // MaxRefusedListed is how many refusals status.refused details.
 const MaxRefusedListed = 10

@@ -42,7 +42,8 @@ import (
 // starts, or the job is first seen) and then moved forward by the pod events that reach
 // the job, so a pass costs what changed, never the job's size:
 //
-//   - Finished targets are two interval sets (succeeded, failed); they are never looked at again.
+//   - Finished targets are counted, and their indexes are one interval set (closed) with
+//     the gaps: they are never looked at again. The status' per-outcome lists are bounded.
 //   - Active targets, injected and not finished, are a map by index: at most parallelism of them.
 //   - Candidates, selected pods that may be targeted next, are a heap ordered oldest first.
 //
@@ -215,7 +216,14 @@ type ledger struct {
 	// not: a status write applied but answered with an error shows it later, in the cache.
 	sentLimit int32
 
+	// closed holds the indexes never counted again: the finished targets' and the gaps.
+	// Outcomes do not split it, so it stays a few ranges whatever they are.
+	closed              intervals
+	nSucceeded, nFailed int32
+	// succeeded, failed and refusedIdx are the status' per-outcome lists, kept until they
+	// would pass MaxIndexListBytes together (listsTruncated); they then stay as written.
 	succeeded, failed, refusedIdx intervals
+	listsTruncated                bool
 	// gaps are indexes this process gave to injections that can never be applied.
 	gaps     intervals
 	refusals map[string]int32
@@ -280,15 +288,8 @@ func newLedger(job *appsv1alpha1.EphemeralJob, selector labels.Selector) *ledger
 // step that costs the job's size; it runs when the ledger is first built.
 func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*corev1.Pod, now time.Time) error {
 	st := &job.Status
-	var err error
-	if l.succeeded, err = parseIntervals(st.SucceededIndexes); err != nil {
-		return fmt.Errorf("reading status.succeededIndexes: %w", err)
-	}
-	if l.failed, err = parseIntervals(st.FailedIndexes); err != nil {
-		return fmt.Errorf("reading status.failedIndexes: %w", err)
-	}
-	if l.refusedIdx, err = parseIntervals(st.RefusedIndexes); err != nil {
-		return fmt.Errorf("reading status.refusedIndexes: %w", err)
+	if err := l.readIndexes(st); err != nil {
+		return err
 	}
 	active, err := parseIntervals(st.ActiveIndexes)
 	if err != nil {
@@ -321,7 +322,9 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 		if len(st.Refusals) == 0 {
 			// Written before refusals were counted: every refusal was listed.
 			l.refusals[r.Reason]++
-			l.refusedIdx.add(r.Index)
+			if !l.listsTruncated {
+				l.refusedIdx.add(r.Index)
+			}
 		}
 		if len(l.listed) < appsv1alpha1.MaxRefusedListed {
 			l.listed = append(l.listed, r)
@@ -347,7 +350,7 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	for _, r := range active.ranges {
 		for i := r.lo; i <= min(r.hi, l.writtenLimit-1) && budget > 0; i++ {
 			budget--
-			if _, ok := l.active[i]; !ok && !l.succeeded.has(i) && !l.failed.has(i) {
+			if _, ok := l.active[i]; !ok && !l.closed.has(i) {
 				l.finish(i, podstate.Failed, targetResult{reason: appsv1alpha1.ReasonPodVanished,
 					message: "the pod was deleted before its containers finished"})
 				l.urgent = true
@@ -372,10 +375,39 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	for _, g := range l.results {
 		grouped += g.Count
 	}
-	if finished := l.succeeded.len() + l.failed.len(); grouped < finished {
+	if finished := l.nSucceeded + l.nFailed; grouped < finished {
 		l.otherResults += finished - grouped
 	}
 	l.resultsChanged = true
+	return nil
+}
+
+// readIndexes reads the finished targets from the status: their counts and closed
+// indexes, and the per-outcome lists unless they were truncated. A status written before
+// closedIndexes existed has complete lists, whose union is closed.
+func (l *ledger) readIndexes(st *appsv1alpha1.EphemeralJobStatus) error {
+	var err error
+	if l.closed, err = parseIntervals(st.ClosedIndexes); err != nil {
+		return fmt.Errorf("reading status.closedIndexes: %w", err)
+	}
+	if st.IndexListsTruncated {
+		// Kept as written; the counts and closed hold the results.
+		l.listsTruncated = true
+		l.written = writtenRanges{succeeded: st.SucceededIndexes, failed: st.FailedIndexes, refused: st.RefusedIndexes}
+		l.nSucceeded, l.nFailed = max(st.Succeeded, 0), max(st.Failed, 0)
+		return nil
+	}
+	if l.succeeded, err = parseIntervals(st.SucceededIndexes); err != nil {
+		return fmt.Errorf("reading status.succeededIndexes: %w", err)
+	}
+	if l.failed, err = parseIntervals(st.FailedIndexes); err != nil {
+		return fmt.Errorf("reading status.failedIndexes: %w", err)
+	}
+	if l.refusedIdx, err = parseIntervals(st.RefusedIndexes); err != nil {
+		return fmt.Errorf("reading status.refusedIndexes: %w", err)
+	}
+	l.nSucceeded, l.nFailed = l.succeeded.len(), l.failed.len()
+	l.closed = union(l.closed, union(l.succeeded, l.failed))
 	return nil
 }
 
@@ -432,7 +464,7 @@ func (l *ledger) observeTarget(pod *corev1.Pod, idx int32, now time.Time) {
 		return
 	}
 	delete(l.forged, pod.UID)
-	if l.succeeded.has(idx) || l.failed.has(idx) {
+	if l.closed.has(idx) {
 		return // finished targets are never looked at again
 	}
 	t := l.active[idx]
@@ -532,6 +564,9 @@ func (l *ledger) release(idx int32) {
 func (l *ledger) abandon(idx int32) {
 	l.release(idx)
 	l.gaps.add(idx)
+	if l.closed.add(idx) {
+		l.resultsChanged = true
+	}
 }
 
 // finish records a target's result for good.
@@ -541,16 +576,23 @@ func (l *ledger) finish(idx int32, outcome podstate.Outcome, r targetResult) {
 		delete(l.active, idx)
 		l.finishedUnwritten[t.uid] = struct{}{}
 	}
-	switch outcome {
-	case podstate.Succeeded:
-		if l.succeeded.add(idx) {
-			l.addResult(true, r)
-		}
-	case podstate.Failed:
-		if l.failed.add(idx) {
-			l.addResult(false, r)
+	if !outcome.IsFinished() || !l.closed.add(idx) {
+		return
+	}
+	succeeded := outcome == podstate.Succeeded
+	if succeeded {
+		l.nSucceeded++
+	} else {
+		l.nFailed++
+	}
+	if !l.listsTruncated {
+		if succeeded {
+			l.succeeded.add(idx)
+		} else {
+			l.failed.add(idx)
 		}
 	}
+	l.addResult(succeeded, r)
 	l.resultsChanged = true
 }
 
@@ -657,7 +699,9 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 		l.next++
 	}
 	message = truncate(message)
-	l.refusedIdx.add(idx)
+	if !l.listsTruncated {
+		l.refusedIdx.add(idx)
+	}
 	l.refusals[reason]++
 	if !l.noListed && len(l.listed) < appsv1alpha1.MaxRefusedListed {
 		l.listed = append(l.listed, appsv1alpha1.RefusedPod{Index: idx, Name: pod.Name, UID: pod.UID,
@@ -729,7 +773,7 @@ type summary struct {
 // summarize counts the targets; candidates count as waiting, as many as replicas leaves
 // room for, while the job takes new targets.
 func (l *ledger) summarize(job *appsv1alpha1.EphemeralJob, acceptNew bool) summary {
-	s := summary{succeeded: l.succeeded.len(), failed: l.failed.len(), active: int32(len(l.active))}
+	s := summary{succeeded: l.nSucceeded, failed: l.nFailed, active: int32(len(l.active))}
 	for _, t := range l.active {
 		if t.outcome == podstate.Running {
 			s.running++
@@ -755,7 +799,7 @@ func (l *ledger) summarize(job *appsv1alpha1.EphemeralJob, acceptNew bool) summa
 func (l *ledger) room(job *appsv1alpha1.EphemeralJob) int32 {
 	room := job.Spec.GetParallelism() - int32(len(l.active))
 	if limit, ok := job.Spec.ReplicasLimit(); ok {
-		room = min(room, limit-(l.succeeded.len()+l.failed.len()+int32(len(l.active))))
+		room = min(room, limit-(l.nSucceeded+l.nFailed+int32(len(l.active))))
 	}
 	return max(room, 0)
 }
@@ -764,11 +808,25 @@ func (l *ledger) room(job *appsv1alpha1.EphemeralJob) int32 {
 func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
 	if l.resultsChanged {
 		// Built again only when a result changed: a pass that finishes nothing costs no
-		// more with 5,000 finished targets than with 5.
-		l.written = writtenRanges{l.succeeded.String(), l.failed.String(), l.refusedIdx.String()}
+		// more with 5,000 finished targets than with 5. The lists cost at most their bound.
+		l.written.closed = l.closed.String()
+		if !l.listsTruncated {
+			w := writtenRanges{l.succeeded.String(), l.failed.String(), l.refusedIdx.String(), l.written.closed}
+			if len(w.succeeded)+len(w.failed)+len(w.refused) > appsv1alpha1.MaxIndexListBytes {
+				// Outcomes that alternate make a range per target: keep the first ranges,
+				// and from now on only the counts and closed.
+				third := appsv1alpha1.MaxIndexListBytes / 3
+				w.succeeded, w.failed, w.refused = l.succeeded.prefixString(third), l.failed.prefixString(third),
+					l.refusedIdx.prefixString(third)
+				l.succeeded, l.failed, l.refusedIdx = intervals{}, intervals{}, intervals{}
+				l.listsTruncated = true
+			}
+			l.written = w
+		}
 		l.resultsChanged = false
 	}
 	st.SucceededIndexes, st.FailedIndexes, st.RefusedIndexes = l.written.succeeded, l.written.failed, l.written.refused
+	st.IndexListsTruncated, st.ClosedIndexes = l.listsTruncated, l.written.closed
 	var active intervals
 	for _, idx := range slices.Sorted(maps.Keys(l.active)) {
 		if l.active[idx].state != injectUnknown {
@@ -903,4 +961,4 @@ func (l *ledger) forgetCandidates() {
 }
 
 // writtenRanges are the ledger's result sets in the status' notation.
-type writtenRanges struct{ succeeded, failed, refused string }
+type writtenRanges struct{ succeeded, failed, refused, closed string }

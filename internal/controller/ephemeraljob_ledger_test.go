@@ -387,8 +387,8 @@ func TestDefaultedAndMutatedContainersAreTheJobs(t *testing.T) {
 	c.ImagePullPolicy = corev1.PullAlways
 	c.SecurityContext = &corev1.SecurityContext{RunAsNonRoot: new(true)}
 	l := observed(t, job, p)
-	if len(l.forged) != 0 || l.succeeded.len() != 1 {
-		t.Errorf("forged %v, %d succeeded", l.forged, l.succeeded.len())
+	if len(l.forged) != 0 || l.nSucceeded != 1 {
+		t.Errorf("forged %v, %d succeeded", l.forged, l.nSucceeded)
 	}
 }
 
@@ -398,8 +398,8 @@ func TestAResultWhosePodGoesBeforeTheWriteIsUrgent(t *testing.T) {
 	l := observed(t, job, p)
 	l.urgent = false
 	l.gone(p.UID)
-	if !l.urgent || l.succeeded.len() != 1 {
-		t.Errorf("urgent %v, %d succeeded", l.urgent, l.succeeded.len())
+	if !l.urgent || l.nSucceeded != 1 {
+		t.Errorf("urgent %v, %d succeeded", l.urgent, l.nSucceeded)
 	}
 }
 
@@ -440,11 +440,11 @@ func TestStartDeadline(t *testing.T) {
 			if next := l.expireStarts(deadline, t0.Add(deadline-time.Second)); next == 0 && tc.wantFailed {
 				t.Errorf("no requeue before the deadline")
 			}
-			if l.failed.len() != 0 {
+			if l.nFailed != 0 {
 				t.Fatalf("failed before the deadline")
 			}
 			l.expireStarts(deadline, t0.Add(deadline+time.Second))
-			if got := l.failed.len() == 1; got != tc.wantFailed {
+			if got := l.nFailed == 1; got != tc.wantFailed {
 				t.Errorf("failed = %v, want %v", got, tc.wantFailed)
 			}
 		})
@@ -494,7 +494,7 @@ func TestAnAdoptedTargetKeepsItsStartDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.expireStarts(deadline, t0.Add(deadline+time.Second))
-	if l.failed.len() != 1 {
+	if l.nFailed != 1 {
 		t.Errorf("an adopted target injected at %v did not fail at its deadline: the restart at %v restarted it",
 			t0, restartedAt)
 	}

@@ -16,6 +16,7 @@ limitations under the License.
 package controller
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,11 +28,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
 // ledgerFrom builds the job's ledger from its status and the pods, as a starting manager does.
-func ledgerFrom(t *testing.T, job *appsv1alpha1.EphemeralJob, pods ...*corev1.Pod) *ledger {
+func ledgerFrom(t testing.TB, job *appsv1alpha1.EphemeralJob, pods ...*corev1.Pod) *ledger {
 	t.Helper()
 	sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
 	if err != nil {
@@ -290,5 +292,95 @@ func TestAReasonReadFromAPodIsBounded(t *testing.T) {
 		if len(c.Message) > 2*maxMessageLength {
 			t.Errorf("condition %s has a message of %d bytes", c.Type, len(c.Message))
 		}
+	}
+}
+
+// alternating returns a job's ledger with n finished targets whose outcomes alternate,
+// the worst case for ranges: one per target.
+func alternating(t testing.TB, n int32) (*appsv1alpha1.EphemeralJob, *ledger) {
+	job := written(n + 1000)
+	l := ledgerFrom(t, job)
+	l.next = 0
+	for i := range n {
+		outcome := podstate.Succeeded
+		if i%2 == 1 {
+			outcome = podstate.Failed
+		}
+		l.next++
+		l.finish(i, outcome, targetResult{pod: fmt.Sprintf("p-%d", i), exitCode: new(i % 2)})
+		if i%1000 == 0 {
+			computeStatus(job, l, true, t0) // status writes along the way
+		}
+	}
+	return job, l
+}
+
+// A 100,000-target job whose outcomes alternate keeps its status within the bound, and
+// still counts exactly, also after a restart.
+func TestIndexListsStayWithinTheirBound(t *testing.T) {
+	const n = 100000
+	job, l := alternating(t, n)
+	st := computeStatus(job, l, true, t0)
+	lists := len(st.SucceededIndexes) + len(st.FailedIndexes) + len(st.RefusedIndexes)
+	if lists > appsv1alpha1.MaxIndexListBytes || !st.IndexListsTruncated {
+		t.Errorf("index lists of %d bytes, truncated %v", lists, st.IndexListsTruncated)
+	}
+	if st.ClosedIndexes != "0-99999" || st.Succeeded != n/2 || st.Failed != n/2 {
+		t.Errorf("closed %q, %d succeeded, %d failed", st.ClosedIndexes, st.Succeeded, st.Failed)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > appsv1alpha1.MaxIndexListBytes+8<<10 {
+		t.Errorf("the status is %d bytes", len(b))
+	}
+	// The lists keep their first ranges: the start of each is right.
+	if !strings.HasPrefix(st.SucceededIndexes, "0,2,4,6") || !strings.HasPrefix(st.FailedIndexes, "1,3,5,7") {
+		t.Errorf("lists start %.20q, %.20q", st.SucceededIndexes, st.FailedIndexes)
+	}
+
+	// Restarted from that status, with a finished target still in its pod and a new one.
+	job.Status = st
+	old := pod(5).Injected(job, 5).Exited(1).Obj()
+	fresh := pod(n).Injected(job, n).Exited(0).Obj()
+	l2 := ledgerFrom(t, job, old, fresh)
+	st2 := computeStatus(job, l2, true, t0)
+	if st2.Succeeded != n/2+1 || st2.Failed != n/2 || st2.ClosedIndexes != "0-100000" {
+		t.Errorf("after a restart: %d succeeded, %d failed, closed %q", st2.Succeeded, st2.Failed, st2.ClosedIndexes)
+	}
+	if st2.SucceededIndexes != st.SucceededIndexes || !st2.IndexListsTruncated {
+		t.Errorf("the truncated lists changed after a restart")
+	}
+}
+
+// A status written before closedIndexes existed is read from its complete lists.
+func TestClosedIndexesFromAnOlderStatus(t *testing.T) {
+	job := written(100, func(j *appsv1alpha1.EphemeralJob) {
+		j.Status.SucceededIndexes, j.Status.FailedIndexes = "0-3,6", "4-5"
+		j.Status.Succeeded, j.Status.Failed = 5, 2
+	})
+	l := ledgerFrom(t, job, pod(4).Injected(job, 4).Exited(1).Obj())
+	st := computeStatus(job, l, true, t0)
+	if st.ClosedIndexes != "0-6" || st.Succeeded != 5 || st.Failed != 2 {
+		t.Errorf("closed %q, %d succeeded, %d failed", st.ClosedIndexes, st.Succeeded, st.Failed)
+	}
+}
+
+// Counting one more result costs the same with 100,000 finished targets as with 10,000:
+// the status' lists are bounded and the closed set is one range.
+func TestAResultCostsTheSameAtAnySize(t *testing.T) {
+	allocs := map[int32]float64{}
+	for _, n := range []int32{10000, 100000} {
+		job, l := alternating(t, n)
+		computeStatus(job, l, true, t0)
+		allocs[n] = testing.AllocsPerRun(50, func() {
+			l.next++
+			l.finish(l.next-1, podstate.Failed, targetResult{pod: "p", exitCode: new(int32(1))})
+			computeStatus(job, l, true, t0)
+		})
+	}
+	if allocs[100000] > allocs[10000]+2 {
+		t.Errorf("a result allocates %.0f times at 100,000 targets, %.0f at 10,000", allocs[100000], allocs[10000])
 	}
 }

@@ -66,7 +66,7 @@ func statusWriteDelay(written, computed *appsv1alpha1.EphemeralJobStatus, urgent
 func withoutCounts(st *appsv1alpha1.EphemeralJobStatus) *appsv1alpha1.EphemeralJobStatus {
 	out := st.DeepCopy()
 	out.Match, out.Succeeded, out.Failed, out.Running, out.Waiting, out.Targeted = 0, 0, 0, 0, 0, 0
-	out.SucceededIndexes, out.FailedIndexes, out.ActiveIndexes = "", "", ""
+	out.SucceededIndexes, out.FailedIndexes, out.ActiveIndexes, out.ClosedIndexes = "", "", "", ""
 	out.Results, out.OtherResults = nil, 0
 	for i := range out.Conditions {
 		if out.Conditions[i].Type == appsv1alpha1.ConditionProgressing {

@@ -121,3 +121,47 @@ func (s *intervals) String() string {
 	}
 	return b.String()
 }
+
+// union returns the indexes in a or b, merging the two sorted range lists in
+// O(ranges), without expanding them.
+func union(a, b intervals) intervals {
+	var out intervals
+	i, j := 0, 0
+	for i < len(a.ranges) || j < len(b.ranges) {
+		var r interval
+		if j >= len(b.ranges) || (i < len(a.ranges) && a.ranges[i].lo <= b.ranges[j].lo) {
+			r, i = a.ranges[i], i+1
+		} else {
+			r, j = b.ranges[j], j+1
+		}
+		if n := len(out.ranges); n > 0 && int64(out.ranges[n-1].hi)+1 >= int64(r.lo) {
+			if r.hi > out.ranges[n-1].hi {
+				out.count += r.hi - out.ranges[n-1].hi
+				out.ranges[n-1].hi = r.hi
+			}
+			continue
+		}
+		out.ranges = append(out.ranges, r)
+		out.count += r.hi - r.lo + 1
+	}
+	return out
+}
+
+// prefixString writes the set's first ranges, as many as fit in n bytes.
+func (s *intervals) prefixString(n int) string {
+	var b strings.Builder
+	for k, r := range s.ranges {
+		part := strconv.Itoa(int(r.lo))
+		if r.hi > r.lo {
+			part += "-" + strconv.Itoa(int(r.hi))
+		}
+		if k > 0 {
+			part = "," + part
+		}
+		if b.Len()+len(part) > n {
+			break
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}

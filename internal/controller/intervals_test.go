@@ -94,3 +94,46 @@ func TestIntervalsMatchASet(t *testing.T) {
 		}
 	}
 }
+
+func TestUnionMatchesASet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 500 {
+		var a, b intervals
+		want := map[int32]bool{}
+		for range rng.IntN(40) {
+			i := int32(rng.IntN(60))
+			if rng.IntN(2) == 0 {
+				a.add(i)
+			} else {
+				b.add(i)
+			}
+			want[i] = true
+		}
+		u := union(a, b)
+		if u.len() != int32(len(want)) {
+			t.Fatalf("union of %s and %s has %d indexes, want %d", a.String(), b.String(), u.len(), len(want))
+		}
+		for i := range int32(61) {
+			if u.has(i) != want[i] {
+				t.Fatalf("union of %s and %s = %s: has(%d) = %v", a.String(), b.String(), u.String(), i, u.has(i))
+			}
+		}
+		// Adjacent ranges are merged, as add merges them.
+		var ref intervals
+		for i := range want {
+			ref.add(i)
+		}
+		if u.String() != ref.String() {
+			t.Fatalf("union %s, want %s", u.String(), ref.String())
+		}
+	}
+}
+
+func TestPrefixStringCutsAtARange(t *testing.T) {
+	s, _ := parseIntervals("0-3,7,9-10")
+	for n, want := range map[int]string{0: "", 3: "0-3", 5: "0-3,7", 9: "0-3,7", 10: "0-3,7,9-10", 100: "0-3,7,9-10"} {
+		if got := s.prefixString(n); got != want {
+			t.Errorf("prefixString(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

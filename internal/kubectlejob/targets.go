@@ -195,7 +195,13 @@ func sortTargets(targets []Target) {
 func missingTargets(status *appsv1alpha1.EphemeralJobStatus, targets []Target) int64 {
 	var listed []indexRanges
 	var total int64
-	for _, s := range []string{status.SucceededIndexes, status.FailedIndexes, status.ActiveIndexes} {
+	lists := []string{status.SucceededIndexes, status.FailedIndexes, status.ActiveIndexes}
+	if status.IndexListsTruncated {
+		// The per-outcome lists hold only their first ranges: the counts and the closed
+		// indexes (finished targets, and gaps that no pod can hold) tell instead.
+		lists = []string{status.ClosedIndexes, status.ActiveIndexes}
+	}
+	for _, s := range lists {
 		r, err := parseIndexRanges(s)
 		if err != nil {
 			// A status the CLI cannot read tells nothing about missing targets.
@@ -203,6 +209,9 @@ func missingTargets(status *appsv1alpha1.EphemeralJobStatus, targets []Target) i
 		}
 		listed = append(listed, r)
 		total += r.count()
+	}
+	if status.IndexListsTruncated {
+		total = int64(status.Succeeded) + int64(status.Failed) + listed[1].count()
 	}
 	seen := map[int32]bool{}
 	for _, t := range targets {
