@@ -290,7 +290,17 @@ type ReasonCount struct {
 	Reason string `json:"reason"`
 	// Count is the number of targets.
 	Count int32 `json:"count"`
+	// PodIDs identifies the pods of these refusals that refused does not detail, 8
+	// characters per pod (48 bits of a hash of its UID), so that a restarted controller
+	// neither tries them again nor counts them twice. All reasons together identify at most
+	// MaxRefusedIDs pods; refusals past that are told apart by reason only.
+	// +kubebuilder:validation:MaxLength=32768
+	// +optional
+	PodIDs string `json:"podIDs,omitempty"`
 }
+
+// MaxRefusedIDs is how many refused pods status.refusals identifies, all reasons together.
+const MaxRefusedIDs = 4096
 
 // MaxIndexListBytes bounds succeededIndexes, failedIndexes and refusedIndexes together.
 const MaxIndexListBytes = 32 << 10

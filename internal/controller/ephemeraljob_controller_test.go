@@ -543,3 +543,72 @@ func TestAForgottenJobStaysForgotten(t *testing.T) {
 		t.Errorf("a pod event brought back the selector of a forgotten job")
 	}
 }
+
+// newReconciler is a reconciler that knows only what the API server has, as after a restart.
+func (w *world) restart() {
+	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
+		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
+		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+}
+
+// TestPodsTheAPIServerRefusedAreNotTriedAgainAfterARestart: refusals past the ten the status
+// details are remembered too, so that a new manager neither targets those pods again nor
+// counts them twice, even when the API server would now accept them.
+func TestPodsTheAPIServerRefusedAreNotTriedAgainAfterARestart(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
+	w := newWorld(t, job, makePods(20)...)
+	for i := range 15 {
+		w.faults[fmt.Sprintf("p%d", i)] = []fault{forbidden}
+	}
+	for p := range 20 {
+		w.hold[fmt.Sprintf("p%d", p)] = true
+	}
+	for w.getJob().Status.Failed < 15 {
+		w.pass()
+	}
+	w.restart()
+	w.hold = map[string]bool{}
+	got := w.run(job)
+	injected, _ := w.checkInvariants(job)
+	if injected != 5 || got.Status.Failed != 15 || got.Status.Succeeded != 5 || got.Status.Match != 20 {
+		t.Errorf("%d pods injected; status match %d succeeded %d failed %d, want 5 injected, 20 = 5 + 15 refused",
+			injected, got.Status.Match, got.Status.Succeeded, got.Status.Failed)
+	}
+}
+
+// TestARefusalAfterARestartIsNotSwallowed: a pod that fails the pre-check after a restart
+// is a new refusal, not one of those the status counted without detailing them.
+func TestARefusalAfterARestartIsNotSwallowed(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
+	pods := makePods(13)
+	for _, p := range pods[:12] {
+		p.Spec.Containers[0].Name = "other" // no container "app" to target
+	}
+	w := newWorld(t, job, pods...)
+	w.run(job)
+	if st := w.getJob().Status; st.Failed != 12 || st.Succeeded != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	// One of the refused pods not detailed goes, a new one without the target comes.
+	if err := w.client.Delete(context.Background(), pods[11]); err != nil {
+		t.Fatal(err)
+	}
+	late := testutil.MakePod("late", testNS).Label("app", "web").Containers("other").Obj()
+	late.UID, late.CreationTimestamp = "late-uid", metav1.NewTime(w.clock.Now())
+	late.Status.Phase = corev1.PodRunning
+	if err := w.client.Create(context.Background(), late); err != nil {
+		t.Fatal(err)
+	}
+	w.restart()
+	got := w.getJob()
+	got.Status.Phase, got.Status.CompletionTime = appsv1alpha1.EphemeralJobRunning, nil // still taking targets
+	if err := w.client.Status().Update(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		w.pass()
+	}
+	if st := w.getJob().Status; st.Failed != 13 || st.Match != 14 {
+		t.Errorf("failed %d, match %d: want the late pod's refusal counted, 13 failed of 14", st.Failed, st.Match)
+	}
+}

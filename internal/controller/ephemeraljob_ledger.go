@@ -18,7 +18,10 @@ package controller
 
 import (
 	"container/heap"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strconv"
@@ -228,8 +231,16 @@ type ledger struct {
 	gaps     intervals
 	refusals map[string]int32
 	listed   []appsv1alpha1.RefusedPod
-	// unidentified counts refusals the status recorded, by reason, whose pods it does not
-	// name: after a restart, pods that fail the same check again are taken to be those.
+	// refusedIDs identifies the refused pods that listed does not (see podID), by reason,
+	// for status.refusals; refusedByID holds the same IDs, to look pods up after a restart.
+	refusedIDs  map[string][]byte
+	refusedByID map[string]struct{}
+	nIDs        int
+	// refusalsWritten is status.refusals as last built; nil when a refusal changed since.
+	refusalsWritten []appsv1alpha1.ReasonCount
+	// unidentified counts refusals the status recorded, by reason, whose pods it neither
+	// details nor identifies (past MaxRefusedIDs): after a restart, pods that fail the same
+	// check again are taken to be those.
 	unidentified map[string]int32
 	// results folds the finished targets' results (status.results), otherResults counts
 	// those that fit no group.
@@ -272,6 +283,8 @@ func newLedger(job *appsv1alpha1.EphemeralJob, selector labels.Selector) *ledger
 		template:     job.Spec.Template.EphemeralContainers,
 		refusals:     map[string]int32{},
 		unidentified: map[string]int32{},
+		refusedIDs:   map[string][]byte{},
+		refusedByID:  map[string]struct{}{},
 		active:       map[int32]*activeTarget{},
 		byPod:        map[types.UID]int32{},
 		refusedPods:  map[types.UID]struct{}{},
@@ -314,8 +327,13 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 		l.results[i].Pods = slices.Clone(l.results[i].Pods)
 	}
 	l.otherResults = st.OtherResults
+	identified := map[string]int32{}
 	for _, rc := range st.Refusals {
 		l.refusals[rc.Reason] = max(rc.Count, 0)
+		for i := 0; i+podIDLength <= len(rc.PodIDs) && l.nIDs < appsv1alpha1.MaxRefusedIDs; i += podIDLength {
+			l.identify(rc.Reason, rc.PodIDs[i:i+podIDLength])
+			identified[rc.Reason]++
+		}
 	}
 	listedByReason := map[string]int32{}
 	for _, r := range st.Refused {
@@ -333,8 +351,8 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 		l.refusedPods[r.UID] = struct{}{}
 	}
 	for reason, n := range l.refusals {
-		if n > listedByReason[reason] {
-			l.unidentified[reason] = n - listedByReason[reason]
+		if left := n - listedByReason[reason] - identified[reason]; left > 0 {
+			l.unidentified[reason] = left
 		}
 	}
 
@@ -425,6 +443,15 @@ func (l *ledger) observe(pod *corev1.Pod, now time.Time) {
 	delete(l.forged, pod.UID)
 	if _, refused := l.refusedPods[pod.UID]; refused {
 		return
+	}
+	if len(l.refusedByID) > 0 {
+		if _, refused := l.refusedByID[podID(pod.UID)]; refused {
+			// Refused before the manager restarted: never tried again.
+			l.refusedPods[pod.UID] = struct{}{}
+			l.candidates.drop(pod.UID)
+			l.pending.drop(pod.UID)
+			return
+		}
 	}
 	switch {
 	case l.isCandidate(pod):
@@ -706,7 +733,10 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 	if !l.noListed && len(l.listed) < appsv1alpha1.MaxRefusedListed {
 		l.listed = append(l.listed, appsv1alpha1.RefusedPod{Index: idx, Name: pod.Name, UID: pod.UID,
 			Reason: reason, Message: message})
+	} else if l.nIDs < appsv1alpha1.MaxRefusedIDs {
+		l.identify(reason, podID(pod.UID))
 	}
+	l.refusalsWritten = nil
 	l.refusedPods[pod.UID] = struct{}{}
 	l.finish(idx, podstate.Failed, targetResult{pod: pod.Name, reason: reason, message: message})
 	l.urgent = true
@@ -834,11 +864,19 @@ func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
 		}
 	}
 	st.ActiveIndexes = active.String()
-	st.Refusals = nil
-	for _, reason := range slices.Sorted(maps.Keys(l.refusals)) {
-		if n := l.refusals[reason]; n > 0 {
-			st.Refusals = append(st.Refusals, appsv1alpha1.ReasonCount{Reason: reason, Count: n})
+	if l.refusalsWritten == nil {
+		// Built again only when a refusal changed: the IDs are up to 32 KiB.
+		l.refusalsWritten = []appsv1alpha1.ReasonCount{}
+		for _, reason := range slices.Sorted(maps.Keys(l.refusals)) {
+			if n := l.refusals[reason]; n > 0 {
+				l.refusalsWritten = append(l.refusalsWritten, appsv1alpha1.ReasonCount{Reason: reason, Count: n,
+					PodIDs: string(l.refusedIDs[reason])})
+			}
 		}
+	}
+	st.Refusals = nil
+	if len(l.refusalsWritten) > 0 {
+		st.Refusals = slices.Clone(l.refusalsWritten)
 	}
 	st.Refused = slices.Clone(l.listed)
 	st.Results = make([]appsv1alpha1.ResultGroup, len(l.results))
@@ -891,6 +929,30 @@ func (l *ledger) trim(fields []string) string {
 		left = append(left, "status.refused")
 	}
 	return strings.Join(left, " and ")
+}
+
+// podIDLength is the length of a pod's ID in status.refusals.
+const podIDLength = 8
+
+// podID identifies a pod in status.refusals: 48 bits of the FNV-1a hash of its UID, in 8
+// URL-safe base64 characters. Two pods of a namespace share one with a chance of about
+// one in 10^7 even with 100,000 pods and 4,096 refusals.
+func podID(uid types.UID) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(uid))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], h.Sum64())
+	return base64.RawURLEncoding.EncodeToString(b[2:])
+}
+
+// identify records a refused pod's ID under its reason.
+func (l *ledger) identify(reason, id string) {
+	if _, ok := l.refusedByID[id]; ok {
+		return
+	}
+	l.refusedByID[id] = struct{}{}
+	l.refusedIDs[reason] = append(l.refusedIDs[reason], id...)
+	l.nIDs++
 }
 
 // forgeries returns the pods holding containers the job did not inject, sorted by name.
