@@ -925,7 +925,11 @@ func (l *ledger) trim(fields []string) string {
 	}
 	if listed && !l.noListed {
 		l.noListed = true
+		for _, r := range l.listed {
+			l.identify(r.Reason, podID(r.UID)) // still told apart after a restart
+		}
 		l.listed = nil
+		l.refusalsWritten = nil
 		left = append(left, "status.refused")
 	}
 	return strings.Join(left, " and ")
