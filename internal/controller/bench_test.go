@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
@@ -194,3 +195,21 @@ type countingQueue struct {
 
 func (q *countingQueue) Add(ctrl.Request)                     { q.adds++ }
 func (q *countingQueue) AddAfter(ctrl.Request, time.Duration) { q.adds++ }
+
+// BenchmarkResult is counting one more finished target and building the job's status,
+// after targets whose outcomes alternated (a range per target, the worst case for the
+// status' index lists): its cost must not grow with the finished targets.
+func BenchmarkResult(b *testing.B) {
+	for _, n := range []int32{10000, 100000} {
+		b.Run(fmt.Sprintf("finished=%d", n), func(b *testing.B) {
+			job, l := alternating(b, n)
+			computeStatus(job, l, true, t0)
+			b.ReportAllocs()
+			for b.Loop() {
+				l.next++
+				l.finish(l.next-1, podstate.Failed, targetResult{pod: "p", exitCode: new(int32(1))})
+				computeStatus(job, l, true, t0)
+			}
+		})
+	}
+}

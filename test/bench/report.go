@@ -204,6 +204,12 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 		w("| B6 one pass, 5,000 finished and 10 running targets (Go benchmark) | ≤ %d µs | %.1f µs | %s |\n",
 			TargetPassNanos/1000, ns/1000, met(ns <= TargetPassNanos))
 	}
+	small, okSmall := benchNanos(goBench, "BenchmarkResult/finished=10000")
+	large, okLarge := benchNanos(goBench, "BenchmarkResult/finished=100000")
+	if okSmall && okLarge {
+		w("| B7 one more result and the status, after 100,000 / 10,000 finished targets whose outcomes alternate (Go benchmark) | ≤ 1.2× (a pass stays O(changed); the index lists are bounded) | %.1f µs / %.1f µs = %.2f× | %s |\n",
+			large/1000, small/1000, large/small, met(large <= 1.2*small))
+	}
 	if m := r.Memory; m != nil {
 		writeMemoryRows(w, m)
 	}
