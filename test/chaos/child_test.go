@@ -155,6 +155,13 @@ const timeoutBody = `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"
 
 func (f *faults) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		raisesLimit := false
+		if statusPath.MatchString(r.URL.Path) && r.GetBody != nil {
+			if body, err := r.GetBody(); err == nil {
+				b, _ := io.ReadAll(body)
+				raisesLimit = bytes.Contains(b, []byte(`"indexLimit"`))
+			}
+		}
 		resp, err := rt.RoundTrip(r)
 		if err != nil {
 			return resp, err
@@ -170,7 +177,7 @@ func (f *faults) wrap(rt http.RoundTripper) http.RoundTripper {
 				f.count(statusRefusedFile)
 				return resp, err
 			}
-			if !f.statusHit() {
+			if !f.statusHit(raisesLimit) {
 				return resp, err
 			}
 			f.count(statusFaultsFile)
@@ -194,16 +201,18 @@ func (f *faults) hit(rate float64) bool {
 
 // statusHit counts an applied status write and says whether to answer it with a 504. The
 // counts are read from the files, which every manager process of the run appends to, so
-// that the share holds across crashes.
-func (f *faults) statusHit() bool {
-	if f.spec.StatusFaultRate <= 0 {
-		return false
-	}
+// that the share holds across crashes. A write that raises the index limit is always
+// answered with a 504: the next pass then meets a limit it did not know was written,
+// while injections it accepted may not be in its cache yet.
+func (f *faults) statusHit(raisesLimit bool) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.count(statusAppliedFile)
+	if f.spec.StatusFaultRate <= 0 {
+		return false
+	}
 	applied, faulted := countIn(f.spec.Dir, statusAppliedFile), countIn(f.spec.Dir, statusFaultsFile)
-	return f.rng.Float64() < f.spec.StatusFaultRate || float64(faulted) < minStatusFaultShare*float64(applied)
+	return raisesLimit || f.rng.Float64() < f.spec.StatusFaultRate || float64(faulted) < minStatusFaultShare*float64(applied)
 }
 
 // count appends one byte to the named file of the run's directory.
