@@ -81,10 +81,10 @@ type EphemeralJobReconciler struct {
 	// EventBatchDelay is how long pod events that only move counts wait before the job's
 	// next pass. Zero means DefaultEventBatchDelay; a negative value passes at once.
 	EventBatchDelay time.Duration
-	// Leader, with leader election, says until when this process may write (see
-	// internal/leader): no pass starts and no write is sent past that time. Unset means
-	// no bound but the manager's life.
-	Leader interface{ Until() time.Time }
+	// Leader, with leader election, says how long this process may still write (see
+	// internal/leader): no pass starts and no write is sent past that. Unset means no
+	// bound but the manager's life.
+	Leader interface{ Left() time.Duration }
 
 	// ctx bounds the injections in flight; wake queues a job whose injection was answered.
 	ctx      context.Context
@@ -253,7 +253,7 @@ func (r *EphemeralJobReconciler) read(ctx context.Context, key types.NamespacedN
 	}
 	p.acceptNew = !p.job.Status.Phase.IsFinished() && !deadlinePassed(p.job, &metav1.Time{Time: start}, p.now)
 	if l := p.state.ledger; l != nil && p.job.Status.IndexLimit > l.writtenLimit {
-		if p.job.Status.IndexLimit <= l.sentLimit {
+		if l.ownsStatus(&p.job.Status) {
 			// A status write of this ledger's was applied although its answer was an error.
 			l.writtenLimit = p.job.Status.IndexLimit
 		} else {
@@ -278,6 +278,9 @@ func (r *EphemeralJobReconciler) read(ctx context.Context, key types.NamespacedN
 		}
 		if err := l.rebuild(p.job, podPointers(owned.Items), podPointers(selected.Items), p.now); err != nil {
 			return nil, err
+		}
+		if !p.acceptNew {
+			l.forgetCandidates()
 		}
 		p.state.ledger = l
 	}
@@ -471,7 +474,7 @@ func (r *EphemeralJobReconciler) actFor() (time.Duration, bool) {
 	if r.Leader == nil {
 		return 0, true
 	}
-	left := r.Leader.Until().Sub(r.Clock.Now())
+	left := r.Leader.Left()
 	return left, left > 0
 }
 
@@ -668,6 +671,12 @@ func (r *EphemeralJobReconciler) emitEvents(p *pass, old *appsv1alpha1.Ephemeral
 			forgedContainers.WithLabelValues(f.reason).Inc()
 			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, f.reason, "Observe",
 				"pod %s holds containers with this job's UID that it did not inject (%s); they are not counted", f.pod, f.detail)
+		}
+	}
+	if c := meta.FindStatusCondition(work.Status.Conditions, appsv1alpha1.ConditionStatusTrimmed); c != nil {
+		if was := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionStatusTrimmed); was == nil ||
+			was.Message != c.Message {
+			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, c.Reason, "WriteStatus", "%s", c.Message)
 		}
 	}
 	if work.Status.Phase.IsFinished() && !old.Phase.IsFinished() {

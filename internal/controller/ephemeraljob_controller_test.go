@@ -438,10 +438,18 @@ func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
 	return nil
 }
 
-// fence is a leader fence the test moves by hand.
-type fence struct{ until time.Time }
+// fence is a leader fence the test moves by hand, on the world's clock.
+type fence struct {
+	until time.Time
+	clock interface{ Now() time.Time }
+}
 
-func (f *fence) Until() time.Time { return f.until }
+func (f *fence) Left() time.Duration {
+	if f.until.IsZero() {
+		return 0
+	}
+	return f.until.Sub(f.clock.Now())
+}
 
 // TestAFencedLeaderSendsNothing: once the lease was not renewed within the renew deadline,
 // the leader may have been replaced; no injection and no status write may leave.
@@ -461,7 +469,7 @@ func TestAFencedLeaderSendsNothing(t *testing.T) {
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		},
 	})
-	f := &fence{until: w.clock.Now().Add(-time.Millisecond)}
+	f := &fence{until: w.clock.Now().Add(-time.Millisecond), clock: w.clock}
 	w.r.Leader = f
 	for range 3 {
 		if res := w.pass(); res.RequeueAfter == 0 {
@@ -473,7 +481,7 @@ func TestAFencedLeaderSendsNothing(t *testing.T) {
 		t.Fatalf("%d writes sent past the fence", writes)
 	}
 	// Renewed: the job runs, and every write leaves before the fence.
-	w.r.Leader = &fence{until: w.clock.Now().Add(time.Hour)}
+	w.r.Leader = &fence{until: w.clock.Now().Add(time.Hour), clock: w.clock}
 	got := w.run(job)
 	if writes == 0 || got.Status.Succeeded != 4 {
 		t.Errorf("%d writes; status %+v", writes, got.Status)
@@ -486,10 +494,9 @@ func TestAFencedLeaderSendsNothing(t *testing.T) {
 func TestAnInjectionNotSentByTheFenceNeverIs(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
 	w := newWorld(t, job, makePods(1)...)
-	f := &fence{until: w.clock.Now().Add(time.Hour)}
-	w.r.Leader = f
+	w.r.Leader = &fence{until: w.clock.Now().Add(time.Hour), clock: w.clock}
 	w.pass() // writes the index limit
-	w.r.Leader = &fence{}
+	w.r.Leader = &fence{clock: w.clock}
 	ctx, cancel := w.r.writeContext()
 	defer cancel()
 	if ctx.Err() == nil {
@@ -515,6 +522,7 @@ func TestAFinishedJobHoldsNoCandidatesAfterARestart(t *testing.T) {
 		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
 		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
 	w.pass()
+	w.pass() // with an event of every pod
 	l := w.r.existingState(w.job, "job-uid").ledger
 	if l.candidates.len() != 0 || l.pending.len() != 0 {
 		t.Errorf("a finished job keeps %d candidates and %d pending pods after a restart", l.candidates.len(), l.pending.len())

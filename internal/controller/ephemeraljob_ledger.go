@@ -215,9 +215,10 @@ type ledger struct {
 
 	next         int32
 	writtenLimit int32
-	// sentLimit is the highest index limit this ledger sent in a status write, answered or
-	// not: a status write applied but answered with an error shows it later, in the cache.
-	sentLimit int32
+	// unanswered are the last statuses this ledger sent whose writes were answered with an
+	// error that leaves their outcome unknown (a timeout, a 5xx, a reset connection): one
+	// applied shows later in the cache, and is this ledger's own (see ownsStatus).
+	unanswered []*appsv1alpha1.EphemeralJobStatus
 
 	// closed holds the indexes never counted again: the finished targets' and the gaps.
 	// Outcomes do not split it, so it stays a few ranges whatever they are.
@@ -269,9 +270,13 @@ type ledger struct {
 	// urgent is set by a change only the status can keep (a vanished target, a refusal)
 	// that must be written without waiting for the write interval.
 	urgent bool
+	// takesNone is set once the job takes no new targets: it keeps no candidates.
+	takesNone bool
 	// noGroups and noListed are set once the API server refused a status write for its
-	// result groups or its refused pods' details: they are then left out (see trim).
+	// result groups or its refused pods' details: they are then left out (see trim), and
+	// trimmed says so in the StatusTrimmed condition.
 	noGroups, noListed bool
+	trimmed            string
 }
 
 // newLedger returns an empty ledger for the job.
@@ -319,8 +324,9 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionStatusTrimmed); c != nil &&
 		c.Status == metav1.ConditionTrue {
 		// A status the API server refused once is not offered the same parts again.
-		l.noGroups = strings.Contains(c.Message, "status.results")
-		l.noListed = strings.Contains(c.Message, "status.refused")
+		l.trimmed = c.Message
+		l.noGroups = strings.Contains(c.Message, "without status.results")
+		l.noListed = strings.Contains(c.Message, "status.refused: `kubectl")
 	}
 	l.results = slices.Clone(st.Results)
 	for i := range l.results {
@@ -454,6 +460,8 @@ func (l *ledger) observe(pod *corev1.Pod, now time.Time) {
 		}
 	}
 	switch {
+	case l.takesNone:
+		// A finished job: pod events that were on their way keep nothing in memory.
 	case l.isCandidate(pod):
 		l.pending.drop(pod.UID)
 		l.candidates.add(pod)
@@ -733,7 +741,7 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 	if !l.noListed && len(l.listed) < appsv1alpha1.MaxRefusedListed {
 		l.listed = append(l.listed, appsv1alpha1.RefusedPod{Index: idx, Name: pod.Name, UID: pod.UID,
 			Reason: reason, Message: message})
-	} else if l.nIDs < appsv1alpha1.MaxRefusedIDs {
+	} else {
 		l.identify(reason, podID(pod.UID))
 	}
 	l.refusalsWritten = nil
@@ -899,7 +907,7 @@ func (l *ledger) writeResults(st *appsv1alpha1.EphemeralJobStatus) {
 // status.results, the refused pods' details when every one is under status.refused, both
 // otherwise. Counts, index sets and phase stay. It reports what it left out, or "" when
 // there was nothing left to leave out.
-func (l *ledger) trim(fields []string) string {
+func (l *ledger) trim(fields []string, causes, jobName string) string {
 	groups, listed := true, true
 	if len(fields) > 0 {
 		groups, listed = false, false
@@ -932,6 +940,18 @@ func (l *ledger) trim(fields []string) string {
 		l.refusalsWritten = nil
 		left = append(left, "status.refused")
 	}
+	if len(left) == 0 {
+		return ""
+	}
+	var out []string
+	if l.noGroups {
+		out = append(out, "status.results")
+	}
+	if l.noListed {
+		out = append(out, "status.refused")
+	}
+	l.trimmed = fmt.Sprintf("the API server refused the status (%s); it is written without %s: "+
+		"`kubectl ejob results %s` lists each pod", causes, strings.Join(out, " and "), jobName)
 	return strings.Join(left, " and ")
 }
 
@@ -949,9 +969,10 @@ func podID(uid types.UID) string {
 	return base64.RawURLEncoding.EncodeToString(b[2:])
 }
 
-// identify records a refused pod's ID under its reason.
+// identify records a refused pod's ID under its reason, up to MaxRefusedIDs in all (the
+// CRD's bound on podIDs is that many IDs).
 func (l *ledger) identify(reason, id string) {
-	if _, ok := l.refusedByID[id]; ok {
+	if _, ok := l.refusedByID[id]; ok || l.nIDs >= appsv1alpha1.MaxRefusedIDs {
 		return
 	}
 	l.refusedByID[id] = struct{}{}
@@ -1024,6 +1045,7 @@ func (l *ledger) forgetCandidates() {
 	l.candidates.clear()
 	l.pending.clear()
 	clear(l.refusedPods)
+	l.takesNone = true
 }
 
 // writtenRanges are the ledger's result sets in the status' notation.

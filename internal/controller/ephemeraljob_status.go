@@ -55,6 +55,11 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 	}
 	setConditions(&st, job.Generation, phase, reason, message)
 	setForgedCondition(&st, job.Generation, l.forgeries())
+	if l.trimmed != "" {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionStatusTrimmed,
+			Status: metav1.ConditionTrue, Reason: appsv1alpha1.ReasonStatusFieldRefused, Message: l.trimmed,
+			ObservedGeneration: job.Generation})
+	}
 	return st
 }
 

@@ -23,11 +23,8 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -95,11 +92,11 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 	if changed {
 		work := p.job.DeepCopy()
 		work.Status = p.status
-		l.sentLimit = max(l.sentLimit, work.Status.IndexLimit)
 		_, err := r.patchStatus(ctx, p.job, work)
 		if apierrors.IsInvalid(err) {
 			err = r.writeTrimmed(ctx, p, work, err)
 		}
+		l.sent(&work.Status, err)
 		if err != nil {
 			s.written = nil
 			if apierrors.IsConflict(err) {
@@ -141,24 +138,60 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 // refused part, and says so in the StatusTrimmed condition and an event.
 func (r *EphemeralJobReconciler) writeTrimmed(ctx context.Context, p *pass, work *appsv1alpha1.EphemeralJob, refused error) error {
 	fields, causes := invalidFields(refused)
-	left := p.ledger.trim(fields)
+	left := p.ledger.trim(fields, shorten(causes, 512), p.job.Name)
 	if left == "" {
 		return refused // nothing left to leave out: the refusal is about the counts themselves
 	}
+	logf.FromContext(ctx).Error(refused, "status write refused; writing it without "+left)
+	// The ledger now carries the StatusTrimmed condition into every status it builds, and
+	// the event goes out with the first write that holds it (emitEvents).
 	p.status = computeStatus(p.job, p.ledger, p.acceptNew, p.now)
-	msg := fmt.Sprintf("the API server refused the status (%s); it is written without %s: `kubectl ejob results %s` "+
-		"lists each pod", shorten(causes, 512), left, p.job.Name)
-	meta.SetStatusCondition(&p.status.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionStatusTrimmed,
-		Status: metav1.ConditionTrue, Reason: appsv1alpha1.ReasonStatusFieldRefused, Message: msg,
-		ObservedGeneration: p.job.Generation})
 	work.Status = p.status
-	p.ledger.sentLimit = max(p.ledger.sentLimit, work.Status.IndexLimit)
-	if _, err := r.patchStatus(ctx, p.job, work); err != nil {
-		return err
+	_, err := r.patchStatus(ctx, p.job, work)
+	return err
+}
+
+// notSentError is a write that was not sent: its outcome is known.
+type notSentError struct{ cause error }
+
+func (e *notSentError) Error() string { return "status not written: " + e.cause.Error() }
+func (e *notSentError) Unwrap() error { return e.cause }
+
+// outcomeUnknown reports whether a write answered with err may have been applied.
+func outcomeUnknown(err error) bool {
+	var notSent *notSentError
+	return err != nil && !errors.As(err, &notSent) && !apierrors.IsConflict(err) && !apierrors.IsInvalid(err) &&
+		!apierrors.IsForbidden(err) && !apierrors.IsBadRequest(err) && !apierrors.IsNotFound(err)
+}
+
+// sent records the outcome of a status write of st: when it is unknown, st is kept so that
+// a later pass recognises it in the cache; any answered write ends the wait for those before.
+func (l *ledger) sent(st *appsv1alpha1.EphemeralJobStatus, err error) {
+	switch {
+	case err == nil:
+		l.unanswered = nil
+	case outcomeUnknown(err):
+		if len(l.unanswered) == maxUnanswered {
+			l.unanswered = l.unanswered[1:]
+		}
+		l.unanswered = append(l.unanswered, st.DeepCopy())
 	}
-	logf.FromContext(ctx).Error(refused, "status write refused; written without "+left)
-	r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, appsv1alpha1.ReasonStatusFieldRefused, "WriteStatus", "%s", msg)
-	return nil
+}
+
+// maxUnanswered bounds the statuses kept whose writes' outcome is unknown.
+const maxUnanswered = 4
+
+// ownsStatus reports whether the status the cache shows is one this ledger sent without
+// learning whether it was applied: then it did not come from another writer, and the ledger
+// stays. Compared whole, so that another writer's status with the same index limit is not
+// taken for this ledger's.
+func (l *ledger) ownsStatus(st *appsv1alpha1.EphemeralJobStatus) bool {
+	for _, u := range l.unanswered {
+		if equality.Semantic.DeepEqual(u, st) {
+			return true
+		}
+	}
+	return false
 }
 
 // invalidFields returns the field paths an Invalid answer names, and its causes in words.
@@ -186,7 +219,7 @@ func (r *EphemeralJobReconciler) patchStatus(ctx context.Context, old, work *app
 	}
 	patch := client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})
 	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("status not written: %w", err) // past the leader fence
+		return false, &notSentError{err} // past the leader fence
 	}
 	if err := r.Status().Patch(ctx, work, patch); err != nil {
 		return false, fmt.Errorf("writing status: %w", err)

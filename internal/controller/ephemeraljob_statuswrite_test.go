@@ -17,6 +17,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -220,4 +221,84 @@ func TestAStatusWriteAppliedButAnsweredWithATimeoutKeepsTheLedger(t *testing.T) 
 		t.Errorf("status %+v after %d of %d writes answered with a timeout", got.Status, faulted, writes)
 	}
 	exitCodesAgree(t, w, got.Status, 0)
+}
+
+// TestANewLeaderWithALaggingCacheGivesNoIndexTwice: a new leader whose cache does not yet
+// show the old leader's last status sends a status with the same index limit, refused as a
+// conflict. Once the cache catches up, that limit is the old leader's, not its own: the
+// ledger is rebuilt from it, and no index is given twice.
+func TestANewLeaderWithALaggingCacheGivesNoIndexTwice(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(3).Obj()
+	w := newWorld(t, job, makePods(8)...)
+	for p := range 8 {
+		w.hold[fmt.Sprintf("p%d", p)] = true
+	}
+	stale := w.getJob()
+	for range 3 {
+		w.pass()
+		w.checkInvariants(job)
+	}
+	lag := true
+	w.restart()
+	w.r.Client = interceptor.NewClient(w.client, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if j, ok := obj.(*appsv1alpha1.EphemeralJob); ok && lag {
+				stale.DeepCopyInto(j)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	w.pass()
+	lag = false
+	for range 3 {
+		w.pass()
+		w.checkInvariants(job)
+	}
+	w.hold = map[string]bool{}
+	got := w.run(job)
+	exitCodesAgree(t, w, got.Status, 0)
+}
+
+// TestATrimmedStatusSaysSoEvenIfItsFirstWriteFails: the write without the refused part
+// meets a conflict; the next one, already without it, still carries the condition and the
+// event goes out with it.
+func TestATrimmedStatusSaysSoEvenIfItsFirstWriteFails(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
+	w := newWorld(t, job, makePods(5)...)
+	w.exitCodes["p1"] = 1
+	inner := w.client
+	conflictNext := false
+	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
+			opts ...client.SubResourcePatchOption) error {
+			j, ok := obj.(*appsv1alpha1.EphemeralJob)
+			if ok && len(j.Status.Results) > 0 {
+				conflictNext = true
+				return apierrors.NewInvalid(schema.GroupKind{Group: "apps.kruise.io", Kind: "EphemeralJob"}, j.Name,
+					field.ErrorList{field.TooLong(field.NewPath("status", "results").Index(0).Child("reason"), "", 128)})
+			}
+			if ok && conflictNext {
+				conflictNext = false
+				return apierrors.NewConflict(schema.GroupResource{Resource: "ephemeraljobs"}, j.Name, nil)
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	got := w.run(job)
+	c := meta.FindStatusCondition(got.Status.Conditions, appsv1alpha1.ConditionStatusTrimmed)
+	if c == nil || !strings.Contains(c.Message, "status.results[0].reason") {
+		t.Errorf("condition %+v", c)
+	}
+	events := drainEvents(w)
+	if !slices.ContainsFunc(events, func(e string) bool { return strings.Contains(e, appsv1alpha1.ReasonStatusFieldRefused) }) {
+		t.Errorf("no %s event in %v", appsv1alpha1.ReasonStatusFieldRefused, events)
+	}
+	// A new manager keeps leaving the groups out, and says why.
+	w.restart()
+	w.pass()
+	l := w.r.existingState(w.job, "job-uid").ledger
+	if !l.noGroups || l.noListed || l.trimmed != c.Message {
+		t.Errorf("after a restart: groups left out %v, details left out %v, message %q", l.noGroups, l.noListed, l.trimmed)
+	}
 }

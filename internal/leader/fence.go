@@ -100,3 +100,16 @@ func (f *Fence) Until() time.Time {
 	defer f.mu.Unlock()
 	return f.until
 }
+
+// Left returns how long this process may still write: zero or less when it may not. It is
+// measured on the monotonic clock and on the wall clock, whichever says less: the
+// monotonic clock stands still while a VM is suspended (a paused VM's other processes see
+// the time jump), the wall clock may be stepped back.
+func (f *Fence) Left() time.Duration {
+	until := f.Until()
+	if until.IsZero() {
+		return 0
+	}
+	now := f.clock.Now()
+	return min(until.Sub(now), until.Round(0).Sub(now.Round(0)))
+}
