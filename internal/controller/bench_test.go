@@ -165,6 +165,12 @@ func BenchmarkPodEvent(b *testing.B) {
 	}
 	r := &EphemeralJobReconciler{Client: listedJobs{jobs: jobs}, EventBatchDelay: DefaultEventBatchDelay,
 		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	for i := range jobs {
+		r.stateOf(&jobs[i]) // known to the reconciler, as every job is after its first pass
+		if _, err := r.selectorOf(&jobs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
 	pod := testutil.MakePod("p", "ns").Label("app", "app-7").Running().Obj()
 	h := &podEventHandler{r: r}
 	q := &countingQueue{}

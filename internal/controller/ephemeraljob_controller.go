@@ -782,13 +782,14 @@ type parsedSelector struct {
 // selectorOf returns the job's selector, parsed once per generation. An empty selector
 // is an error: it would pick every pod of the namespace.
 func (r *EphemeralJobReconciler) selectorOf(job *appsv1alpha1.EphemeralJob) (labels.Selector, error) {
-	return r.selector(job, true)
+	return r.selector(job, false)
 }
 
-// selector returns the job's selector, from the parsed ones when there, parsing it
-// otherwise; keep stores what it parsed. The pod event handler does not keep: it may see
-// a job that was just deleted and forgotten (a cache that lags), which would then stay.
-func (r *EphemeralJobReconciler) selector(job *appsv1alpha1.EphemeralJob, keep bool) (labels.Selector, error) {
+// selector returns the job's selector, from the parsed ones when there, parsing and
+// keeping it otherwise; with onlyKnown, it is kept only for a job the reconciler has state
+// for. The pod event handler asks so: it may see a job that was just deleted and
+// forgotten (a cache that lags), whose selector would then stay.
+func (r *EphemeralJobReconciler) selector(job *appsv1alpha1.EphemeralJob, onlyKnown bool) (labels.Selector, error) {
 	key := types.NamespacedName{Namespace: job.Namespace, Name: job.Name}
 	r.mu.Lock()
 	p, ok := r.selectors[key]
@@ -801,10 +802,10 @@ func (r *EphemeralJobReconciler) selector(job *appsv1alpha1.EphemeralJob, keep b
 	if p.err == nil && p.selector.Empty() {
 		p.err = errors.New("an empty selector would pick every pod in the namespace")
 	}
-	if keep {
-		r.mu.Lock()
+	r.mu.Lock()
+	if s, known := r.jobs[key]; !onlyKnown || (known && s.uid == job.UID) {
 		r.selectors[key] = p
-		r.mu.Unlock()
 	}
+	r.mu.Unlock()
 	return p.selector, p.err
 }

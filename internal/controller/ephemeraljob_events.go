@@ -76,13 +76,14 @@ func (h *podEventHandler) handle(ctx context.Context, oldObj, obj client.Object,
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
 		owns := slices.Contains(owners, job.UID)
-		selects := false
 		if !owns {
-			sel, err := r.selector(job, false)
+			// The parsed selector is kept only for a job the reconciler knows: one the cache
+			// still lists after it was deleted and forgotten must not come back.
+			sel, err := r.selector(job, true)
 			if err != nil {
 				continue
 			}
-			selects = sel.Matches(labels.Set(pod.Labels)) || (oldPod != nil && sel.Matches(labels.Set(oldPod.Labels)))
+			selects := sel.Matches(labels.Set(pod.Labels)) || (oldPod != nil && sel.Matches(labels.Set(oldPod.Labels)))
 			if !selects || job.Status.Phase.IsFinished() {
 				continue // a finished job takes no new targets
 			}
