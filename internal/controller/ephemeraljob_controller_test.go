@@ -145,9 +145,7 @@ func newWorld(t *testing.T, job *appsv1alpha1.EphemeralJob, pods ...*corev1.Pod)
 			return nil
 		},
 	})
-	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
-		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
-		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.restart()
 	w.job = client.ObjectKeyFromObject(job)
 	return w
 }
@@ -370,10 +368,7 @@ func TestRestartInjectsNothingTwice(t *testing.T) {
 		w.pass()
 		w.checkInvariants(job)
 	}
-	// A new reconciler knows only what the API server has.
-	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
-		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
-		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.restart() // a new reconciler knows only what the API server has
 	w.hold = map[string]bool{}
 	got := w.run(job)
 	injected, _ := w.checkInvariants(job)
@@ -420,9 +415,7 @@ func TestManyRefusalsKeepTheStatusSmall(t *testing.T) {
 		t.Errorf("refusals by reason: %+v", got.Status.Refusals)
 	}
 	// Restarted, the reconciler counts no refusal twice.
-	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
-		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
-		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.restart()
 	w.pass()
 	if again := w.getJob(); again.Status.Failed != 299 || again.Status.Match != 300 {
 		t.Errorf("after a restart: %+v", again.Status)
@@ -518,9 +511,7 @@ func TestAFinishedJobHoldsNoCandidatesAfterARestart(t *testing.T) {
 	pods[5].Status.Phase = corev1.PodPending
 	w := newWorld(t, job, pods...)
 	w.run(job)
-	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
-		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
-		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+	w.restart()
 	w.pass()
 	w.pass() // with an event of every pod
 	l := w.r.existingState(w.job, "job-uid").ledger
@@ -552,7 +543,7 @@ func TestAForgottenJobStaysForgotten(t *testing.T) {
 	}
 }
 
-// newReconciler is a reconciler that knows only what the API server has, as after a restart.
+// restart gives the world a new reconciler that knows only what the API server has, as after a restart.
 func (w *world) restart() {
 	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
 		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
