@@ -75,6 +75,25 @@ type EphemeralJobSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	StartDeadlineSeconds *int32 `json:"startDeadlineSeconds,omitempty"`
+
+	// FailureBudget stops the job once this many targets failed: no new target starts,
+	// the running ones finish, and the job ends Failed with reason FailureBudgetExceeded,
+	// sparing the pods it had not reached. A command that fails everywhere then fails on
+	// a few pods, not on the whole fleet. The failed targets never pass
+	// failureBudget + parallelism - 1. Unset means the job runs on every target whatever
+	// fails.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	FailureBudget *int32 `json:"failureBudget,omitempty"`
+
+	// MaxEphemeralContainersPerPod refuses a pod that would hold more ephemeral containers
+	// than this with the job's: ephemeral containers can never be removed from a pod, so
+	// each run grows its spec, and every watch event of it, for the pod's lifetime. A pod
+	// whose object nears the size etcd accepts is refused whatever this says. Unset means 50.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxEphemeralContainersPerPod *int32 `json:"maxEphemeralContainersPerPod,omitempty"`
 }
 
 // EphemeralContainerTemplateSpec describes the ephemeral containers added to each target pod.
@@ -97,7 +116,8 @@ const (
 	EphemeralJobRunning EphemeralJobPhase = "Running"
 	// EphemeralJobSucceeded means every target finished and none failed.
 	EphemeralJobSucceeded EphemeralJobPhase = "Succeeded"
-	// EphemeralJobFailed means every target finished and at least one failed, or the deadline passed.
+	// EphemeralJobFailed means every target finished and at least one failed, the failure
+	// budget was spent, or the deadline passed.
 	EphemeralJobFailed EphemeralJobPhase = "Failed"
 	// EphemeralJobError means the job cannot run at all (for example, an invalid selector).
 	EphemeralJobError EphemeralJobPhase = "Error"
@@ -313,9 +333,11 @@ const DefaultStartDeadlineSeconds int32 = 300
 
 // Condition types of an EphemeralJob.
 const (
-	// ConditionComplete is True once the job has finished, successfully or not.
+	// ConditionComplete is True once every target succeeded, as for a batch/v1 Job: a
+	// failed job never has it, so `kubectl wait --for=condition=Complete` waits for success.
 	ConditionComplete = "Complete"
-	// ConditionFailed is True once the job has finished with at least one failed target, or past its deadline.
+	// ConditionFailed is True once the job has failed; its reason says how: TargetsFailed,
+	// FailureBudgetExceeded, DeadlineExceeded or NoTargets.
 	ConditionFailed = "Failed"
 	// ConditionProgressing is True while targets are unfinished.
 	ConditionProgressing = "Progressing"
@@ -336,8 +358,10 @@ const (
 	ReasonInjecting               = "Injecting"
 	ReasonPaused                  = "Paused"
 	ReasonAllSucceeded            = "AllSucceeded"
-	ReasonSomeFailed              = "SomeFailed"
+	ReasonTargetsFailed           = "TargetsFailed"
+	ReasonFailureBudgetExceeded   = "FailureBudgetExceeded"
 	ReasonDeadlineExceeded        = "DeadlineExceeded"
+	ReasonNoTargets               = "NoTargets"
 	ReasonInvalidSelector         = "InvalidSelector"
 	ReasonTargetContainerNotFound = "TargetContainerNotFound"
 	ReasonContainerNameTaken      = "ContainerNameTaken"
@@ -349,6 +373,10 @@ const (
 	ReasonIndexClaimedTwice       = "IndexClaimedTwice"
 	ReasonTemplateMismatch        = "TemplateMismatch"
 	ReasonStatusFieldRefused      = "StatusFieldRefused"
+	// ReasonTooManyEphemeralContainers refuses a pod that would pass maxEphemeralContainersPerPod.
+	ReasonTooManyEphemeralContainers = "TooManyEphemeralContainers"
+	// ReasonPodTooLarge refuses a pod whose object would near the size etcd accepts.
+	ReasonPodTooLarge = "PodTooLarge"
 )
 
 // Environment variables set in every injected container.

@@ -47,3 +47,19 @@ func (s *EphemeralJobSpec) StartDeadline() time.Duration {
 	}
 	return time.Duration(*s.StartDeadlineSeconds) * time.Second
 }
+
+// DefaultMaxEphemeralContainersPerPod is used when spec.maxEphemeralContainersPerPod is unset.
+const DefaultMaxEphemeralContainersPerPod int32 = 50
+
+// MaxPodBytes is the largest a target pod's object may grow to with the job's containers:
+// two thirds of etcd's default request limit (1.5 MiB), leaving room for the pod's later
+// status and metadata writes, which etcd would otherwise refuse for good.
+const MaxPodBytes = 1 << 20
+
+// GetMaxEphemeralContainersPerPod returns spec.maxEphemeralContainersPerPod, or its default when unset.
+func (s *EphemeralJobSpec) GetMaxEphemeralContainersPerPod() int32 {
+	if s.MaxEphemeralContainersPerPod == nil {
+		return DefaultMaxEphemeralContainersPerPod
+	}
+	return *s.MaxEphemeralContainersPerPod
+}

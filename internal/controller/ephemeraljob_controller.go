@@ -365,7 +365,7 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			}
 			continue
 		}
-		if !p.acceptNew || p.job.Spec.Paused || !l.isCandidate(pod) {
+		if !p.acceptNew || p.job.Spec.Paused || l.budgetSpent(p.job) || !l.isCandidate(pod) {
 			// Not to be sent again now that the job or the pod takes no new target: if the
 			// write still lands, the pod's event brings the target back; once the pod moved on
 			// without it, it never can.

@@ -821,10 +821,7 @@ func (l *ledger) summarize(job *appsv1alpha1.EphemeralJob, acceptNew bool) summa
 	}
 	s.targeted = s.succeeded + s.failed + s.active
 	if acceptNew {
-		waiting := int32(l.candidates.len() + l.pending.len())
-		if limit, ok := job.Spec.ReplicasLimit(); ok {
-			waiting = min(waiting, max(limit-s.targeted, 0))
-		}
+		waiting := l.spared(job)
 		s.waiting += waiting
 		s.notRunning = max(waiting-int32(l.candidates.len()), 0)
 	}
@@ -833,13 +830,33 @@ func (l *ledger) summarize(job *appsv1alpha1.EphemeralJob, acceptNew bool) summa
 }
 
 // room returns how many more targets the job may take now: parallelism less the active
-// targets, within what replicas leaves.
+// targets, within what replicas leaves, and none once the failure budget is spent.
 func (l *ledger) room(job *appsv1alpha1.EphemeralJob) int32 {
+	if l.budgetSpent(job) {
+		return 0
+	}
 	room := job.Spec.GetParallelism() - int32(len(l.active))
 	if limit, ok := job.Spec.ReplicasLimit(); ok {
 		room = min(room, limit-(l.nSucceeded+l.nFailed+int32(len(l.active))))
 	}
 	return max(room, 0)
+}
+
+// budgetSpent reports whether as many targets failed as spec.failureBudget allows: the
+// job then starts no new target. A target only frees its slot once it is seen finished,
+// so at most parallelism - 1 others can still fail after the one that spent the budget.
+func (l *ledger) budgetSpent(job *appsv1alpha1.EphemeralJob) bool {
+	return job.Spec.FailureBudget != nil && l.nFailed >= *job.Spec.FailureBudget
+}
+
+// spared returns how many selected pods the job would still have targeted: those a spent
+// failure budget or a passed deadline leaves untouched.
+func (l *ledger) spared(job *appsv1alpha1.EphemeralJob) int32 {
+	n := int32(l.candidates.len() + l.pending.len())
+	if limit, ok := job.Spec.ReplicasLimit(); ok {
+		n = min(n, max(limit-(l.nSucceeded+l.nFailed+int32(len(l.active))), 0))
+	}
+	return n
 }
 
 // writeResults puts the ledger's results into the status.

@@ -39,6 +39,11 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 	st.ObservedGeneration = job.Generation
 	st.StartTime = startedAt(&st, now)
 	l.writeResults(&st)
+	spent := l.budgetSpent(job)
+	var spared int32
+	if spent && acceptNew {
+		spared, acceptNew = l.spared(job), false
+	}
 	if acceptNew && !job.Spec.Paused && l.next+job.Spec.GetParallelism() > l.writtenLimit && l.candidates.len() > 0 {
 		st.IndexLimit = l.next + max(indexBatch, job.Spec.GetParallelism())
 	}
@@ -47,7 +52,7 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 	st.Targeted = s.targeted
 	st.Succeeded, st.Failed, st.Running, st.Waiting, st.Match = s.succeeded, s.failed, s.running, s.waiting, s.match
 
-	phase, reason, message := decidePhase(job, &st, s.notRunning, now)
+	phase, reason, message := decidePhase(job, &st, s.notRunning, spent, spared, now)
 	st.Phase = phase
 	if phase.IsFinished() && st.CompletionTime == nil {
 		t := metav1.NewTime(now)
@@ -64,9 +69,10 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 }
 
 // decidePhase returns the phase and a reason and message for it; notRunning is how many
-// of the waiting targets are selected pods not running yet.
+// of the waiting targets are selected pods not running yet; spent says the failure budget
+// is spent, sparing that many pods.
 func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobStatus, notRunning int32,
-	now time.Time) (appsv1alpha1.EphemeralJobPhase, string, string) {
+	spent bool, spared int32, now time.Time) (appsv1alpha1.EphemeralJobPhase, string, string) {
 	old := job.Status
 	finishedTargets := st.Running == 0 && st.Waiting == 0
 	replicasZero := false
@@ -83,12 +89,23 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 			return old.Phase, c.Reason, c.Message
 		}
 		return old.Phase, string(old.Phase), ""
+	case deadlinePassed(job, st.StartTime, now) && st.Match == 0:
+		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonNoTargets,
+			fmt.Sprintf("activeDeadlineSeconds (%ds) passed before any pod was targeted", *job.Spec.ActiveDeadlineSeconds)
 	case deadlinePassed(job, st.StartTime, now):
 		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonDeadlineExceeded,
 			fmt.Sprintf("the job ran longer than activeDeadlineSeconds (%ds) with %d of %d pods unfinished",
 				*job.Spec.ActiveDeadlineSeconds, st.Running+st.Waiting, st.Match)
+	case spent && finishedTargets:
+		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonFailureBudgetExceeded,
+			fmt.Sprintf("%d targets failed, reaching failureBudget (%d): %s spared; %s",
+				st.Failed, *job.Spec.FailureBudget, pods(spared), failureMessage(job.Name, st))
+	case spent:
+		return appsv1alpha1.EphemeralJobRunning, appsv1alpha1.ReasonFailureBudgetExceeded,
+			fmt.Sprintf("%d targets failed, reaching failureBudget (%d): no new target starts; %d running or starting finish first",
+				st.Failed, *job.Spec.FailureBudget, st.Running+st.Waiting)
 	case finishedTargets && st.Failed > 0:
-		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonSomeFailed, failureMessage(job.Name, st)
+		return appsv1alpha1.EphemeralJobFailed, appsv1alpha1.ReasonTargetsFailed, failureMessage(job.Name, st)
 	case finishedTargets && (st.Match > 0 || replicasZero):
 		return appsv1alpha1.EphemeralJobSucceeded, appsv1alpha1.ReasonAllSucceeded,
 			fmt.Sprintf("all %d pods succeeded", st.Match)
@@ -108,6 +125,14 @@ func decidePhase(job *appsv1alpha1.EphemeralJob, st *appsv1alpha1.EphemeralJobSt
 		}
 		return appsv1alpha1.EphemeralJobWaiting, appsv1alpha1.ReasonInjecting, msg
 	}
+}
+
+// pods says how many pods: "1 pod", "2 pods".
+func pods(n int32) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
 }
 
 // failureMessage says how many targets failed and how the largest group of them ended,
@@ -164,16 +189,18 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 		})
 	}
 	if phase.IsFinished() {
-		// Complete says how many pods finished how; Failed says why the job failed. Neither
-		// repeats the other, and Progressing, over, says nothing.
+		// As for a batch/v1 Job, Complete is True only when the job succeeded and Failed only
+		// when it failed; the other is absent, so that `kubectl wait --for=condition=Complete`
+		// never returns for a failed job. (Jobs written by earlier versions had Complete=True
+		// on failure too: it goes with the first status written after an upgrade.)
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "")
-		complete := message
 		if phase == appsv1alpha1.EphemeralJobFailed {
+			meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionComplete)
 			set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, message)
-			complete = fmt.Sprintf("%d of %d pods finished: %d succeeded, %d failed",
-				st.Succeeded+st.Failed, st.Match, st.Succeeded, st.Failed)
+		} else {
+			meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionFailed)
+			set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, message)
 		}
-		set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, complete)
 	} else {
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
 	}

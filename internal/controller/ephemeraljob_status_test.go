@@ -96,7 +96,7 @@ func TestComputeStatus(t *testing.T) {
 			want: counts{phase: appsv1alpha1.EphemeralJobWaiting, match: 2, waiting: 2}},
 		{name: "mixed results end Failed, never in limbo", job: job,
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj(), pod(1).Injected(job, 1).Exited(1).Obj()},
-			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 2, succeeded: 1, failed: 1}, reason: appsv1alpha1.ReasonSomeFailed},
+			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 2, succeeded: 1, failed: 1}, reason: appsv1alpha1.ReasonTargetsFailed},
 		{name: "all succeeded", job: job,
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj(), pod(1).Injected(job, 1).Exited(0).Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobSucceeded, match: 2, succeeded: 2}},
@@ -106,6 +106,27 @@ func TestComputeStatus(t *testing.T) {
 		{name: "a waiting reason the kubelet retries is not final", job: job,
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Waiting("CreateContainerConfigError").Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobWaiting, match: 1, waiting: 1}},
+		{name: "an image that runs as root against runAsNonRoot is final", job: job,
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).WaitingWith("CreateContainerConfigError",
+				`container has runAsNonRoot and image will run as root (pod: "ns/web-00", container: check)`).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 1, failed: 1}, reason: appsv1alpha1.ReasonTargetsFailed},
+		{name: "a failure budget spent stops new targets; running ones finish",
+			job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.FailureBudget = new(int32(2)) }),
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(1).Obj(), pod(1).Injected(job, 1).Exited(3).Obj(),
+				pod(2).Injected(job, 2).Started().Obj(), pod(3).Obj(), pod(4).Obj()},
+			want:   counts{phase: appsv1alpha1.EphemeralJobRunning, match: 3, failed: 2, running: 1},
+			reason: appsv1alpha1.ReasonFailureBudgetExceeded},
+		{name: "a failure budget spent ends the job Failed once the running targets finished",
+			job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.FailureBudget = new(int32(2)) }),
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(1).Obj(), pod(1).Injected(job, 1).Exited(3).Obj(),
+				pod(2).Injected(job, 2).Exited(0).Obj(), pod(3).Obj(), pod(4).Obj()},
+			want:   counts{phase: appsv1alpha1.EphemeralJobFailed, match: 3, succeeded: 1, failed: 2},
+			reason: appsv1alpha1.ReasonFailureBudgetExceeded},
+		{name: "a failure budget not spent changes nothing",
+			job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.FailureBudget = new(int32(3)) }),
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(1).Obj(), pod(1).Injected(job, 1).Exited(3).Obj(),
+				pod(2).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobRunning, match: 3, failed: 2, waiting: 1}, reason: appsv1alpha1.ReasonInjecting},
 		{name: "replicas caps the targets", job: written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.Replicas = new(int32(2)) }),
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Started().Obj(), pod(1).Obj(), pod(2).Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobRunning, match: 2, running: 1, waiting: 1}},
@@ -145,6 +166,12 @@ func TestComputeStatus(t *testing.T) {
 			job:  written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.ActiveDeadlineSeconds = new(int64(30)) }),
 			pods: []*corev1.Pod{pod(0).Injected(job, 0).Started().Obj(), pod(1).Obj()},
 			want: counts{phase: appsv1alpha1.EphemeralJobFailed, match: 1, running: 1}, reason: appsv1alpha1.ReasonDeadlineExceeded},
+		{name: "deadline passed with no target fails the job with NoTargets",
+			job:  written(0, func(j *appsv1alpha1.EphemeralJob) { j.Spec.ActiveDeadlineSeconds = new(int64(30)) }),
+			want: counts{phase: appsv1alpha1.EphemeralJobFailed}, reason: appsv1alpha1.ReasonNoTargets},
+		{name: "all succeeded completes", job: job,
+			pods: []*corev1.Pod{pod(0).Injected(job, 0).Exited(0).Obj()},
+			want: counts{phase: appsv1alpha1.EphemeralJobSucceeded, match: 1, succeeded: 1}, reason: appsv1alpha1.ReasonAllSucceeded},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,16 +188,66 @@ func TestComputeStatus(t *testing.T) {
 			if st.Phase.IsFinished() != (st.CompletionTime != nil) {
 				t.Errorf("phase %s with completionTime %v", st.Phase, st.CompletionTime)
 			}
-			if tc.reason != "" {
-				typ := appsv1alpha1.ConditionProgressing
-				if st.Phase.IsFinished() {
-					typ = appsv1alpha1.ConditionComplete
+			// As for batch/v1 Jobs: Complete only on success, Failed only on failure.
+			complete := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionComplete)
+			failed := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionFailed)
+			typ := appsv1alpha1.ConditionProgressing
+			switch st.Phase {
+			case appsv1alpha1.EphemeralJobSucceeded:
+				typ = appsv1alpha1.ConditionComplete
+				if complete == nil || complete.Status != metav1.ConditionTrue || failed != nil {
+					t.Errorf("succeeded with Complete %+v and Failed %+v", complete, failed)
 				}
+			case appsv1alpha1.EphemeralJobFailed:
+				typ = appsv1alpha1.ConditionFailed
+				if failed == nil || failed.Status != metav1.ConditionTrue || complete != nil {
+					t.Errorf("failed with Complete %+v and Failed %+v", complete, failed)
+				}
+			default:
+				if complete != nil || failed != nil {
+					t.Errorf("%s with Complete %+v and Failed %+v", st.Phase, complete, failed)
+				}
+			}
+			if tc.reason != "" {
 				if c := meta.FindStatusCondition(st.Conditions, typ); c == nil || c.Reason != tc.reason {
 					t.Errorf("condition %s: %+v, want reason %s", typ, c, tc.reason)
 				}
 			}
 		})
+	}
+}
+
+// A job an earlier version finished Failed with Complete=True loses Complete with the next
+// status, and keeps its Failed condition as it was written.
+func TestFailedJobOfAnEarlierVersionLosesComplete(t *testing.T) {
+	job := written(100, func(j *appsv1alpha1.EphemeralJob) {
+		j.Status.Phase, j.Status.CompletionTime = appsv1alpha1.EphemeralJobFailed, &metav1.Time{Time: t0}
+		j.Status.FailedIndexes = "0"
+		j.Status.Conditions = []metav1.Condition{
+			{Type: appsv1alpha1.ConditionComplete, Status: metav1.ConditionTrue, Reason: "SomeFailed", Message: "1 of 1 pods finished"},
+			{Type: appsv1alpha1.ConditionFailed, Status: metav1.ConditionTrue, Reason: "SomeFailed", Message: "1 of 1 pods failed"},
+		}
+	})
+	st := computeStatus(job, ledgerFrom(t, job), false, t0.Add(time.Hour))
+	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionComplete); c != nil {
+		t.Errorf("a failed job keeps Complete: %+v", c)
+	}
+	if c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionFailed); c == nil ||
+		c.Reason != "SomeFailed" || c.Message != "1 of 1 pods failed" {
+		t.Errorf("Failed changed: %+v", c)
+	}
+}
+
+// The failure budget's messages say how many targets failed, the budget, and how many pods
+// were spared.
+func TestFailureBudgetMessage(t *testing.T) {
+	job := written(100, func(j *appsv1alpha1.EphemeralJob) { j.Spec.FailureBudget = new(int32(2)) })
+	pods := []*corev1.Pod{pod(0).Injected(job, 0).Exited(1).Obj(), pod(1).Injected(job, 1).Exited(1).Obj(),
+		pod(2).Obj(), pod(3).Obj(), pod(4).Obj()}
+	st := computeStatus(job, ledgerFrom(t, job, pods...), true, t0)
+	c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionFailed)
+	if c == nil || !strings.HasPrefix(c.Message, "2 targets failed, reaching failureBudget (2): 3 pods spared; 2 of 2 pods failed") {
+		t.Errorf("Failed: %+v", c)
 	}
 }
 
@@ -233,16 +310,12 @@ func TestResultsFoldIdenticalResults(t *testing.T) {
 		t.Fatalf("results %+v, want %+v", st.Results, want)
 	}
 	failed := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionFailed)
-	complete := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionComplete)
-	if failed == nil || complete == nil {
+	if failed == nil {
 		t.Fatalf("conditions %+v", st.Conditions)
 	}
 	if got := failed.Message; got != "3 of 5 pods failed, 3 with exit code 1 (helloworld is not running): "+
 		"web-01/check, web-03/check, web-04/check; `kubectl ejob results ej` lists each pod" {
 		t.Errorf("Failed says %q", got)
-	}
-	if got := complete.Message; got != "5 of 5 pods finished: 2 succeeded, 3 failed" {
-		t.Errorf("Complete says %q", got)
 	}
 
 	// After a restart the groups carry on from the status, without counting a target twice.

@@ -21,6 +21,7 @@ package podstate
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,16 +49,56 @@ const (
 func (o Outcome) IsFinished() bool { return o == Succeeded || o == Failed }
 
 // unrecoverableWaitingReasons are waiting reasons an ephemeral container never leaves:
-// ephemeral containers are never restarted, so the kubelet gives up on them.
+// ephemeral containers are never restarted, so the kubelet gives up on them, or the
+// container's spec (which cannot change) makes every retry fail the same way.
 // CreateContainerConfigError and CreateContainerError are not among them: the kubelet
 // retries those (a Secret or ConfigMap created a moment later lets the container start),
-// so they end a target only through the job's start deadline.
+// so they end a target only through the job's start deadline, but for the messages in
+// finalConfigErrors.
 var unrecoverableWaitingReasons = map[string]bool{
 	"RunContainerError":  true,
 	"InvalidImageName":   true,
 	"ErrImageNeverPull":  true,
 	"PreCreateHookError": true,
 	"PreStartHookError":  true,
+}
+
+// finalConfigErrors are the beginnings of the CreateContainerConfigError messages that the
+// kubelet's runAsNonRoot check gives (pkg/kubelet/kuberuntime, verifyRunAsNonRoot): the
+// container's securityContext and its image's user decide them, and neither changes
+// between retries, so waiting out the start deadline would only hold a parallelism slot.
+var finalConfigErrors = []string{
+	"container's runAsUser breaks non-root policy",
+	"container has runAsNonRoot and image will run as root",
+	"container has runAsNonRoot and image has non-numeric user",
+	"container has runAsNonRoot and image has an invalid user id",
+}
+
+// withoutPodSuffix drops the ` (pod: "name_namespace(uid)", container: name)` that the
+// kubelet ends many of its messages with: the result already names the pod, and without
+// it the same failure in many pods folds into one result group.
+func withoutPodSuffix(msg string) string {
+	i := strings.LastIndex(msg, ` (pod: "`)
+	if i < 0 || !strings.HasSuffix(msg, ")") || !strings.Contains(msg[i:], `", container: `) {
+		return msg
+	}
+	return msg[:i]
+}
+
+// IsFinalWaiting reports whether a container waiting with this reason and message will
+// never start.
+func IsFinalWaiting(reason, message string) bool {
+	if unrecoverableWaitingReasons[reason] {
+		return true
+	}
+	if reason == "CreateContainerConfigError" {
+		for _, prefix := range finalConfigErrors {
+			if strings.HasPrefix(message, prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Result is a pod's outcome for one job, with the details of the container that decided it.
@@ -233,8 +274,8 @@ func evaluateContainer(name string, st *corev1.ContainerStatus, podDone bool) Re
 			r.Outcome, r.Reason, r.Message = Failed, appsv1alpha1.ReasonPodVanished, "the pod terminated while the container ran"
 		}
 	case st.State.Waiting != nil:
-		r.Reason, r.Message = st.State.Waiting.Reason, st.State.Waiting.Message
-		if unrecoverableWaitingReasons[r.Reason] || podDone {
+		r.Reason, r.Message = st.State.Waiting.Reason, withoutPodSuffix(st.State.Waiting.Message)
+		if IsFinalWaiting(r.Reason, r.Message) || podDone {
 			r.Outcome = Failed
 		}
 	}

@@ -60,6 +60,22 @@ func TestEvaluate(t *testing.T) {
 			statuses: []corev1.ContainerStatus{status("a", waitingState("ErrImageNeverPull"))}, want: Failed, wantOwned: true},
 		{name: "a missing Secret is retried by the kubelet", containers: []corev1.EphemeralContainer{owned("a", "j")},
 			statuses: []corev1.ContainerStatus{status("a", waitingState("CreateContainerConfigError"))}, want: Waiting, wantOwned: true},
+		{name: "an image running as root against runAsNonRoot never starts", containers: []corev1.EphemeralContainer{owned("a", "j")},
+			statuses: []corev1.ContainerStatus{status("a", corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+				Reason:  "CreateContainerConfigError",
+				Message: `container has runAsNonRoot and image will run as root (pod: "web_ns(6b1c)", container: a)`}})},
+			want: Failed, wantOwned: true},
+		{name: "a runAsUser 0 against runAsNonRoot never starts", containers: []corev1.EphemeralContainer{owned("a", "j")},
+			statuses: []corev1.ContainerStatus{status("a", corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+				Reason:  "CreateContainerConfigError",
+				Message: `container's runAsUser breaks non-root policy (pod: "web_ns(6b1c)", container: a)`}})},
+			want: Failed, wantOwned: true},
+		{name: "a missing ConfigMap key is retried", containers: []corev1.EphemeralContainer{owned("a", "j")},
+			statuses: []corev1.ContainerStatus{status("a", corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+				Reason: "CreateContainerConfigError", Message: `couldn't find key k in ConfigMap ns/cm`}})},
+			want: Waiting, wantOwned: true},
+		{name: "an invalid image name never starts", containers: []corev1.EphemeralContainer{owned("a", "j")},
+			statuses: []corev1.ContainerStatus{status("a", waitingState("InvalidImageName"))}, want: Failed, wantOwned: true},
 		{name: "a container create error is retried by the kubelet", containers: []corev1.EphemeralContainer{owned("a", "j")},
 			statuses: []corev1.ContainerStatus{status("a", waitingState("CreateContainerError"))}, want: Waiting, wantOwned: true},
 		{name: "running", containers: []corev1.EphemeralContainer{owned("a", "j")},
@@ -108,5 +124,20 @@ func TestIndexAndJobUIDs(t *testing.T) {
 	}
 	if _, ok := Index(pod, "nope"); ok {
 		t.Errorf("Index of a job with no containers should be absent")
+	}
+}
+
+// A final waiting message loses the kubelet's pod suffix, so that the same failure in many
+// pods folds into one result group; other messages are kept whole.
+func TestWithoutPodSuffix(t *testing.T) {
+	for in, want := range map[string]string{
+		`container has runAsNonRoot and image will run as root (pod: "web-1_shop(6b1c0d3e)", container: check)`: "container has runAsNonRoot and image will run as root",
+		`couldn't find key k in ConfigMap ns/cm`: `couldn't find key k in ConfigMap ns/cm`,
+		`something (pod: "x") and more`:          `something (pod: "x") and more`,
+		``:                                       ``,
+	} {
+		if got := withoutPodSuffix(in); got != want {
+			t.Errorf("withoutPodSuffix(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

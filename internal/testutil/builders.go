@@ -98,6 +98,11 @@ func (p *PodWrapper) Waiting(reason string) *PodWrapper {
 	return p.containerStates(corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}})
 }
 
+// WaitingWith marks every ephemeral container waiting for the reason, with the kubelet's message.
+func (p *PodWrapper) WaitingWith(reason, message string) *PodWrapper {
+	return p.containerStates(corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}})
+}
+
 func (p *PodWrapper) containerStates(state corev1.ContainerState) *PodWrapper {
 	p.Status.EphemeralContainerStatuses = nil
 	for _, c := range p.Spec.EphemeralContainers {

@@ -199,9 +199,10 @@ var _ = Describe("EphemeralJob controller", func() {
 				And(HaveField("Succeeded", false), HaveField("ExitCode", HaveValue(BeEquivalentTo(1))), HaveField("Count", BeEquivalentTo(2)),
 					HaveField("Pods", ConsistOf("helloworld-no-work-0/"+container, "helloworld-no-work-1/"+container)))))
 			failed := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionFailed)
-			complete := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)
+			Expect(failed).To(HaveField("Reason", appsv1alpha1.ReasonTargetsFailed))
 			Expect(failed.Message).To(HavePrefix("2 of 4 pods failed, 2 with exit code 1"))
-			Expect(complete.Message).To(Equal("4 of 4 pods finished: 2 succeeded, 2 failed"))
+			Expect(meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)).To(BeNil(),
+				"a failed job is not Complete, as for batch/v1 Jobs")
 			Expect(mon.Max()).To(Equal(1), "parallelism 1 was exceeded")
 
 			By(fmt.Sprintf("run %d: delete the job", run+1))
@@ -498,6 +499,50 @@ var _ = Describe("EphemeralJob controller", func() {
 		Expect(cond.Message).To(And(ContainSubstring("web-0"), ContainSubstring("StartDeadlineExceeded")))
 		Expect(job.Status.Results).To(ContainElement(And(HaveField("Reason", appsv1alpha1.ReasonStartDeadlineExceeded),
 			HaveField("Message", ContainSubstring("ImagePullBackOff")), HaveField("Pods", ConsistOf("web-0/check")))))
+	})
+
+	It("fails at once a target the kubelet will never start: an image running as root against runAsNonRoot", func(ctx SpecContext) {
+		ns := newNamespace(ctx, func(pod *corev1.Pod, c *corev1.EphemeralContainer) kubelet.Outcome {
+			return kubelet.Outcome{WaitingReason: "CreateContainerConfigError", WaitingMessage: fmt.Sprintf(
+				"container has runAsNonRoot and image will run as root (pod: %q, container: %s)", pod.Namespace+"/"+pod.Name, c.Name)}
+		})
+		runPods(ctx, ns, "web", 100)
+		// With the default start deadline of 300 s, waiting it out would take 100/10 × 300 s.
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("root", ns, "web").Parallelism(10).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "root"), "90s").Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 100, Failed: 100}))
+		job := getJob(ctx, ns, "root")
+		Expect(job.Status.Results).To(ConsistOf(And(HaveField("Reason", "CreateContainerConfigError"),
+			HaveField("Message", ContainSubstring("image will run as root")), HaveField("Count", int32(100)))))
+		Expect(meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionFailed)).To(
+			HaveField("Reason", appsv1alpha1.ReasonTargetsFailed))
+		Expect(meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)).To(BeNil())
+	})
+
+	It("stops starting targets once the failure budget is spent and spares the other pods", func(ctx SpecContext) {
+		ns := newNamespace(ctx, func(*corev1.Pod, *corev1.EphemeralContainer) kubelet.Outcome {
+			return kubelet.Outcome{ExitCode: 1}
+		})
+		pods := runPods(ctx, ns, "web", 40)
+		monitor := monitorParallelism(ctx, ns)
+		defer monitor.stop()
+		job := testutil.MakeEphemeralJob("budget", ns, "web").Parallelism(3).Obj()
+		job.Spec.FailureBudget = new(int32(5))
+		Expect(k8s.Create(ctx, job)).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "budget"), "60s").Should(HaveField("Phase", appsv1alpha1.EphemeralJobFailed))
+		job = getJob(ctx, ns, "budget")
+		Expect(job.Status.Failed).To(And(BeNumerically(">=", 5), BeNumerically("<=", 5+3-1)))
+		Expect(job.Status.Succeeded).To(BeZero())
+		cond := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionFailed)
+		Expect(cond).To(HaveField("Reason", appsv1alpha1.ReasonFailureBudgetExceeded))
+		Expect(cond.Message).To(ContainSubstring(fmt.Sprintf("%d pods spared", 40-job.Status.Failed)))
+		injected := 0
+		for _, p := range pods {
+			got := &corev1.Pod{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+			injected += len(got.Spec.EphemeralContainers)
+		}
+		Expect(injected).To(Equal(int(job.Status.Failed)), "the spared pods are untouched")
+		Expect(monitor.Max()).To(BeNumerically("<=", 3))
 	})
 
 	It("keeps a target with several containers unfinished until all ended, and failed if one failed", func(ctx SpecContext) {

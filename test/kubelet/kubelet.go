@@ -39,6 +39,9 @@ import (
 type Outcome struct {
 	// WaitingReason, when set, leaves the container waiting with this reason.
 	WaitingReason string
+	// WaitingMessage is the kubelet's message with WaitingReason; when empty it names the
+	// container and the reason.
+	WaitingMessage string
 	// Hold keeps the container running (a long-running command).
 	Hold bool
 	// ExitCode is the code the container terminates with, after running.
@@ -196,8 +199,12 @@ func (s *Stub) step(ctx context.Context, pod *corev1.Pod) (time.Duration, error)
 		case st.State.Terminated != nil:
 		case out.WaitingReason != "":
 			if st.State.Waiting == nil || st.State.Waiting.Reason != out.WaitingReason {
+				msg := out.WaitingMessage
+				if msg == "" {
+					msg = fmt.Sprintf("container %s: %s", c.Name, out.WaitingReason)
+				}
 				st.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: out.WaitingReason,
-					Message: fmt.Sprintf("container %s: %s", c.Name, out.WaitingReason)}}
+					Message: msg}}
 				changed = true
 			}
 		case st.State.Running == nil:
