@@ -18,6 +18,7 @@ package controller
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -25,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
@@ -32,8 +34,8 @@ import (
 // it keeps only what the controller and the recorder read, in a newly allocated pod:
 //
 //   - metadata: name, namespace, UID, resourceVersion, creation and deletion timestamps,
-//     labels, and when the ephemeral containers were last written (a managed fields entry
-//     holding only its subresource and time);
+//     labels, when the ephemeral containers were last written (a managed fields entry
+//     holding only its subresource and time), and for a large pod its size (an annotation);
 //   - spec: the containers' and init containers' names and restart policies, the resources
 //     of the containers an ephemeral container targets (the recorder records them), and the
 //     ephemeral containers whole (an injection sends them back to the ephemeralcontainers
@@ -128,6 +130,11 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 		out.ManagedFields = []metav1.ManagedFieldsEntry{{Subresource: in.str("ephemeralcontainers"),
 			Time: &metav1.Time{Time: at}}}
 	}
+	if size := objectBytes(pod); size >= recordedObjectBytes {
+		// Trimmed, the pod no longer shows how large it is: a large one says it here, so
+		// that an injection that would make it too large for etcd is refused.
+		out.Annotations = map[string]string{annotationObjectBytes: strconv.Itoa(size)}
+	}
 	if n := len(pod.Status.EphemeralContainerStatuses); n > 0 {
 		out.Status.EphemeralContainerStatuses = make([]corev1.ContainerStatus, n)
 		for i := range pod.Status.EphemeralContainerStatuses {
@@ -138,6 +145,27 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 		}
 	}
 	return out
+}
+
+// annotationObjectBytes carries, on a cached pod only, the size of the pod as the API server
+// stores it, when that is at least recordedObjectBytes.
+const annotationObjectBytes = "ephemeraljob.kruise.io/cached-object-bytes"
+
+// recordedObjectBytes is the size from which a cached pod carries annotationObjectBytes: a
+// quarter of MaxPodBytes, so that the pods of most clusters carry nothing more.
+const recordedObjectBytes = appsv1alpha1.MaxPodBytes / 4
+
+// objectBytes estimates the size of the pod as etcd stores it (protobuf, managed fields
+// included), without allocating. A trimmed pod passed again keeps the size its
+// annotation recorded; an annotation a pod's author set can only make it larger.
+func objectBytes(pod *corev1.Pod) int {
+	size := pod.Size()
+	if v, ok := pod.Annotations[annotationObjectBytes]; ok && len(v) <= 10 {
+		if n, err := strconv.Atoi(v); err == nil && n > size {
+			size = n
+		}
+	}
+	return size
 }
 
 // str returns the canonical copy of s.

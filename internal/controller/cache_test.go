@@ -19,6 +19,7 @@ package controller
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,6 +301,30 @@ func TestTrimPodIsIdempotent(t *testing.T) {
 		Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}))
 	if twice := trimmed(t, once.DeepCopy()); !equality.Semantic.DeepEqual(once, twice) {
 		t.Errorf("trimming twice = %+v, want %+v", twice, once)
+	}
+}
+
+// A large pod keeps its size through trimming, trimmed once or twice; a size its author
+// wrote in the annotation can make it larger, never smaller; a small pod carries nothing.
+func TestTrimPodKeepsTheSizeOfALargePod(t *testing.T) {
+	big := fullPod("p", map[string]string{"app": "web"})
+	big.Annotations = map[string]string{"blob": strings.Repeat("x", 400<<10), annotationObjectBytes: "10"}
+	size := big.Size()
+	once := trimmed(t, big)
+	if got := objectBytes(once); got != size {
+		t.Errorf("trimmed, the pod says %d bytes, want %d", got, size)
+	}
+	if got := objectBytes(trimmed(t, once.DeepCopy())); got != size {
+		t.Errorf("trimmed twice, the pod says %d bytes, want %d", got, size)
+	}
+	small := trimmed(t, fullPod("q", map[string]string{"app": "web"}))
+	if len(small.Annotations) != 0 {
+		t.Errorf("a small pod carries %v", small.Annotations)
+	}
+	forged := fullPod("r", map[string]string{"app": "web"})
+	forged.Annotations = map[string]string{annotationObjectBytes: "2000000"}
+	if got := objectBytes(trimmed(t, forged)); got != 2000000 {
+		t.Errorf("a size written larger is not kept: %d", got)
 	}
 }
 

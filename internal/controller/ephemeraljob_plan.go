@@ -62,6 +62,12 @@ func containersFor(job *appsv1alpha1.EphemeralJob, pod *corev1.Pod, index int32)
 	for _, c := range pod.Spec.EphemeralContainers {
 		taken[c.Name] = true
 	}
+	if have, limit := len(pod.Spec.EphemeralContainers), int(job.Spec.GetMaxEphemeralContainersPerPod()); have+
+		len(job.Spec.Template.EphemeralContainers) > limit {
+		return nil, appsv1alpha1.ReasonTooManyEphemeralContainers, fmt.Sprintf("the pod already holds %d ephemeral "+
+			"containers and the job's would pass maxEphemeralContainersPerPod (%d): ephemeral containers are never "+
+			"removed, so recreate the pod (for example with kubectl rollout restart) to run here again", have, limit)
+	}
 	out = make([]corev1.EphemeralContainer, 0, len(job.Spec.Template.EphemeralContainers))
 	for _, c := range job.Spec.Template.EphemeralContainers {
 		if why, ok := targets[c.TargetContainerName]; c.TargetContainerName != "" && (!ok || why != "") {
@@ -87,6 +93,17 @@ func containersFor(job *appsv1alpha1.EphemeralJob, pod *corev1.Pod, index int32)
 			corev1.EnvVar{Name: appsv1alpha1.EnvJobIndex, Value: fmt.Sprint(index)},
 		)
 		out = append(out, c)
+	}
+	// Each container grows the pod by its own size and about as much again in the managed
+	// fields that record who wrote it.
+	size := objectBytes(pod)
+	for i := range out {
+		size += 2 * out[i].Size()
+	}
+	if size > appsv1alpha1.MaxPodBytes {
+		return nil, appsv1alpha1.ReasonPodTooLarge, fmt.Sprintf("with the job's containers the pod would take "+
+			"about %d KiB, more than the %d KiB allowed so that etcd keeps accepting its updates: ephemeral "+
+			"containers are never removed, so recreate the pod to run here again", size>>10, appsv1alpha1.MaxPodBytes>>10)
 	}
 	return out, "", ""
 }

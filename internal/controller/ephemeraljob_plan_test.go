@@ -16,6 +16,8 @@ limitations under the License.
 package controller
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -93,5 +95,51 @@ func TestTwoTemplateContainersNeverTakeOneName(t *testing.T) {
 	got, reason, _ := containersFor(job, p, 0)
 	if reason != "" || len(got) != 2 || got[0].Name == got[1].Name || got[0].Name == "check" || got[1].Name == "check" {
 		t.Fatalf("containers %v, reason %q: two containers share a name, or one takes a taken name", got, reason)
+	}
+}
+
+// A pod refuses a job that would make it hold more ephemeral containers than the job allows,
+// or make its object too large for etcd, with a reason and a message that says what to do.
+func TestPodSpecGrowthIsBounded(t *testing.T) {
+	many := func(n int) *corev1.Pod {
+		p := testutil.MakePod("p", "ns").Obj()
+		for i := range n {
+			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+				EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: fmt.Sprintf("old-%d", i)}})
+		}
+		return p
+	}
+	large := func(bytes int) *corev1.Pod {
+		p := testutil.MakePod("p", "ns").Obj()
+		p.Annotations = map[string]string{"big": strings.Repeat("x", bytes)}
+		out, _ := TrimPod(p)
+		return out.(*corev1.Pod)
+	}
+	withLimit := func(n int32) *appsv1alpha1.EphemeralJob {
+		j := newJob()
+		j.Spec.MaxEphemeralContainersPerPod = &n
+		return j
+	}
+	tests := []struct {
+		name       string
+		job        *appsv1alpha1.EphemeralJob
+		pod        *corev1.Pod
+		wantReason string
+	}{
+		{"49 and the job's make 50, the default", newJob(), many(49), ""},
+		{"50 and the job's pass the default", newJob(), many(50), appsv1alpha1.ReasonTooManyEphemeralContainers},
+		{"the job's limit counts", withLimit(60), many(50), ""},
+		{"a limit of 1 allows a pod's first only", withLimit(1), many(1), appsv1alpha1.ReasonTooManyEphemeralContainers},
+		{"a pod of 900 KiB still takes a container", newJob(), large(900 << 10), ""},
+		{"a pod of 1 MiB, once trimmed, is refused", newJob(), large(appsv1alpha1.MaxPodBytes), appsv1alpha1.ReasonPodTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, reason, msg := containersFor(tc.job, tc.pod, 0); reason != tc.wantReason {
+				t.Errorf("reason %q (%s), want %q", reason, msg, tc.wantReason)
+			} else if reason != "" && !strings.Contains(msg, "recreate the pod") {
+				t.Errorf("the message does not say what to do: %s", msg)
+			}
+		})
 	}
 }

@@ -157,8 +157,18 @@ func validateSpec(spec *appsv1alpha1.EphemeralJobSpec, fldPath *field.Path) fiel
 	if spec.ActiveDeadlineSeconds != nil {
 		errs = append(errs, validateMinimum(*spec.ActiveDeadlineSeconds, 1, fldPath.Child("activeDeadlineSeconds"))...)
 	}
+	if b := spec.FailureBudget; b != nil {
+		errs = append(errs, validateMinimum(int64(*b), 1, fldPath.Child("failureBudget"))...)
+	}
+	if m := spec.MaxEphemeralContainersPerPod; m != nil && (*m < 1 || *m > maxEphemeralContainersPerPod) {
+		errs = append(errs, field.Invalid(fldPath.Child("maxEphemeralContainersPerPod"), *m,
+			utilvalidation.InclusiveRangeError(1, maxEphemeralContainersPerPod)))
+	}
 	return errs
 }
+
+// maxEphemeralContainersPerPod is the largest spec.maxEphemeralContainersPerPod, as the CRD says.
+const maxEphemeralContainersPerPod = 1000
 
 // validateSelector requires a valid selector that selects something less than every pod.
 func validateSelector(sel *metav1.LabelSelector, fldPath *field.Path) field.ErrorList {
@@ -335,6 +345,8 @@ func validateSpecUpdate(oldSpec, newSpec *appsv1alpha1.EphemeralJobSpec, fldPath
 		{"ttlSecondsAfterFinished", oldSpec.TTLSecondsAfterFinished, newSpec.TTLSecondsAfterFinished},
 		{"activeDeadlineSeconds", oldSpec.ActiveDeadlineSeconds, newSpec.ActiveDeadlineSeconds},
 		{"startDeadlineSeconds", oldSpec.StartDeadlineSeconds, newSpec.StartDeadlineSeconds},
+		{"failureBudget", oldSpec.FailureBudget, newSpec.FailureBudget},
+		{"maxEphemeralContainersPerPod", oldSpec.MaxEphemeralContainersPerPod, newSpec.MaxEphemeralContainersPerPod},
 	}
 	for _, f := range immutable {
 		if !apiequality.Semantic.DeepEqual(f.old, f.new) {
@@ -350,6 +362,8 @@ func validateSpecUpdate(oldSpec, newSpec *appsv1alpha1.EphemeralJobSpec, fldPath
 	rest.TTLSecondsAfterFinished = oldSpec.TTLSecondsAfterFinished
 	rest.ActiveDeadlineSeconds = oldSpec.ActiveDeadlineSeconds
 	rest.StartDeadlineSeconds = oldSpec.StartDeadlineSeconds
+	rest.FailureBudget = oldSpec.FailureBudget
+	rest.MaxEphemeralContainersPerPod = oldSpec.MaxEphemeralContainersPerPod
 	rest.Parallelism = oldSpec.Parallelism
 	rest.Replicas = oldSpec.Replicas
 	rest.Paused = oldSpec.Paused

@@ -376,6 +376,20 @@ func TestValidateCreate(t *testing.T) {
 				"must be greater than or equal to 1")},
 		},
 		{
+			name: "failureBudget zero",
+			job:  withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.FailureBudget = ptr.To[int32](0) }),
+			want: field.ErrorList{field.Invalid(specPath.Child("failureBudget"), int64(0),
+				"must be greater than or equal to 1")},
+		},
+		{
+			name: "maxEphemeralContainersPerPod out of range",
+			job: withJob(func(ej *appsv1alpha1.EphemeralJob) {
+				ej.Spec.MaxEphemeralContainersPerPod = ptr.To[int32](1001)
+			}),
+			want: field.ErrorList{field.Invalid(specPath.Child("maxEphemeralContainersPerPod"), int32(1001),
+				"must be between 1 and 1000, inclusive")},
+		},
+		{
 			name: "every problem is reported",
 			job: withJob(func(ej *appsv1alpha1.EphemeralJob) {
 				ej.Spec.Selector = nil
