@@ -43,6 +43,8 @@ const maxReasonBytes = 128
 
 // observer checks the invariants at every pod event and at every status of the job.
 type observer struct {
+	// replicas is the most pods that may hold the job's containers: the job's replicas, or
+	// less when a failure budget bounds them.
 	replicas int
 	pods     kubernetes.Interface
 
@@ -134,7 +136,7 @@ func (o *observer) see(pod *corev1.Pod) {
 		o.maxUnfin = n
 	}
 	if len(o.holding) > o.replicas {
-		o.broken(fmt.Sprintf("%d pods hold the job's container, replicas is %d", len(o.holding), o.replicas))
+		o.broken(fmt.Sprintf("%d pods hold the job's container, more than the %d allowed", len(o.holding), o.replicas))
 	}
 	if len(o.unfinished) > parallelism {
 		o.broken(fmt.Sprintf("%d targets unfinished at once, parallelism is %d", len(o.unfinished), parallelism))

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -516,6 +517,34 @@ var _ = Describe("EphemeralJob controller", func() {
 		Expect(meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionFailed)).To(
 			HaveField("Reason", appsv1alpha1.ReasonTargetsFailed))
 		Expect(meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)).To(BeNil())
+	})
+
+	It("lets kubectl wait for Complete only on success and for Failed only on failure, as for Jobs", func(ctx SpecContext) {
+		ns := newNamespace(ctx, func(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
+			return kubelet.Outcome{ExitCode: map[bool]int32{true: 1}[strings.HasPrefix(pod.Name, "bad-")]}
+		})
+		runPods(ctx, ns, "good", 2)
+		runPods(ctx, ns, "bad", 2)
+		kubectlWait := func(condition, job, timeout string) (string, error) {
+			out, err := exec.CommandContext(ctx, filepath.Join(testutil.AssetsDir(), "kubectl"), "--kubeconfig", kubeconfig,
+				"wait", "-n", ns, "--for=condition="+condition, "ejob/"+job, "--timeout="+timeout).CombinedOutput()
+			return string(out), err
+		}
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("ok", ns, "good").Parallelism(2).Obj())).To(Succeed())
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("ko", ns, "bad").Parallelism(2).Obj())).To(Succeed())
+		out, err := kubectlWait("Complete", "ok", "60s")
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(out).To(ContainSubstring("condition met"))
+		out, err = kubectlWait("Failed", "ko", "60s")
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(out).To(ContainSubstring("condition met"))
+		Expect(getJob(ctx, ns, "ko").Status.Phase).To(Equal(appsv1alpha1.EphemeralJobFailed))
+		out, err = kubectlWait("Complete", "ko", "3s")
+		Expect(err).To(HaveOccurred(), "kubectl wait --for=condition=Complete returned for a failed job: %s", out)
+		Expect(out).To(ContainSubstring("timed out"))
+		out, err = kubectlWait("Failed", "ok", "3s")
+		Expect(err).To(HaveOccurred(), "kubectl wait --for=condition=Failed returned for a job that succeeded: %s", out)
+		Expect(out).To(ContainSubstring("timed out"))
 	})
 
 	It("stops starting targets once the failure budget is spent and spares the other pods", func(ctx SpecContext) {
