@@ -168,7 +168,8 @@ var _ = Describe("the EphemeralJob webhook and Pod Security", func() {
 				SatisfyAll(
 					HavePrefix(`to pass PodSecurity "restricted:latest" on every pod, set securityContext {`),
 					ContainSubstring(`"runAsNonRoot":true`), ContainSubstring(`"allowPrivilegeEscalation":false`),
-					ContainSubstring(`"capabilities":{"drop":["ALL"]}`), ContainSubstring(`"seccompProfile":{"type":"RuntimeDefault"}`),
+					ContainSubstring(`"capabilities":{"drop":["ALL"]}`),
+					ContainSubstring(`"seccompProfile":{"type":"RuntimeDefault"}`),
 					HaveSuffix(`as the "restricted" profile does`),
 				),
 			))
@@ -239,7 +240,8 @@ var _ = Describe("the EphemeralJob webhook and Pod Security", func() {
 			RunAsNonRoot: new(true), AllowPrivilegeEscalation: new(false),
 			Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined},
-		}, "seccompProfile", `seccompProfile (container "check" must not set securityContext.seccompProfile.type to "Unconfined")`),
+		}, "seccompProfile",
+			`seccompProfile (container "check" must not set securityContext.seccompProfile.type to "Unconfined")`),
 		Entry("a privileged container under baseline", psaapi.LevelBaseline, &corev1.SecurityContext{Privileged: new(true)},
 			"privileged", `privileged (container "check" must not set securityContext.privileged=true)`),
 	)

@@ -36,6 +36,7 @@ const (
 	restrictedRefusal  = `violates PodSecurity "restricted:latest": `
 	baselineRefusal    = `violates PodSecurity "baseline:latest": `
 	relyingOnPods      = `would violate PodSecurity "restricted:latest" on pods that do not set at pod level`
+	podsWillRefuse     = relyingOnPods + ` what the template leaves unset, and those pods will refuse the injection: `
 	restrictedHint     = `to pass PodSecurity "restricted:latest" on every pod, set securityContext {`
 	baselineHint       = `to pass PodSecurity "baseline:latest" on every pod, remove the settings named`
 	restrictedWarning  = `would violate PodSecurity "restricted:latest": `
@@ -150,7 +151,7 @@ func TestValidatePodSecurity(t *testing.T) {
 			name:         "restricted only warns about a template that relies on pod-level runAsNonRoot and seccomp",
 			labels:       enforce("restricted"),
 			job:          withSecurityContext(reliesOnPodLevel()),
-			wantWarnings: []string{relyingOnPods + " what the template leaves unset, and those pods will refuse the injection: runAsNonRoot != true", restrictedHint},
+			wantWarnings: []string{podsWillRefuse + "runAsNonRoot != true", restrictedHint},
 		},
 		{
 			name:   "restricted refuses an unconfined seccomp profile, which no pod can make up for",
@@ -168,13 +169,14 @@ func TestValidatePodSecurity(t *testing.T) {
 			job: withSecurityContext(restrictedExcept(func(sc *corev1.SecurityContext) {
 				sc.RunAsUser = new(int64(0))
 			})),
-			wantWarnings: []string{relyingOnPods + " what the template leaves unset, and those pods will refuse the injection: runAsUser=0", restrictedHint},
+			wantWarnings: []string{podsWillRefuse + "runAsUser=0", restrictedHint},
 		},
 		{
-			name:     "restricted at v1.21, before it restricted capabilities",
-			labels:   map[string]string{psaapi.EnforceLevelLabel: "restricted", psaapi.EnforceVersionLabel: "v1.21"},
-			job:      validJob(),
-			wantErrs: []string{debugSecurityContext.Child("allowPrivilegeEscalation").String() + `: violates PodSecurity "restricted:v1.21": ` + allowPrivilegeEsc},
+			name:   "restricted at v1.21, before it restricted capabilities",
+			labels: map[string]string{psaapi.EnforceLevelLabel: "restricted", psaapi.EnforceVersionLabel: "v1.21"},
+			job:    validJob(),
+			wantErrs: []string{debugSecurityContext.Child("allowPrivilegeEscalation").String() +
+				`: violates PodSecurity "restricted:v1.21": ` + allowPrivilegeEsc},
 			wantWarnings: []string{
 				`would violate PodSecurity "restricted:v1.21" on pods that do not set at pod level`,
 				`to pass PodSecurity "restricted:v1.21" on every pod`,
@@ -256,7 +258,8 @@ func TestValidatePodSecurity(t *testing.T) {
 				ej.Spec.Template.EphemeralContainers = append(ej.Spec.Template.EphemeralContainers, second)
 			}),
 			wantErrs: []string{specPath.Child("template", "ephemeralContainers").Index(1).Child("securityContext",
-				"privileged").String() + ": " + baselineRefusal + `privileged (container "admin" must not set securityContext.privileged=true)`},
+				"privileged").String() + ": " + baselineRefusal +
+				`privileged (container "admin" must not set securityContext.privileged=true)`},
 			wantWarnings: []string{baselineHint},
 		},
 	}
@@ -360,7 +363,8 @@ func TestPodSecurityReasonFields(t *testing.T) {
 	seen := sets.New[string]()
 	for _, level := range []psaapi.Level{psaapi.LevelBaseline, psaapi.LevelRestricted} {
 		lv := psaapi.LevelVersion{Level: level, Version: psaapi.LatestVersion()}
-		for _, spec := range []*corev1.PodSpec{bestCasePod(everything), worstCasePod(everything), worstCasePod(everything, other)} {
+		specs := []*corev1.PodSpec{bestCasePod(everything), worstCasePod(everything), worstCasePod(everything, other)}
+		for _, spec := range specs {
 			for _, result := range podSecurityEvaluator.EvaluatePod(lv, &metav1.ObjectMeta{}, spec) {
 				if !result.Allowed {
 					seen.Insert(result.ForbiddenReason)

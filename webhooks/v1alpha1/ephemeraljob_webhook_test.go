@@ -413,7 +413,8 @@ func TestValidateUpdateKeepsOwnerAndTenant(t *testing.T) {
 func namespaceReader(failWith error, namespaces ...*corev1.Namespace) (client.Reader, *int) {
 	reads := new(int)
 	builder := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object,
+			opts ...client.GetOption) error {
 			*reads++
 			if failWith != nil {
 				return failWith
