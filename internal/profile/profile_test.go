@@ -27,6 +27,13 @@ import (
 	"k8s.io/pod-security-admission/policy"
 )
 
+// Capabilities the tests name.
+const (
+	all       corev1.Capability = "ALL"
+	sysPtrace corev1.Capability = "SYS_PTRACE"
+	netRaw    corev1.Capability = "NET_RAW"
+)
+
 // rootBusybox is a debugging container as users write it: an image that runs as root, no securityContext.
 func rootBusybox() *corev1.EphemeralContainer {
 	return &corev1.EphemeralContainer{
@@ -137,7 +144,7 @@ func TestApply(t *testing.T) {
 		RunAsNonRoot:             new(true),
 		RunAsUser:                new(NonRootUser),
 		AllowPrivilegeEscalation: new(false),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{all}},
 		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 	withSC := func(sc *corev1.SecurityContext) *corev1.EphemeralContainer {
@@ -154,20 +161,20 @@ func TestApply(t *testing.T) {
 		{
 			name:    "general adds SYS_PTRACE",
 			profile: General,
-			want:    &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}},
+			want:    &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{sysPtrace}}},
 		},
 		{
 			name:    "general keeps what the template adds and does not add twice",
 			profile: General,
-			in:      &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE", "KILL"}}},
-			want:    &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE", "KILL"}}},
+			in:      &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{sysPtrace, "KILL"}}},
+			want:    &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{sysPtrace, "KILL"}}},
 		},
 		{
 			name:    "netadmin adds NET_ADMIN and NET_RAW after a dropped ALL",
 			profile: NetAdmin,
-			in:      &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			in:      &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{all}}},
 			want: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{
-				Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"NET_ADMIN", "NET_RAW"}}},
+				Drop: []corev1.Capability{all}, Add: []corev1.Capability{"NET_ADMIN", netRaw}}},
 		},
 		{
 			name:    "sysadmin makes the container privileged",
@@ -185,12 +192,12 @@ func TestApply(t *testing.T) {
 			in: &corev1.SecurityContext{
 				Privileged: new(true),
 				Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_ADMIN"},
-					Drop: []corev1.Capability{"NET_RAW"}},
+					Drop: []corev1.Capability{netRaw}},
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined},
 				RunAsUser:      new(int64(0)),
 			},
 			want: &corev1.SecurityContext{
-				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"NET_RAW"}},
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{netRaw}},
 				RunAsUser:    new(int64(0)),
 			},
 		},
@@ -220,7 +227,7 @@ func TestApply(t *testing.T) {
 				RunAsUser:                new(int64(1000)),
 				RunAsGroup:               new(int64(3000)),
 				AllowPrivilegeEscalation: new(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{all}},
 				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 		},
@@ -233,7 +240,7 @@ func TestApply(t *testing.T) {
 				RunAsNonRoot:             new(true),
 				RunAsUser:                new(NonRootUser),
 				AllowPrivilegeEscalation: new(false),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{all}},
 				SeccompProfile: &corev1.SeccompProfile{
 					Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: new("debug.json")},
 			},
@@ -250,7 +257,7 @@ func TestApply(t *testing.T) {
 			if diff := cmp.Diff(tt.want, c.SecurityContext); diff != "" {
 				t.Errorf("securityContext (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(rootBusybox().EphemeralContainerCommon.Command, c.Command); diff != "" {
+			if diff := cmp.Diff(rootBusybox().Command, c.Command); diff != "" {
 				t.Errorf("a field outside securityContext changed (-want +got):\n%s", diff)
 			}
 		})

@@ -85,7 +85,7 @@ func restrictedPod(ctx context.Context, name, ns string, podLevel bool) *corev1.
 	pod := testutil.MakePod(name, ns).Label("app", "app").Obj()
 	container := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: new(false),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		Capabilities:             dropAll(),
 	}
 	runAsNonRoot, user := new(true), new(int64(1000))
 	seccomp := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
@@ -107,6 +107,11 @@ func inject(ctx context.Context, pod *corev1.Pod, c corev1.EphemeralContainer) e
 	Expect(admin.Get(ctx, client.ObjectKeyFromObject(pod), current)).To(Succeed())
 	current.Spec.EphemeralContainers = append(current.Spec.EphemeralContainers, c)
 	return admin.SubResource("ephemeralcontainers").Update(ctx, current)
+}
+
+// dropAll drops every capability, as restricted requires.
+func dropAll() *corev1.Capabilities {
+	return &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
 }
 
 // rootJob returns a job whose one container, "check", runs busybox as root with no securityContext.
@@ -207,7 +212,7 @@ var _ = Describe("the EphemeralJob webhook and Pod Security", func() {
 		warned, warnings := warnedAdmin()
 		job := jobWith(ns, &corev1.SecurityContext{
 			AllowPrivilegeEscalation: new(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Capabilities:             dropAll(),
 		})
 
 		Expect(warned.Create(ctx, job)).To(Succeed())
@@ -238,7 +243,7 @@ var _ = Describe("the EphemeralJob webhook and Pod Security", func() {
 		},
 		Entry("an unconfined seccomp profile under restricted", psaapi.LevelRestricted, &corev1.SecurityContext{
 			RunAsNonRoot: new(true), AllowPrivilegeEscalation: new(false),
-			Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Capabilities:   dropAll(),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined},
 		}, "seccompProfile",
 			`seccompProfile (container "check" must not set securityContext.seccompProfile.type to "Unconfined")`),

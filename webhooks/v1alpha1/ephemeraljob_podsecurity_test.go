@@ -87,7 +87,10 @@ func restrictedExcept(mutate func(sc *corev1.SecurityContext)) *corev1.SecurityC
 }
 
 func TestValidatePodSecurity(t *testing.T) {
-	enforce := func(level string) map[string]string { return map[string]string{psaapi.EnforceLevelLabel: level} }
+	enforce := func(level psaapi.Level) map[string]string {
+		return map[string]string{psaapi.EnforceLevelLabel: string(level)}
+	}
+	restricted, baseline := string(psaapi.LevelRestricted), string(psaapi.LevelBaseline)
 	tests := []struct {
 		name        string
 		labels      map[string]string
@@ -104,24 +107,24 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:   "privileged forbids nothing",
-			labels: enforce("privileged"),
+			labels: enforce(psaapi.LevelPrivileged),
 			job:    withProfile(t, profile.SysAdmin),
 		},
 		{
 			name:   "baseline admits a root busybox",
-			labels: enforce("baseline"),
+			labels: enforce(psaapi.LevelBaseline),
 			job:    validJob(),
 		},
 		{
 			name:         "baseline refuses a privileged container",
-			labels:       enforce("baseline"),
+			labels:       enforce(psaapi.LevelBaseline),
 			job:          withSecurityContext(&corev1.SecurityContext{Privileged: new(true)}),
 			wantErrs:     []string{debugSecurityContext.Child("privileged").String() + ": " + baselineRefusal + "privileged"},
 			wantWarnings: []string{baselineHint},
 		},
 		{
 			name:   "baseline refuses the general profile's SYS_PTRACE",
-			labels: enforce("baseline"),
+			labels: enforce(psaapi.LevelBaseline),
 			job:    withProfile(t, profile.General),
 			wantErrs: []string{debugSecurityContext.Child("capabilities", "add").String() + ": " + baselineRefusal +
 				`non-default capabilities (container "debug" must not include "SYS_PTRACE" in securityContext.capabilities.add)`},
@@ -129,12 +132,12 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:   "baseline admits the baseline profile",
-			labels: enforce("baseline"),
+			labels: enforce(psaapi.LevelBaseline),
 			job:    withProfile(t, profile.Baseline),
 		},
 		{
 			name:   "restricted refuses a root busybox, and warns about what pods may make up for",
-			labels: enforce("restricted"),
+			labels: enforce(psaapi.LevelRestricted),
 			job:    validJob(),
 			wantErrs: []string{
 				debugSecurityContext.Child("allowPrivilegeEscalation").String() + ": " + restrictedRefusal + allowPrivilegeEsc,
@@ -144,18 +147,18 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:   "restricted admits the restricted profile",
-			labels: enforce("restricted"),
+			labels: enforce(psaapi.LevelRestricted),
 			job:    withProfile(t, profile.Restricted),
 		},
 		{
 			name:         "restricted only warns about a template that relies on pod-level runAsNonRoot and seccomp",
-			labels:       enforce("restricted"),
+			labels:       enforce(psaapi.LevelRestricted),
 			job:          withSecurityContext(reliesOnPodLevel()),
 			wantWarnings: []string{podsWillRefuse + "runAsNonRoot != true", restrictedHint},
 		},
 		{
 			name:   "restricted refuses an unconfined seccomp profile, which no pod can make up for",
-			labels: enforce("restricted"),
+			labels: enforce(psaapi.LevelRestricted),
 			job: withSecurityContext(restrictedExcept(func(sc *corev1.SecurityContext) {
 				sc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
 			})),
@@ -165,7 +168,7 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:   "restricted only warns about root, which pods in their own user namespace admit",
-			labels: enforce("restricted"),
+			labels: enforce(psaapi.LevelRestricted),
 			job: withSecurityContext(restrictedExcept(func(sc *corev1.SecurityContext) {
 				sc.RunAsUser = new(int64(0))
 			})),
@@ -173,7 +176,7 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:   "restricted at v1.21, before it restricted capabilities",
-			labels: map[string]string{psaapi.EnforceLevelLabel: "restricted", psaapi.EnforceVersionLabel: "v1.21"},
+			labels: map[string]string{psaapi.EnforceLevelLabel: restricted, psaapi.EnforceVersionLabel: "v1.21"},
 			job:    validJob(),
 			wantErrs: []string{debugSecurityContext.Child("allowPrivilegeEscalation").String() +
 				`: violates PodSecurity "restricted:v1.21": ` + allowPrivilegeEsc},
@@ -184,7 +187,7 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:   "warn only warns, about every pod",
-			labels: map[string]string{psaapi.WarnLevelLabel: "restricted"},
+			labels: map[string]string{psaapi.WarnLevelLabel: restricted},
 			job:    validJob(),
 			wantWarnings: []string{restrictedWarning + allowPrivilegeEsc + ` (container "debug" must set ` +
 				`securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "debug" must set ` +
@@ -194,20 +197,20 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:         "audit warns, saying it is audited",
-			labels:       map[string]string{psaapi.AuditLevelLabel: "baseline"},
+			labels:       map[string]string{psaapi.AuditLevelLabel: baseline},
 			job:          withProfile(t, profile.SysAdmin),
 			wantWarnings: []string{`would violate PodSecurity "baseline:latest" (audited, not enforced): privileged`},
 		},
 		{
 			name:         "a stricter warn level warns about what the enforce level admits",
-			labels:       map[string]string{psaapi.EnforceLevelLabel: "baseline", psaapi.WarnLevelLabel: "restricted"},
+			labels:       map[string]string{psaapi.EnforceLevelLabel: baseline, psaapi.WarnLevelLabel: restricted},
 			job:          validJob(),
 			wantWarnings: []string{restrictedWarning + allowPrivilegeEsc},
 		},
 		{
 			name: "a refusal comes without the warn and audit levels' warnings, as the API server's",
-			labels: map[string]string{psaapi.EnforceLevelLabel: "baseline", psaapi.WarnLevelLabel: "restricted",
-				psaapi.AuditLevelLabel: "restricted", psaapi.AuditVersionLabel: "v1.30"},
+			labels: map[string]string{psaapi.EnforceLevelLabel: baseline, psaapi.WarnLevelLabel: restricted,
+				psaapi.AuditLevelLabel: restricted, psaapi.AuditVersionLabel: "v1.30"},
 			job:          withSecurityContext(&corev1.SecurityContext{Privileged: new(true)}),
 			wantErrs:     []string{debugSecurityContext.Child("privileged").String() + ": " + baselineRefusal},
 			wantWarnings: []string{baselineHint},
@@ -233,13 +236,13 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:        "a namespace the annotation says is exempt is not checked",
-			labels:      enforce("restricted"),
+			labels:      enforce(psaapi.LevelRestricted),
 			annotations: map[string]string{appsv1alpha1.AnnotationPodSecurityExempt: "true"},
 			job:         validJob(),
 		},
 		{
 			name:        "the exemption annotation must say true",
-			labels:      enforce("restricted"),
+			labels:      enforce(psaapi.LevelRestricted),
 			annotations: map[string]string{appsv1alpha1.AnnotationPodSecurityExempt: "yes"},
 			job:         validJob(),
 			wantErrs: []string{
@@ -250,7 +253,7 @@ func TestValidatePodSecurity(t *testing.T) {
 		},
 		{
 			name:   "each container is named by its index",
-			labels: enforce("baseline"),
+			labels: enforce(psaapi.LevelBaseline),
 			job: withJob(func(ej *appsv1alpha1.EphemeralJob) {
 				second := ej.Spec.Template.EphemeralContainers[0]
 				second.Name = "admin"
@@ -268,7 +271,7 @@ func TestValidatePodSecurity(t *testing.T) {
 			errs, warnings := validatePodSecurity(namespaceWith(tt.labels, tt.annotations), &tt.job.Spec.Template,
 				specPath.Child("template"))
 
-			var gotErrs []string
+			gotErrs := make([]string, 0, len(errs))
 			for _, e := range errs {
 				if e.Type != field.ErrorTypeForbidden {
 					t.Errorf("error %v is not Forbidden", e)
@@ -303,9 +306,9 @@ func matchPrefixes(got, want []string) string {
 // in a restricted namespace: the library's words, the fields and what to set.
 func TestValidatePodSecurityMessages(t *testing.T) {
 	ej := validJob()
+	ns := namespaceWith(map[string]string{psaapi.EnforceLevelLabel: string(psaapi.LevelRestricted)}, nil)
 
-	errs, warnings := validatePodSecurity(namespaceWith(map[string]string{psaapi.EnforceLevelLabel: "restricted"}, nil),
-		&ej.Spec.Template, specPath.Child("template"))
+	errs, warnings := validatePodSecurity(ns, &ej.Spec.Template, specPath.Child("template"))
 
 	wantErrs := []string{
 		`spec.template.ephemeralContainers[0].securityContext.allowPrivilegeEscalation: Forbidden: violates ` +
@@ -315,7 +318,7 @@ func TestValidatePodSecurityMessages(t *testing.T) {
 			`PodSecurity "restricted:latest": unrestricted capabilities (container "debug" must set ` +
 			`securityContext.capabilities.drop=["ALL"])`,
 	}
-	var gotErrs []string
+	gotErrs := make([]string, 0, len(errs))
 	for _, e := range errs {
 		gotErrs = append(gotErrs, e.Error())
 	}
