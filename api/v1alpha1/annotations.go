@@ -27,3 +27,10 @@ const (
 	// creation.
 	AnnotationTenant = "ephemeraljob.kruise.io/tenant"
 )
+
+// AnnotationPodSecurityExempt, set to "true" on a Namespace, tells the webhook that the API
+// server exempts that namespace from Pod Security admission (a namespace listed in the
+// exemptions of its AdmissionConfiguration, which the webhook cannot see), so that it does
+// not refuse or warn about jobs there on account of the namespace's Pod Security labels.
+// Whoever may set it may change those labels too.
+const AnnotationPodSecurityExempt = "ephemeraljob.kruise.io/pod-security-exempt"

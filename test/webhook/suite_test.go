@@ -20,12 +20,17 @@ package webhook
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -36,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
@@ -76,8 +82,12 @@ var _ = BeforeSuite(func() {
 	admin, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	// The manager acts as a user holding only the ClusterRole that config/rbac grants it, so
+	// that a permission the webhook needs and the role lacks fails here.
+	managerCfg := managerConfig(context.Background())
+
 	wio := &testEnv.WebhookInstallOptions
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(managerCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
@@ -97,6 +107,40 @@ var _ = BeforeSuite(func() {
 	}()
 	Eventually(func() error { return mgr.GetWebhookServer().StartedChecker()(nil) }).Should(Succeed())
 })
+
+// managerUser is the user the manager acts as.
+const managerUser = "ephemeraljob-manager"
+
+// managerConfig binds config/rbac/role.yaml's ClusterRole to managerUser, waits until RBAC
+// grants it what the webhook uses, and returns a rest.Config that acts as that user.
+func managerConfig(ctx context.Context) *rest.Config {
+	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "config", "rbac", "role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	role := &rbacv1.ClusterRole{}
+	Expect(yaml.UnmarshalStrict(data, role)).To(Succeed())
+	Expect(admin.Create(ctx, role)).To(Succeed())
+	Expect(admin.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: managerUser}},
+	})).To(Succeed())
+
+	c := rest.CopyConfig(cfg)
+	c.Impersonate = rest.ImpersonationConfig{UserName: managerUser}
+	manager, err := client.New(c, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(func(g Gomega) {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: "create", Group: authorizationv1.GroupName, Resource: "subjectaccessreviews"},
+		}}
+		g.Expect(manager.Create(ctx, review)).To(Succeed())
+		g.Expect(review.Status.Allowed).To(BeTrue(), "the manager may not create subjectaccessreviews")
+		g.Expect(manager.Get(ctx, client.ObjectKey{Name: metav1.NamespaceDefault}, &corev1.Namespace{})).
+			To(Succeed(), "the manager may not read namespaces")
+	}).Should(Succeed())
+	return c
+}
 
 var _ = AfterSuite(func() {
 	if stopMgr != nil {

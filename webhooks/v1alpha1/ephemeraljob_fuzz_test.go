@@ -18,17 +18,22 @@ package v1alpha1
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	psaapi "k8s.io/pod-security-admission/api"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 )
 
 // FuzzValidate checks, whatever the objects hold, that validate never panics, never
 // refuses an update that changes nothing, and refuses, with a bounded number of errors,
-// every update that changes a field other than parallelism, replicas and paused.
+// every update that changes a field other than parallelism, replicas and paused; and that
+// the Pod Security check never panics and names only fields of the template's containers.
 func FuzzValidate(f *testing.F) {
 	seed := func(ej *appsv1alpha1.EphemeralJob) []byte {
 		data, err := json.Marshal(ej)
@@ -41,6 +46,9 @@ func FuzzValidate(f *testing.F) {
 	f.Add(seed(story1), seed(story2))
 	f.Add([]byte(nil), seed(story1))
 	f.Add(seed(validJob()), seed(validJob()))
+	f.Add(seed(validJob()), []byte(`{"spec":{"template":{"ephemeralContainers":[{"name":"a","securityContext":{
+		"privileged":true,"capabilities":{"add":["SYS_ADMIN"]},"seccompProfile":{"type":"Unconfined"},
+		"runAsUser":0,"windowsOptions":{"hostProcess":true},"procMount":"Unmasked"}},{}]}}}`))
 	f.Add([]byte(`{}`), []byte(`{}`))
 	f.Add([]byte(`{"spec":{"selector":{}}}`), []byte(`{"spec":{
 		"selector":{"matchExpressions":[{"key":"","operator":"Bogus","values":["x"]}]},
@@ -70,6 +78,18 @@ func FuzzValidate(f *testing.F) {
 		_ = validate(newJob, oldJob)
 		for _, e := range created {
 			_ = e.Error()
+		}
+
+		templatePath := field.NewPath("spec", "template")
+		for _, level := range []string{"baseline", "restricted"} {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns",
+				Labels: map[string]string{psaapi.EnforceLevelLabel: level, psaapi.AuditLevelLabel: "restricted"}}}
+			errs, _ := validatePodSecurity(ns, &newJob.Spec.Template, templatePath)
+			for _, e := range errs {
+				if e.Type != field.ErrorTypeForbidden || !strings.HasPrefix(e.Field, "spec.template.ephemeralContainers[") {
+					t.Errorf("Pod Security error outside the template's containers, or not Forbidden: %v", e)
+				}
+			}
 		}
 
 		if errs := validate(newJob, newJob.DeepCopy()); len(errs) != 0 {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -50,10 +51,15 @@ type SubjectAccessReviewCreator interface {
 
 // SetupEphemeralJobWebhookWithManager registers the validating webhook with the manager.
 // The validator asks the API server, through the manager's client, whether the user
-// creating a job may add ephemeral containers to pods herself.
+// creating a job may add ephemeral containers to pods herself, and reads the job's namespace
+// straight from the API server: one read per create, where a cache would watch every
+// namespace of the cluster.
 func SetupEphemeralJobWebhookWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewWebhookManagedBy(mgr, &appsv1alpha1.EphemeralJob{}).
-		WithValidator(&EphemeralJobValidator{SubjectAccessReviews: mgr.GetClient()}).
+		WithValidator(&EphemeralJobValidator{
+			SubjectAccessReviews: mgr.GetClient(),
+			Namespaces:           mgr.GetAPIReader(),
+		}).
 		Complete()
 }
 
@@ -64,10 +70,18 @@ func SetupEphemeralJobWebhookWithManager(mgr ctrl.Manager) error {
 // lets the job reach more pods (a raised or removed replicas limit, or resuming a paused
 // job), is allowed only when the requesting user may update pods/ephemeralcontainers in
 // the job's namespace.
+//
+// The same create and updates are refused when the template breaks the Pod Security level
+// that the job's namespace enforces on every pod, and warned about when it breaks it on some
+// pods, or breaks the namespace's warn or audit level (see ephemeraljob_podsecurity.go).
 type EphemeralJobValidator struct {
 	// SubjectAccessReviews asks the API server about the requesting user's permissions.
 	// When it is nil, every create is refused.
 	SubjectAccessReviews SubjectAccessReviewCreator
+	// Namespaces reads the job's namespace, whose labels name its Pod Security levels. When it
+	// is nil, the template is not checked against them: the check only forecasts what the API
+	// server enforces on each injection anyway.
+	Namespaces client.Reader
 }
 
 var _ admission.Validator[*appsv1alpha1.EphemeralJob] = &EphemeralJobValidator{}
@@ -80,14 +94,20 @@ func (v *EphemeralJobValidator) ValidateCreate(
 	if err != nil {
 		return nil, err
 	}
-	if err := invalid(ej, append(validate(nil, ej), validateHistoryAnnotations(nil, ej, user)...)); err != nil {
+	podSecurityErrs, warnings, err := v.checkPodSecurity(ctx, ej)
+	if err != nil {
 		return nil, err
 	}
-	return nil, v.authorize(ctx, ej, "creating an EphemeralJob")
+	errs := append(validate(nil, ej), validateHistoryAnnotations(nil, ej, user)...)
+	if err := invalid(ej, append(errs, podSecurityErrs...)); err != nil {
+		return warnings, err
+	}
+	return warnings, v.authorize(ctx, ej, "creating an EphemeralJob")
 }
 
 // ValidateUpdate validates a change to a job and, when the change lets the job reach more
-// pods, checks that its author may add ephemeral containers to pods.
+// pods, checks its template against the namespace's Pod Security levels, which may have
+// changed since the job was created, and that its author may add ephemeral containers to pods.
 func (v *EphemeralJobValidator) ValidateUpdate(
 	ctx context.Context, oldJob, newJob *appsv1alpha1.EphemeralJob,
 ) (admission.Warnings, error) {
@@ -95,10 +115,49 @@ func (v *EphemeralJobValidator) ValidateUpdate(
 	if err := invalid(newJob, errs); err != nil {
 		return nil, err
 	}
-	if action := widening(oldJob, newJob); action != "" {
-		return nil, v.authorize(ctx, newJob, action)
+	action := widening(oldJob, newJob)
+	if action == "" {
+		return nil, nil
 	}
-	return nil, nil
+	podSecurityErrs, warnings, err := v.checkPodSecurity(ctx, newJob)
+	if err != nil {
+		return nil, err
+	}
+	if err := invalid(newJob, podSecurityErrs); err != nil {
+		return warnings, err
+	}
+	return warnings, v.authorize(ctx, newJob, action)
+}
+
+// checkPodSecurity reads the job's namespace and returns the errors and warnings of its
+// template under the namespace's Pod Security levels. A namespace that cannot be read refuses
+// the request, as the API server's Pod Security admission refuses a pod then.
+func (v *EphemeralJobValidator) checkPodSecurity(
+	ctx context.Context, ej *appsv1alpha1.EphemeralJob,
+) (field.ErrorList, admission.Warnings, error) {
+	if v.Namespaces == nil {
+		return nil, nil, nil
+	}
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil {
+		return nil, nil, apierrors.NewInternalError(fmt.Errorf("finding the job's namespace: %w", err))
+	}
+	name := jobNamespace(req, ej)
+	ns := &corev1.Namespace{}
+	if err := v.Namespaces.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		return nil, nil, apierrors.NewInternalError(fmt.Errorf(
+			"reading namespace %q for its Pod Security labels: %w", name, err))
+	}
+	errs, warnings := validatePodSecurity(ns, &ej.Spec.Template, field.NewPath("spec", "template"))
+	return errs, warnings, nil
+}
+
+// jobNamespace returns the job's namespace, or the request's when the job does not name one.
+func jobNamespace(req admission.Request, ej *appsv1alpha1.EphemeralJob) string {
+	if ej.Namespace != "" {
+		return ej.Namespace
+	}
+	return req.Namespace
 }
 
 // widening describes how an update lets the job inject into more pods, or returns "" when it
@@ -172,10 +231,7 @@ func (v *EphemeralJobValidator) authorize(ctx context.Context, ej *appsv1alpha1.
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("finding the user %s: %w", action, err))
 	}
-	namespace := ej.Namespace
-	if namespace == "" {
-		namespace = req.Namespace
-	}
+	namespace := jobNamespace(req, ej)
 	user := req.UserInfo.Username
 
 	sar := subjectAccessReview(req, namespace)

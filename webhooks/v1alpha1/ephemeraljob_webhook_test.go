@@ -26,12 +26,18 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/profile"
 )
 
 // fakeSubjectAccessReviews answers every SubjectAccessReview with allowed, or fails with err,
@@ -399,5 +405,180 @@ func TestValidateUpdateKeepsOwnerAndTenant(t *testing.T) {
 	added.Annotations = map[string]string{appsv1alpha1.AnnotationOwner: "alice"}
 	if _, err := v.ValidateUpdate(createContext(t, "ns"), validJob(), added); !apierrors.IsInvalid(err) {
 		t.Errorf("adding an owner after creation: ValidateUpdate() = %v, want Invalid", err)
+	}
+}
+
+// namespaceReader returns a reader holding the namespaces, which counts its reads; when
+// failWith is set, every read fails with it.
+func namespaceReader(failWith error, namespaces ...*corev1.Namespace) (client.Reader, *int) {
+	reads := new(int)
+	builder := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object,
+			opts ...client.GetOption) error {
+			*reads++
+			if failWith != nil {
+				return failWith
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	for _, ns := range namespaces {
+		builder = builder.WithObjects(ns)
+	}
+	return builder.Build(), reads
+}
+
+// restrictedNamespace returns a namespace that enforces the restricted level.
+func restrictedNamespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
+		Labels: map[string]string{psaapi.EnforceLevelLabel: string(psaapi.LevelRestricted)}}}
+}
+
+func TestValidateCreatePodSecurity(t *testing.T) {
+	warnRestricted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns",
+		Labels: map[string]string{psaapi.WarnLevelLabel: string(psaapi.LevelRestricted)}}}
+	tests := []struct {
+		name         string
+		namespace    *corev1.Namespace
+		job          func(t *testing.T) *appsv1alpha1.EphemeralJob
+		wantCauses   []string // "" when the job is admitted
+		wantWarnings int
+	}{
+		{
+			name:      "refused with the other problems in one answer, and warned",
+			namespace: restrictedNamespace("ns"),
+			job: func(*testing.T) *appsv1alpha1.EphemeralJob {
+				return withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Parallelism = ptr.To[int32](0) })
+			},
+			wantCauses: []string{
+				"FieldValueInvalid spec.parallelism",
+				"FieldValueForbidden spec.template.ephemeralContainers[0].securityContext.allowPrivilegeEscalation",
+				"FieldValueForbidden spec.template.ephemeralContainers[0].securityContext.capabilities",
+			},
+			wantWarnings: 2,
+		},
+		{
+			name:      "the restricted profile is admitted without a word",
+			namespace: restrictedNamespace("ns"),
+			job:       func(t *testing.T) *appsv1alpha1.EphemeralJob { return withProfile(t, profile.Restricted) },
+		},
+		{
+			name:         "a warn level admits, with its warning",
+			namespace:    warnRestricted,
+			job:          func(*testing.T) *appsv1alpha1.EphemeralJob { return validJob() },
+			wantWarnings: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reviews := &fakeSubjectAccessReviews{allowed: true}
+			namespaces, reads := namespaceReader(nil, tt.namespace)
+			v := &EphemeralJobValidator{SubjectAccessReviews: reviews, Namespaces: namespaces}
+
+			warnings, err := v.ValidateCreate(createContext(t, "ns"), tt.job(t))
+
+			if tt.wantCauses == nil {
+				if err != nil {
+					t.Fatalf("ValidateCreate() = %v, want nil", err)
+				}
+				if len(reviews.got) != 1 {
+					t.Errorf("sent %d SubjectAccessReviews, want 1", len(reviews.got))
+				}
+			} else {
+				if !apierrors.IsInvalid(err) {
+					t.Fatalf("ValidateCreate() = %v, want Invalid", err)
+				}
+				if diff := cmp.Diff(tt.wantCauses, causesOf(t, err)); diff != "" {
+					t.Errorf("causes (-want +got):\n%s", diff)
+				}
+				if len(reviews.got) != 0 {
+					t.Errorf("sent %d SubjectAccessReviews for a refused job, want 0", len(reviews.got))
+				}
+			}
+			if len(warnings) != tt.wantWarnings {
+				t.Errorf("warnings = %q, want %d", warnings, tt.wantWarnings)
+			}
+			if *reads != 1 {
+				t.Errorf("read namespaces %d times, want 1", *reads)
+			}
+		})
+	}
+}
+
+func TestValidateCreatePodSecurityReadsTheRequestNamespaceWhenTheJobHasNone(t *testing.T) {
+	namespaces, _ := namespaceReader(nil, restrictedNamespace("team-b"))
+	v := &EphemeralJobValidator{SubjectAccessReviews: &fakeSubjectAccessReviews{allowed: true}, Namespaces: namespaces}
+	ej := validJob()
+	ej.Namespace = ""
+
+	_, err := v.ValidateCreate(createContext(t, "team-b"), ej)
+
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `violates PodSecurity "restricted:latest"`) {
+		t.Errorf("ValidateCreate() = %v, want the refusal of restricted namespace team-b", err)
+	}
+}
+
+func TestValidateCreatePodSecurityFailsClosed(t *testing.T) {
+	reviews := &fakeSubjectAccessReviews{allowed: true}
+	namespaces, _ := namespaceReader(errors.New("connection refused"))
+	v := &EphemeralJobValidator{SubjectAccessReviews: reviews, Namespaces: namespaces}
+
+	_, err := v.ValidateCreate(createContext(t, "ns"), validJob())
+
+	want := `reading namespace "ns" for its Pod Security labels: connection refused`
+	if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), want) {
+		t.Errorf("ValidateCreate() = %v, want an internal error saying %q", err, want)
+	}
+	if len(reviews.got) != 0 {
+		t.Errorf("sent %d SubjectAccessReviews, want none", len(reviews.got))
+	}
+}
+
+// TestValidateUpdatePodSecurity checks that an update that lets the job reach more pods is held
+// to the namespace's Pod Security level as it is now, and that no other update reads it.
+func TestValidateUpdatePodSecurity(t *testing.T) {
+	paused := withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Paused = true })
+	tests := []struct {
+		name       string
+		oldJob     *appsv1alpha1.EphemeralJob
+		newJob     *appsv1alpha1.EphemeralJob
+		wantReads  int
+		wantRefuse bool
+	}{
+		{name: "resuming", oldJob: paused, newJob: validJob(), wantReads: 1, wantRefuse: true},
+		{name: "raising replicas", oldJob: validJob(),
+			newJob:    withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Replicas = ptr.To[int32](9) }),
+			wantReads: 1, wantRefuse: true},
+		{name: "pausing", oldJob: validJob(), newJob: paused},
+		{name: "lowering replicas", oldJob: validJob(),
+			newJob: withJob(func(ej *appsv1alpha1.EphemeralJob) { ej.Spec.Replicas = ptr.To[int32](1) })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reviews := &fakeSubjectAccessReviews{allowed: true}
+			namespaces, reads := namespaceReader(nil, restrictedNamespace("ns"))
+			v := &EphemeralJobValidator{SubjectAccessReviews: reviews, Namespaces: namespaces}
+
+			warnings, err := v.ValidateUpdate(createContext(t, "ns"), tt.oldJob, tt.newJob)
+
+			if *reads != tt.wantReads {
+				t.Errorf("read namespaces %d times, want %d", *reads, tt.wantReads)
+			}
+			if !tt.wantRefuse {
+				if err != nil || len(warnings) != 0 {
+					t.Errorf("ValidateUpdate() = %q, %v, want no warning and nil", warnings, err)
+				}
+				return
+			}
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `violates PodSecurity "restricted:latest"`) {
+				t.Errorf("ValidateUpdate() = %v, want the refusal of restricted", err)
+			}
+			if len(warnings) == 0 {
+				t.Errorf("ValidateUpdate() gave no warning, want what to set")
+			}
+			if len(reviews.got) != 0 {
+				t.Errorf("sent %d SubjectAccessReviews for a refused update, want 0", len(reviews.got))
+			}
+		})
 	}
 }
