@@ -49,6 +49,10 @@ type Options struct {
 	Now func() time.Time
 	// Getenv reads the MYSQL_* variables; os.Getenv when nil.
 	Getenv func(string) string
+	// Stdin answers `run`'s confirmation; os.Stdin when nil.
+	Stdin io.Reader
+	// Interrupts stands for Ctrl-C in `run`; the process's SIGINT when nil.
+	Interrupts <-chan os.Signal
 }
 
 // Run executes a command line of `kubectl ejob` (args without the program's name) and
@@ -60,7 +64,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opti
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
-	c := &cli{opts: opts, stdout: stdout, stderr: stderr}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	c := &cli{opts: opts, stdout: stdout, stderr: stderr, stdin: opts.Stdin}
 	c.mysql.getenv = opts.Getenv
 	root := c.command()
 	// cobra reads os.Args when given nil.
@@ -68,8 +75,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opti
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "error: %s\n", oneLine(err.Error()))
-		return 1
+		if msg := oneLine(err.Error()); msg != "" {
+			fmt.Fprintf(stderr, "error: %s\n", msg)
+		}
+		return exitCodeOf(err)
 	}
 	return 0
 }
@@ -89,6 +98,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 type cli struct {
 	opts           Options
 	stdout, stderr io.Writer
+	stdin          io.Reader
 	loading        *clientcmd.ClientConfigLoadingRules
 	overrides      clientcmd.ConfigOverrides
 	kube           clientcmd.ClientConfig
@@ -130,7 +140,7 @@ func (c *cli) command() *cobra.Command {
 	clientcmd.BindOverrideFlags(&c.overrides, flags, clientcmd.RecommendedConfigOverrideFlags(""))
 	c.kube = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(c.loading, &c.overrides)
 	c.mysql.bind(flags)
-	root.AddCommand(c.resultsCommand(), c.historyCommand())
+	root.AddCommand(c.runCommand(), c.resultsCommand(), c.logsCommand(), c.historyCommand())
 	return root
 }
 

@@ -17,10 +17,13 @@ limitations under the License.
 package e2enode
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -255,7 +258,81 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		Expect(failed).NotTo(BeNil())
 		Expect(failed.Message).To(ContainSubstring("ErrImageNeverPull"))
 	})
+
+	It("runs a command in one step with kubectl ejob run: two groups, exit code 1; kubectl ejob logs -f shows the real output", func(ctx SpecContext) {
+		runKubectl("apply", "-n", ns, "-f", filepath.Join("testdata", "story1_deployments.yaml"))
+		pods := waitRunningPods(ctx, ns, "app=helloworld", 4)
+
+		out, stderr, code := kubectlExit("ejob", "run", "-n", ns, "-l", "app=helloworld", "--image=busybox:latest",
+			"--target=helloworld", "--yes", "--name=pidof", "--", "pidof", "helloworld")
+		GinkgoWriter.Println(out, stderr)
+		Expect(code).To(Equal(1), "some targets failed: the exit code is 1\n%s%s", out, stderr)
+		// Folded: the two pods that run helloworld printed the same PID (1: the target's
+		// entrypoint in the shared PID namespace), the two others nothing.
+		groups := regexp.MustCompile(`(?m)^(\d+)\s+(Succeeded|Failed)\s+(\S+)`).FindAllStringSubmatch(out, -1)
+		Expect(groups).To(HaveLen(2), "%s", out)
+		Expect(groups[0][1:]).To(Equal([]string{"2", "Succeeded", "0"}), "%s", out)
+		Expect(groups[1][1:]).To(Equal([]string{"2", "Failed", "1"}), "%s", out)
+		Expect(out).To(MatchRegexp(`(?m)^    \| 1$`), "the PID pidof printed, under its group")
+		Expect(stderr).To(ContainSubstring("4 running pods on 1 node"))
+
+		logs := runKubectl("ejob", "logs", "pidof", "-n", ns, "-f", "--prefix")
+		GinkgoWriter.Println(logs)
+		var want []string
+		for _, pod := range pods {
+			if !isNoWork(&pod) {
+				want = append(want, pod.Name+"/ejob 1")
+			}
+		}
+		Expect(strings.Split(strings.TrimSpace(logs), "\n")).To(ConsistOf(want))
+	})
+
+	It("honours the restricted Pod Security level: a root template is refused at create, run --profile=restricted runs", func(ctx SpecContext) {
+		nsObj := &corev1.Namespace{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+		nsObj.Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+		Expect(k8s.Update(ctx, nsObj)).To(Succeed())
+		for i := range 2 {
+			pod := busyboxPod(fmt.Sprintf("rs-%d", i), ns, "rs")
+			pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: new(true), RunAsUser: new(int64(1000)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+			pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: new(false),
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+			Expect(k8s.Create(ctx, pod)).To(Succeed())
+		}
+		waitRunningPods(ctx, ns, "app=rs", 2)
+
+		By("refusing a job whose busybox runs as root, naming what to set")
+		root := testutil.MakeEphemeralJob("root", ns, "rs").Obj()
+		err := k8s.Create(ctx, root)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(And(ContainSubstring("restricted"), ContainSubstring("runAsNonRoot")))
+
+		By("running a non-root command with --profile=restricted")
+		out, stderr, code := kubectlExit("ejob", "run", "-n", ns, "-l", "app=rs", "--image=busybox:latest",
+			"--target=app", "--profile=restricted", "--yes", "--name=whoami", "--", "id", "-u")
+		GinkgoWriter.Println(out, stderr)
+		Expect(code).To(BeZero(), "%s%s", out, stderr)
+		Expect(out).To(MatchRegexp(`(?m)^2\s+Succeeded\s+0\s`))
+		Expect(out).To(MatchRegexp(`(?m)^    \| 65534$`), "the profile's user")
+	})
 })
+
+// kubectlExit runs kubectl and returns its stdout, its stderr and its exit code.
+func kubectlExit(args ...string) (string, string, int) {
+	GinkgoHelper()
+	cmd := exec.Command(kubectl, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+os.Getenv(envKubeconfig),
+		"PATH="+filepath.Dir(mustEnv(envKubectlEjob))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		Fail(fmt.Sprintf("kubectl %v: %v", args, err))
+	}
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+}
 
 // resultRow is a row of `kubectl ejob results --logs`, with the output printed under it.
 type resultRow struct {

@@ -1,0 +1,377 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package kubectlejob
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+	"github.com/ephemeraljob/ephemeraljob-operator/test/harness"
+	"github.com/ephemeraljob/ephemeraljob-operator/test/kubelet"
+)
+
+// runWorld is a namespace of pods labelled app=web, a kubelet stand-in that runs their
+// ephemeral containers and serves their output, and the operator's manager.
+type runWorld struct {
+	ns  string
+	k8s client.Client
+}
+
+// pidofWeb prints a PID in the pods whose name is in alive and nothing (exit 1) in the
+// others, as `pidof web` would.
+func pidofWeb(alive ...string) kubelet.Decider {
+	return func(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
+		for _, name := range alive {
+			if pod.Name == name {
+				return kubelet.Outcome{Output: "4242\n"}
+			}
+		}
+		return kubelet.Outcome{ExitCode: 1}
+	}
+}
+
+// newRunWorld starts the stand-in and the manager for one test, with n pods web-0... in
+// order, each with the container app (the pods named in lacking have another instead).
+func newRunWorld(t *testing.T, ns string, n int, decide kubelet.Decider, runFor time.Duration, lacking ...string) *runWorld {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, cs := newClients(t)
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, appsv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := client.New(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	node := ns + "-node"
+	stub := &kubelet.Stub{Client: cs, Namespace: ns, Decide: decide, StartPods: true, NodeName: node, RunFor: runFor}
+	srv := kubelet.StartLogServer(stub)
+	t.Cleanup(srv.Close)
+	if _, err := srv.RegisterNode(ctx, cs, node); err != nil {
+		t.Fatal(err)
+	}
+	stubCtx, stopStub := context.WithCancel(context.Background())
+	t.Cleanup(stopStub)
+	go func() { _ = stub.Run(stubCtx) }()
+
+	ctrllog.SetLogger(logr.Discard())
+	mgr, err := harness.NewManager(restConfig, scheme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr.Run()
+	t.Cleanup(func() { _ = mgr.Stop() })
+
+	for i := range n {
+		w := testutil.MakePod("web-"+string(rune('0'+i)), ns).Label("app", "web")
+		for _, l := range lacking {
+			if l == w.Name {
+				w = w.Containers("sidecar")
+			}
+		}
+		if err := c.Create(ctx, w.Obj()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The pods run before the command starts, as they would in a cluster.
+	if err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+			return false, nil
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase != corev1.PodRunning {
+				return false, nil
+			}
+		}
+		return len(pods.Items) == n, nil
+	}); err != nil {
+		t.Fatalf("the pods did not run: %v", err)
+	}
+	return &runWorld{ns: ns, k8s: c}
+}
+
+// runArgs is the command line of the tests' runs in the world's namespace.
+func (w *runWorld) runArgs(extra ...string) []string {
+	return append([]string{"run", "--kubeconfig", kubeconfig, "-n", w.ns, "-l", "app=web", "--image=busybox",
+		"--name=check", "--parallelism=1"}, extra...)
+}
+
+// runPiped runs a command line with stdout and stderr not a terminal, as in a script.
+func runPiped(t *testing.T, args []string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := Run(ctx, args, &stdout, &stderr, Options{Now: func() time.Time { return now }, Stdin: strings.NewReader("")})
+	return code, stdout.String(), stderr.String()
+}
+
+func TestRunPipedMixed(t *testing.T) {
+	w := newRunWorld(t, "run-mixed", 4, pidofWeb("web-0", "web-1"), 0)
+	code, stdout, stderr := runPiped(t, w.runArgs("--target=app", "--", "pidof", "web"))
+	if code != ExitTargetsFailed {
+		t.Errorf("exit code %d, want %d", code, ExitTargetsFailed)
+	}
+	golden(t, "run-mixed", transcript(code, stdout, stderr))
+}
+
+func TestRunPipedAllSucceed(t *testing.T) {
+	w := newRunWorld(t, "run-ok", 3, pidofWeb("web-0", "web-1", "web-2"), 0)
+	// No --target: the pods' first container, app, is the same in every pod.
+	code, stdout, stderr := runPiped(t, w.runArgs("--", "pidof", "web"))
+	if code != ExitSucceeded {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	golden(t, "run-all-succeed", transcript(code, stdout, stderr))
+}
+
+func TestRunNothingMatches(t *testing.T) {
+	w := newRunWorld(t, "run-none", 0, kubelet.ExitZero, 0)
+	code, stdout, stderr := runPiped(t, w.runArgs("--target=app", "--", "true"))
+	if code != ExitNothingRan {
+		t.Errorf("exit code %d, want %d", code, ExitNothingRan)
+	}
+	golden(t, "run-none-matching", transcript(code, stdout, stderr))
+}
+
+func TestRunAllRefused(t *testing.T) {
+	w := newRunWorld(t, "run-refused", 2, kubelet.ExitZero, 0, "web-0", "web-1")
+	code, stdout, stderr := runPiped(t, w.runArgs("--target=app", "--", "true"))
+	if code != ExitNothingRan {
+		t.Errorf("exit code %d, want %d", code, ExitNothingRan)
+	}
+	golden(t, "run-all-refused", transcript(code, stdout, stderr))
+}
+
+func TestRunTimeout(t *testing.T) {
+	w := newRunWorld(t, "run-timeout", 2, func(*corev1.Pod, *corev1.EphemeralContainer) kubelet.Outcome {
+		return kubelet.Outcome{Hold: true}
+	}, 0)
+	code, _, stderr := runPiped(t, w.runArgs("--target=app", "--timeout=2s", "--", "sleep", "3600"))
+	if code != ExitTimedOut {
+		t.Errorf("exit code %d, want %d; stderr:\n%s", code, ExitTimedOut, stderr)
+	}
+}
+
+func TestRunDryRunClient(t *testing.T) {
+	w := newRunWorld(t, "run-dry", 1, kubelet.ExitZero, 0)
+	code, stdout, stderr := runPiped(t, w.runArgs("--target=app", "--env=MODE=check", "--max-pods=3",
+		"--failure-budget=2", "--timeout=10m", "--start-timeout=1m", "--dry-run=client", "-o", "yaml", "--",
+		"sh", "-c", "pidof web"))
+	if code != 0 {
+		t.Errorf("exit code %d; stderr:\n%s", code, stderr)
+	}
+	golden(t, "run-dry-run-client", transcript(code, stdout, stderr))
+	var jobs appsv1alpha1.EphemeralJobList
+	if err := w.k8s.List(context.Background(), &jobs, client.InNamespace(w.ns)); err != nil || len(jobs.Items) != 0 {
+		t.Errorf("a dry run created %d jobs (%v)", len(jobs.Items), err)
+	}
+}
+
+// screen renders what a terminal shows of a stream: a carriage return goes back to the
+// start of the line and ESC [ K erases to its end, as the progress line uses them.
+func screen(out string) string {
+	var lines [][]rune
+	line, col := []rune{}, 0
+	for i := 0; i < len(out); {
+		switch {
+		case strings.HasPrefix(out[i:], "\x1b[K"):
+			line = line[:col]
+			i += 3
+			continue
+		case out[i] == '\r':
+			col = 0
+		case out[i] == '\n':
+			lines = append(lines, line)
+			line, col = []rune{}, 0
+		default:
+			r := []rune(out[i:])[0]
+			if col < len(line) {
+				line[col] = r
+			} else {
+				line = append(line, r)
+			}
+			col++
+			i += len(string(r))
+			continue
+		}
+		i++
+	}
+	lines = append(lines, line)
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(strings.TrimRight(string(l), " ") + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// ttyRun runs a command line on a pseudo-terminal, as a user at one would: act, when set,
+// is called with the terminal's input and the interrupts once the run started.
+func ttyRun(t *testing.T, args []string, act func(in io.Writer, interrupt chan<- os.Signal, out *syncBuffer)) (int, string) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer func() { _ = ptmx.Close() }()
+	out := &syncBuffer{}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(out, ptmx)
+	}()
+	interrupts := make(chan os.Signal, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	codes := make(chan int, 1)
+	go func() {
+		codes <- Run(ctx, args, tty, tty, Options{Now: func() time.Time { return now }, Stdin: tty, Interrupts: interrupts})
+	}()
+	if act != nil {
+		act(ptmx, interrupts, out)
+	}
+	code := <-codes
+	_ = tty.Close()
+	<-copied
+	return code, screen(out.String())
+}
+
+// syncBuffer is a buffer written by one goroutine and read by another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor waits until the terminal shows s.
+func waitFor(t *testing.T, out *syncBuffer, s string) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true,
+		func(context.Context) (bool, error) { return strings.Contains(out.String(), s), nil }); err != nil {
+		t.Fatalf("the terminal never showed %q:\n%s", s, screen(out.String()))
+	}
+}
+
+// On a terminal, run asks before running in more pods than --confirm-above, redraws one
+// progress line, and prints the folded results.
+func TestRunOnATerminalAsksAndRedraws(t *testing.T) {
+	w := newRunWorld(t, "run-tty", 3, pidofWeb("web-0", "web-1"), 0)
+	code, shown := ttyRun(t, w.runArgs("--target=app", "--confirm-above=2", "--", "pidof", "web"),
+		func(in io.Writer, _ chan<- os.Signal, out *syncBuffer) {
+			waitFor(t, out, "[y/N] ")
+			_, _ = io.WriteString(in, "y\n")
+		})
+	if code != ExitTargetsFailed {
+		t.Errorf("exit code %d, want %d", code, ExitTargetsFailed)
+	}
+	golden(t, "run-tty", shown)
+}
+
+// Ctrl-C pauses the job: the running targets finish, no new one starts, and run prints
+// what finished and exits 130.
+func TestRunCtrlCPauses(t *testing.T) {
+	w := newRunWorld(t, "run-ctrlc", 4, pidofWeb("web-0", "web-1", "web-2", "web-3"), 2*time.Second)
+	code, shown := ttyRun(t, w.runArgs("--target=app", "--parallelism=2", "--", "pidof", "web"),
+		func(_ io.Writer, interrupt chan<- os.Signal, _ *syncBuffer) {
+			if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true,
+				func(ctx context.Context) (bool, error) {
+					job := &appsv1alpha1.EphemeralJob{}
+					err := w.k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "check"}, job)
+					return err == nil && job.Status.Running == 2, nil
+				}); err != nil {
+				t.Errorf("the job never ran two targets: %v", err)
+			}
+			interrupt <- os.Interrupt
+		})
+	if code != ExitInterrupted {
+		t.Errorf("exit code %d, want %d", code, ExitInterrupted)
+	}
+	job := &appsv1alpha1.EphemeralJob{}
+	if err := w.k8s.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: "check"}, job); err != nil {
+		t.Fatal(err)
+	}
+	if !job.Spec.Paused || job.Status.Succeeded != 2 || job.Status.Match != 4 {
+		t.Errorf("after Ctrl-C the job is paused %t with %d of %d succeeded, want paused with 2 of 4",
+			job.Spec.Paused, job.Status.Succeeded, job.Status.Match)
+	}
+	golden(t, "run-ctrl-c", shown)
+}
+
+// logs prints each target's output with its pod/container; -f follows targets that start
+// later, until the job finishes.
+func TestLogs(t *testing.T) {
+	w := newRunWorld(t, "logs", 3, pidofWeb("web-0", "web-2"), time.Second)
+	code, stdout, stderr := runPiped(t, w.runArgs("--target=app", "--parallelism=3", "--detach", "--", "pidof", "web"))
+	if code != 0 || stdout != "check\n" {
+		t.Fatalf("run --detach: exit code %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runPiped(t, []string{"logs", "--kubeconfig", kubeconfig, "-n", w.ns, "check", "-f", "--prefix"})
+	if code != 0 {
+		t.Fatalf("logs -f: exit code %d, stderr:\n%s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	slices.Sort(lines)
+	if want := []string{"web-0/ejob 4242", "web-2/ejob 4242"}; !slices.Equal(lines, want) {
+		t.Errorf("logs -f printed %q, want %q (in any order)", lines, want)
+	}
+	job := &appsv1alpha1.EphemeralJob{}
+	if err := w.k8s.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: "check"}, job); err != nil ||
+		!job.Status.Phase.IsFinished() {
+		t.Errorf("logs -f returned before the job finished: %s (%v)", job.Status.Phase, err)
+	}
+	code, stdout, stderr = runPiped(t, []string{"logs", "--kubeconfig", kubeconfig, "-n", w.ns, "check", "--prefix"})
+	golden(t, "logs-prefix", transcript(code, stdout, stderr))
+}
