@@ -70,6 +70,11 @@ test: manifests generate fmt vet envtest-bins ## Run all tests: unit tests and t
 test-e2e-node: ## Run the e2e suite on a real kubelet, containerd and runc started for it (root on Linux; see hack/e2e-node.sh).
 	hack/e2e-node.sh
 
+.PHONY: bench-e2e-node
+bench-e2e-node: ## On the real node: kubectl ejob run over 20 pods against a shell loop of kubectl debug; prints both wall times.
+	EJOB_BENCH=1 EJOB_BENCH_OUT="$(LOCALBIN)/bench-e2e-node.txt" E2E_NODE_GINKGO_ARGS="-ginkgo.label-filter=bench" hack/e2e-node.sh
+	@cat "$(LOCALBIN)/bench-e2e-node.txt"
+
 .PHONY: demo
 demo: envtest-bins ## Play the proposal's Story 1 on this machine (local control plane, manager, MariaDB), then tear down.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" hack/demo.sh

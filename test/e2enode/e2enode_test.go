@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -315,6 +316,53 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		Expect(code).To(BeZero(), "%s%s", out, stderr)
 		Expect(out).To(MatchRegexp(`(?m)^2\s+Succeeded\s+0\s`))
 		Expect(out).To(MatchRegexp(`(?m)^    \| 65534$`), "the profile's user")
+	})
+
+	// A measurement, not a check: `make bench-e2e-node` runs it (EJOB_BENCH=1) and prints
+	// the wall times side by side; docs/benchmarks.md keeps them.
+	It("kubectl ejob run over 20 pods against a shell loop of kubectl debug", Label("bench"), func(ctx SpecContext) {
+		if os.Getenv("EJOB_BENCH") == "" {
+			Skip("a benchmark: make bench-e2e-node runs it")
+		}
+		const pods = 20
+		for i := range pods {
+			Expect(k8s.Create(ctx, busyboxPod(fmt.Sprintf("bench-%02d", i), ns, "bench"))).To(Succeed())
+		}
+		waitRunningPods(ctx, ns, "app=bench", pods)
+
+		began := time.Now()
+		out, stderr, code := kubectlExit("ejob", "run", "-n", ns, "-l", "app=bench", "--image=busybox:latest",
+			"--image-pull-policy=IfNotPresent", "--target=app", "--parallelism=10", "--yes", "--name=bench", "--",
+			"pidof", "sleep")
+		ejobRun := time.Since(began)
+		Expect(code).To(BeZero(), "%s%s", out, stderr)
+		Expect(out).To(MatchRegexp(`(?m)^20\s+Succeeded`))
+
+		// As a user would script it: one kubectl debug per pod, waiting for its container to
+		// end before reading its output and going on.
+		script := `set -eu
+for p in $(kubectl get pods -n "$NS" -l app=bench -o name); do
+  kubectl debug -n "$NS" "$p" --image=busybox:latest --image-pull-policy=IfNotPresent --target=app -c dbg -- pidof sleep >/dev/null
+  until [ -n "$(kubectl get -n "$NS" "$p" -o jsonpath='{.status.ephemeralContainerStatuses[?(@.name=="dbg")].state.terminated.exitCode}')" ]; do
+    sleep 0.2
+  done
+  kubectl logs -n "$NS" "$p" -c dbg
+done`
+		cmd := exec.CommandContext(ctx, "bash", "-c", script)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+os.Getenv(envKubeconfig), "NS="+ns,
+			"PATH="+filepath.Dir(kubectl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		began = time.Now()
+		loopOut, err := cmd.CombinedOutput()
+		debugLoop := time.Since(began)
+		Expect(err).NotTo(HaveOccurred(), "%s", loopOut)
+		Expect(strings.Count(string(loopOut), "\n")).To(Equal(pods), "one line of pidof per pod:\n%s", loopOut)
+
+		report := fmt.Sprintf("kubectl ejob run (parallelism 10): %.1fs; kubectl debug loop: %.1fs; %d pods; ratio %.2f\n",
+			ejobRun.Seconds(), debugLoop.Seconds(), pods, debugLoop.Seconds()/ejobRun.Seconds())
+		GinkgoWriter.Print(report)
+		if path := os.Getenv("EJOB_BENCH_OUT"); path != "" {
+			Expect(os.WriteFile(path, []byte(report), 0o644)).To(Succeed())
+		}
 	})
 })
 
