@@ -40,6 +40,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 )
 
@@ -264,7 +266,7 @@ func (c *cli) results(ctx context.Context, o *resultsOptions, name string) error
 	case err != nil:
 		return fmt.Errorf("reading ejob %s/%s: %w", ns, name, err)
 	default:
-		pods, err := listJobPods(ctx, clientset.CoreV1(), ns, string(job.UID))
+		pods, _, err := listJobPods(ctx, clientset.CoreV1(), ns, keepsPod(job))
 		if err != nil {
 			return err
 		}
@@ -279,6 +281,11 @@ func (c *cli) results(ctx context.Context, o *resultsOptions, name string) error
 			fetchLogs(ctx, clientset.CoreV1(), ns, view.Targets, o.limitBytes)
 		}
 		view.Missing = missingTargets(&job.Status, view.Targets)
+		if view.Unidentified = podstate.UnidentifiedRefusals(&job.Status); view.Unidentified > 0 {
+			fmt.Fprintf(c.stderr, "note: %s that refused injection not shown: the job's status counts them by "+
+				"reason (status.refusals) but names at most %d refused pods\n", count(int(view.Unidentified), "target"),
+				appsv1alpha1.MaxRefusedListed+appsv1alpha1.MaxRefusedIDs)
+		}
 		if view.Missing > 0 {
 			if err := c.addGone(ctx, view, o); err != nil {
 				return err

@@ -26,6 +26,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -61,6 +62,9 @@ type View struct {
 	// Missing counts the targets the job's status lists whose pods are gone and that no
 	// history row stands for.
 	Missing int64 `json:"missing,omitempty"`
+	// Unidentified counts the refusals the job's status neither details nor identifies
+	// (past the first 4,106): they are counted by reason only, and have no row.
+	Unidentified int64 `json:"unidentified,omitempty"`
 }
 
 // JobInfo is the job the view is about.
@@ -108,6 +112,9 @@ type Target struct {
 	Source string `json:"source"`
 	// uid is the pod's UID: a pod recreated under the same name is another target.
 	uid string
+	// identified is set on a refusal found by its pod's ID in status.refusals, which keeps
+	// no index and no message for it.
+	identified bool
 }
 
 // Group is a set of targets that ended the same way, with --group.
@@ -137,16 +144,29 @@ func jobInfoLive(job *appsv1alpha1.EphemeralJob) JobInfo {
 	return info
 }
 
-// liveTargets returns a target per pod holding the job's containers, and one per refusal the
-// status lists (Failed, with the refusal's reason), sorted by index. Pods whose containers
-// claim no index, one the job never gave (at or past status.indexLimit), or differ from the
-// job's template (as the controller checks them) were not injected by the job: they are left
-// out and counted in forged.
+// liveTargets returns a target per pod holding the job's containers, one per refusal the
+// status details (status.refused, with its index and message), and one per pod that
+// status.refusals identifies by its ID (podstate.RefusedID, with the reason it is counted
+// under; the status keeps no index or message for these): refusals are Failed, with the
+// refusal's reason. Targets are sorted by index, those without one after them by pod name.
+// Pods whose containers claim no index, one the job never gave (at or past
+// status.indexLimit), or differ from the job's template (as the controller checks them)
+// were not injected by the job: they are left out and counted in forged.
 func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []Target, forged []string) {
+	refusedIDs := podstate.RefusedIDs(job.Status.Refusals)
+	detailed := make(map[types.UID]bool, len(job.Status.Refused))
+	for _, r := range job.Status.Refused {
+		detailed[r.UID] = true
+	}
 	for i := range pods {
 		pod := &pods[i]
 		res, ok := podstate.Evaluate(pod, job.UID)
 		if !ok {
+			// A pod the status details is its refusal's row, with the index and message.
+			if reason, refused := refusedIDs[podstate.RefusedID(pod.UID)]; refused && !detailed[pod.UID] {
+				targets = append(targets, Target{uid: string(pod.UID), Pod: pod.Name, Status: string(podstate.Failed),
+					Reason: clip(reason, maxReasonBytes), Source: SourceLive, identified: true})
+			}
 			continue
 		}
 		index, ok := podstate.Index(pod, job.UID)
@@ -174,6 +194,20 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 	return targets, forged
 }
 
+// keepsPod returns whether a pod of the namespace is one of the job's targets to list: it
+// holds the job's containers, or status.refusals identifies it.
+func keepsPod(job *appsv1alpha1.EphemeralJob) func(*corev1.Pod) bool {
+	refusedIDs := podstate.RefusedIDs(job.Status.Refusals)
+	uid := string(job.UID)
+	return func(pod *corev1.Pod) bool {
+		if holdsJob(pod, uid) {
+			return true
+		}
+		_, refused := refusedIDs[podstate.RefusedID(pod.UID)]
+		return refused
+	}
+}
+
 // sortTargets orders targets by index, then those without one by pod name.
 func sortTargets(targets []Target) {
 	slices.SortStableFunc(targets, func(a, b Target) int {
@@ -190,8 +224,11 @@ func sortTargets(targets []Target) {
 }
 
 // missingTargets counts the targets the job's status lists (succeeded, failed or active
-// indexes) that no target stands for: their pods are gone, or are refusals past the ten the
-// status details. It never walks the ranges, whose bounds come from the status.
+// indexes) that no target stands for: their pods are gone. A refusal the status identifies
+// by its pod's ID stands for one of the refused indexes, which the status does not pair
+// with pods; the refusals it neither details nor identifies (podstate.UnidentifiedRefusals)
+// are not counted as missing either: their pods may well exist, the status just cannot
+// name them. It never walks the ranges, whose bounds come from the status.
 func missingTargets(status *appsv1alpha1.EphemeralJobStatus, targets []Target) int64 {
 	var listed []indexRanges
 	var total int64
@@ -213,8 +250,13 @@ func missingTargets(status *appsv1alpha1.EphemeralJobStatus, targets []Target) i
 	if status.IndexListsTruncated {
 		total = int64(status.Succeeded) + int64(status.Failed) + listed[1].count()
 	}
+	total -= podstate.UnidentifiedRefusals(status)
 	seen := map[int32]bool{}
 	for _, t := range targets {
+		if t.identified {
+			total--
+			continue
+		}
 		if t.Index == nil || seen[*t.Index] {
 			continue
 		}
@@ -343,16 +385,29 @@ func parseRemark(s string) recorder.PodRemark {
 
 // groupTargets folds targets with the same status, exit code, reason, message and (with
 // --logs) output into one group each, the largest first, ties in the order of their first
-// target.
+// target. The status keeps the message of the first ten refusals only: a refusal without
+// a message joins the group of refusals with the same reason when there is exactly one, so
+// that 25 pods refused for one reason make one group of 25, not one of 10 and one of 15.
 func groupTargets(targets []Target) []Group {
 	type key struct {
 		status, reason, message, output string
 		exit                            int64
 		hasOutput, truncated            bool
 	}
-	var groups []Group
-	byKey := map[key]int{}
+	type group struct {
+		Group
+		// notStarted is set while every target of the group failed before it started.
+		notStarted bool
+	}
+	var groups []*group
+	byKey := map[key]*group{}
+	var unknownMessage []Target
+	apart := map[string]*group{} // by reason: refusals without a message that join no group
 	for _, t := range targets {
+		if failedUnstarted(t) && t.Message == "" {
+			unknownMessage = append(unknownMessage, t)
+			continue
+		}
 		k := key{status: t.Status, reason: t.Reason, message: t.Message, exit: -1 << 40, truncated: t.OutputTruncated}
 		if t.ExitCode != nil {
 			k.exit = int64(*t.ExitCode)
@@ -360,18 +415,50 @@ func groupTargets(targets []Target) []Group {
 		if t.Output != nil {
 			k.output, k.hasOutput = *t.Output, true
 		}
-		i, ok := byKey[k]
+		g, ok := byKey[k]
 		if !ok {
-			i = len(groups)
-			byKey[k] = i
-			groups = append(groups, Group{Status: t.Status, ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message,
-				Output: t.Output, OutputTruncated: t.OutputTruncated})
+			g = &group{Group: Group{Status: t.Status, ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message,
+				Output: t.Output, OutputTruncated: t.OutputTruncated}, notStarted: true}
+			byKey[k] = g
+			groups = append(groups, g)
 		}
-		groups[i].Count++
-		groups[i].Pods = append(groups[i].Pods, t.Pod)
+		g.notStarted = g.notStarted && failedUnstarted(t)
+		g.Count++
+		g.Pods = append(g.Pods, t.Pod)
 	}
-	slices.SortStableFunc(groups, func(a, b Group) int { return cmp.Compare(b.Count, a.Count) })
-	return groups
+	for _, t := range unknownMessage {
+		var into *group
+		for _, g := range groups {
+			if g.notStarted && g.Reason == t.Reason {
+				if into != nil {
+					into = nil // two messages for the reason: which one is this target's is unknown
+					break
+				}
+				into = g
+			}
+		}
+		if into == nil {
+			if into = apart[t.Reason]; into == nil {
+				into = &group{Group: Group{Status: t.Status, Reason: t.Reason}}
+				apart[t.Reason] = into
+				groups = append(groups, into)
+			}
+		}
+		into.Count++
+		into.Pods = append(into.Pods, t.Pod)
+	}
+	out := make([]Group, len(groups))
+	for i, g := range groups {
+		out[i] = g.Group
+	}
+	slices.SortStableFunc(out, func(a, b Group) int { return cmp.Compare(b.Count, a.Count) })
+	return out
+}
+
+// failedUnstarted reports whether a target failed before its containers started: a
+// refusal, or containers that never started (their result has no exit code).
+func failedUnstarted(t Target) bool {
+	return t.Status == string(podstate.Failed) && t.StartedAt == nil && t.ExitCode == nil && t.Output == nil
 }
 
 // clip cuts s to at most n bytes, at a rune boundary, marking the cut.
