@@ -51,8 +51,9 @@ const (
 	maxReasonBytes  = 256
 )
 
-// View is what `kubectl ejob results` prints: a job and its targets, or their groups.
-// Its JSON and YAML form is the documented output of -o json|yaml (docs/kubectl-ejob.md).
+// View is what `kubectl ejob results` prints: a job and its targets, or their groups. A
+// table shows it row by row; -o prints it as a List (viewObject), documented in
+// docs/kubectl-ejob.md.
 type View struct {
 	Job JobInfo `json:"job"`
 	// Targets holds one entry per target, sorted by index (history rows, which have no
@@ -87,9 +88,11 @@ type JobInfo struct {
 
 // Target is one target pod's result for the job.
 type Target struct {
-	// Index is the target index the job gave the pod; history rows have none.
+	// Index is the target index the job gave the pod; history rows, and refusals the status
+	// identifies by their pods' IDs only, have none.
 	Index *int32 `json:"index,omitempty"`
-	Pod   string `json:"pod"`
+	// Pod is the pod's name, the item's metadata.name with -o.
+	Pod string `json:"-"`
 	// Node is the pod's node (history rows: its host IP).
 	Node string `json:"node,omitempty"`
 	// Container is the name the job's deciding container has in the pod: the template's,
@@ -108,8 +111,13 @@ type Target struct {
 	Output          *string `json:"output,omitempty"`
 	OutputTruncated bool    `json:"outputTruncated,omitempty"`
 	OutputError     string  `json:"outputError,omitempty"`
+	// Image is the image of the job's container that decided the status (history rows of
+	// refusals: the template's, which would have run).
+	Image string `json:"image,omitempty"`
 	// Source is "live" for a target read from the API server, "history" from MySQL.
 	Source string `json:"source"`
+	// InEtcd, for a history row only, is false once the pod was deleted from the API server.
+	InEtcd *bool `json:"inEtcd,omitempty"`
 	// uid is the pod's UID: a pod recreated under the same name is another target.
 	uid string
 	// identified is set on a refusal found by its pod's ID in status.refusals, which keeps
@@ -179,7 +187,7 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 		t := Target{uid: string(pod.UID), Index: &index, Pod: pod.Name, Node: pod.Spec.NodeName, Container: res.Container,
 			Status: string(res.Outcome), ExitCode: res.ExitCode, Reason: clip(res.Reason, maxReasonBytes),
 			Message: clip(res.Message, maxMessageBytes), StartedAt: res.StartedAt, FinishedAt: res.FinishedAt,
-			Source: SourceLive}
+			Image: containerImage(pod, res.Container), Source: SourceLive}
 		if res.Outcome == podstate.Waiting && res.Reason == "" && res.UnstartedReason != "" {
 			t.Reason, t.Message = clip(res.UnstartedReason, maxReasonBytes), clip(res.UnstartedMessage, maxMessageBytes)
 		}
@@ -192,6 +200,16 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 	}
 	sortTargets(targets)
 	return targets, forged
+}
+
+// containerImage returns the image of the pod's ephemeral container of that name.
+func containerImage(pod *corev1.Pod, name string) string {
+	for i := range pod.Spec.EphemeralContainers {
+		if c := &pod.Spec.EphemeralContainers[i]; c.Name == name {
+			return c.Image
+		}
+	}
+	return ""
 }
 
 // keepsPod returns whether a pod of the namespace is one of the job's targets to list: it
@@ -335,7 +353,8 @@ func historyTarget(p recorder.PodRecord, withOutput bool) Target {
 	remark := parseRemark(p.Remark)
 	t := Target{uid: p.PodID, Pod: p.Name, Node: p.HostIP, Container: cmp.Or(p.ContainerName, remark.Container),
 		Status: historyStatus(p.Status), ExitCode: p.ExitCode, Reason: clip(cmp.Or(p.Reason, remark.Reason), maxReasonBytes),
-		Message: clip(cmp.Or(p.Message, remark.Message), maxMessageBytes), Source: SourceHistory}
+		Message: clip(cmp.Or(p.Message, remark.Message), maxMessageBytes), Image: p.Image, Source: SourceHistory,
+		InEtcd: &p.IsInEtcd}
 	if t.ExitCode == nil {
 		t.ExitCode = remark.ExitCode
 	}

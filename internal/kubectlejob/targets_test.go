@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -178,5 +179,37 @@ func TestGroupTargetsRefusals(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, summary(groupTargets(targets))); diff != "" {
 		t.Errorf("groups with two messages for the reason (-want +got):\n%s", diff)
+	}
+}
+
+// The exit code counts the targets without a row: refusals past the status' IDs as not run,
+// gone pods as the job's counts say.
+func TestExitCodeFor(t *testing.T) {
+	code := int32(0)
+	started := metav1.Now()
+	ok := Target{Status: "Succeeded", ExitCode: &code, StartedAt: &started}
+	refused := Target{Status: "Failed", Reason: appsv1alpha1.ReasonTargetContainerNotFound}
+	failed := Target{Status: "Failed", ExitCode: new(int32(1)), StartedAt: &started}
+	for _, tt := range []struct {
+		name string
+		view View
+		want int
+	}{
+		{"no target", View{}, ExitNoneRan},
+		{"all succeeded", View{Targets: []Target{ok, ok}}, ExitAllSucceeded},
+		{"one failed", View{Targets: []Target{ok, failed}}, ExitSomeFailed},
+		{"one refused", View{Targets: []Target{ok, refused}}, ExitSomeFailed},
+		{"all refused, some past the IDs", View{Targets: []Target{refused}, Unidentified: 3}, ExitNoneRan},
+		{"succeeded and refusals past the IDs", View{Targets: []Target{ok}, Unidentified: 1}, ExitSomeFailed},
+		{"a gone pod the counts call succeeded", View{Targets: []Target{ok}, Missing: 1,
+			Job: JobInfo{Match: 2, Succeeded: 2}}, ExitAllSucceeded},
+		{"a gone pod the counts call failed", View{Targets: []Target{ok}, Missing: 1,
+			Job: JobInfo{Match: 2, Succeeded: 1, Failed: 1}}, ExitSomeFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := exitCodeFor(&tt.view); got != tt.want {
+				t.Errorf("exitCodeFor = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
