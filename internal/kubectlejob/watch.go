@@ -75,23 +75,25 @@ func (o *ResultsOptions) watch(ctx context.Context, view *View, live *liveState)
 		return view, nil
 	}
 
-	pods, err := o.watchPods(ctx, live.podsVersion)
+	podEvents, err := o.watchPods(ctx, live.podsVersion)
 	if err != nil {
 		return nil, err
 	}
-	defer pods.Stop()
-	jobs, err := o.watchJob(ctx, live.job.ResourceVersion)
+	defer podEvents.Stop()
+	jobEvents, err := o.watchJob(ctx, live.job.ResourceVersion)
 	if err != nil {
 		return nil, err
 	}
-	defer jobs.Stop()
+	defer jobEvents.Stop()
 	job := live.job
+	// keep is built again only when the job changes: it holds the refused pods' IDs.
+	keep := keepsPod(job)
 	for {
 		select {
 		case <-ctx.Done():
 			// Ctrl-C: the rows printed are the results so far.
 			return w.view(job), nil
-		case ev, ok := <-pods.ResultChan():
+		case ev, ok := <-podEvents.ResultChan():
 			if !ok {
 				return nil, fmt.Errorf("watching the pods of namespace %s ended; run the command again", o.Namespace)
 			}
@@ -99,13 +101,18 @@ func (o *ResultsOptions) watch(ctx context.Context, view *View, live *liveState)
 			if err != nil {
 				return nil, err
 			}
-			if ev.Type == watch.Deleted || !keepsPod(job)(pod) {
+			if ev.Type == watch.Deleted || !keep(pod) {
 				// A target whose pod is gone keeps the row printed last.
 				delete(live.pods, pod.UID)
 				continue
 			}
 			live.pods[pod.UID] = *pod
-		case ev, ok := <-jobs.ResultChan():
+			// Only this pod's target can have changed: a pass costs one pod, not the job's size.
+			if err := w.update(job, []corev1.Pod{*pod}); err != nil {
+				return nil, err
+			}
+			continue
+		case ev, ok := <-jobEvents.ResultChan():
 			if !ok {
 				return nil, fmt.Errorf("watching ejob %s/%s ended; run the command again", o.Namespace, o.Name)
 			}
@@ -117,12 +124,13 @@ func (o *ResultsOptions) watch(ctx context.Context, view *View, live *liveState)
 			if job, err = eventObject[appsv1alpha1.EphemeralJob](ev, "ejobs"); err != nil {
 				return nil, err
 			}
+			keep = keepsPod(job)
 			// The job's status is written after the pods it counts changed, but the two
 			// watches need not deliver in that order: the pods are read once more when it
 			// finished. They are also when it identifies more refused pods, which changed
 			// before the status named them and may not change again.
 			if job.Status.Phase.IsFinished() || refusedIDsLen(job) != refusedIDsLen(previous) {
-				list, _, err := listJobPods(ctx, o.kube.CoreV1(), o.Namespace, keepsPod(job))
+				list, _, err := listJobPods(ctx, o.kube.CoreV1(), o.Namespace, keep)
 				if err != nil {
 					return nil, err
 				}
@@ -132,7 +140,11 @@ func (o *ResultsOptions) watch(ctx context.Context, view *View, live *liveState)
 				}
 			}
 		}
-		if err := w.update(job, live); err != nil {
+		all := make([]corev1.Pod, 0, len(live.pods))
+		for _, p := range live.pods {
+			all = append(all, p)
+		}
+		if err := w.update(job, all); err != nil {
 			return nil, err
 		}
 		if job.Status.Phase.IsFinished() {
@@ -150,12 +162,9 @@ func refusedIDsLen(job *appsv1alpha1.EphemeralJob) int {
 	return n
 }
 
-// update prints the targets that changed since they were last printed.
-func (w *watcher) update(job *appsv1alpha1.EphemeralJob, live *liveState) error {
-	pods := make([]corev1.Pod, 0, len(live.pods))
-	for _, p := range live.pods {
-		pods = append(pods, p)
-	}
+// update prints the targets of these pods (and those the job's status details) that
+// changed since they were last printed.
+func (w *watcher) update(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) error {
 	targets, _ := liveTargets(job, pods)
 	var changed []Target
 	for _, t := range targets {
