@@ -121,14 +121,21 @@ lint-config: golangci-lint ## Verify golangci-lint linter configuration
 
 ##@ Build
 
+## VERSION and COMMIT are what `kubectl ejob version` prints. The plugin is stripped (-s -w), as kubectl's
+## releases are: go-template output keeps every method of every type reachable, which makes it large.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+KUBECTL_EJOB_LDFLAGS = -s -w -X github.com/ephemeraljob/ephemeraljob-operator/internal/kubectlejob.version=$(VERSION) \
+	-X github.com/ephemeraljob/ephemeraljob-operator/internal/kubectlejob.commit=$(COMMIT)
+
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager binary and the kubectl plugin bin/kubectl-ejob.
+build: manifests generate fmt vet build-kubectl-ejob ## Build the manager binary and the kubectl plugin bin/kubectl-ejob.
 	go build -o bin/manager cmd/main.go
-	go build -o bin/kubectl-ejob ./cmd/kubectl-ejob
 
 .PHONY: build-kubectl-ejob
-build-kubectl-ejob: ## Build only bin/kubectl-ejob, the kubectl plugin that shows jobs' results, live and from the MySQL history.
-	go build -o bin/kubectl-ejob ./cmd/kubectl-ejob
+build-kubectl-ejob: ## Build only bin/kubectl-ejob, the kubectl plugin, and install bin/kubectl_complete-ejob beside it (kubectl's completion of `kubectl ejob`).
+	go build -ldflags "$(KUBECTL_EJOB_LDFLAGS)" -o bin/kubectl-ejob ./cmd/kubectl-ejob
+	install -m 0755 cmd/kubectl-ejob/kubectl_complete-ejob bin/kubectl_complete-ejob
 
 .PHONY: run
 run: manifests generate fmt vet install ## Run the manager from your host against the cluster in the current kubeconfig.

@@ -18,10 +18,7 @@ package controller
 
 import (
 	"container/heap"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"strconv"
@@ -232,8 +229,8 @@ type ledger struct {
 	gaps     intervals
 	refusals map[string]int32
 	listed   []appsv1alpha1.RefusedPod
-	// refusedIDs identifies the refused pods that listed does not (see podID), by reason,
-	// for status.refusals; refusedByID holds the same IDs, to look pods up after a restart.
+	// refusedIDs identifies the refused pods that listed does not (see podstate.RefusedID),
+	// by reason, for status.refusals; refusedByID holds the same IDs, to look pods up after a restart.
 	refusedIDs  map[string][]byte
 	refusedByID map[string]struct{}
 	nIDs        int
@@ -336,8 +333,9 @@ func (l *ledger) rebuild(job *appsv1alpha1.EphemeralJob, owned, selected []*core
 	identified := map[string]int32{}
 	for _, rc := range st.Refusals {
 		l.refusals[rc.Reason] = max(rc.Count, 0)
-		for i := 0; i+podIDLength <= len(rc.PodIDs) && l.nIDs < appsv1alpha1.MaxRefusedIDs; i += podIDLength {
-			l.identify(rc.Reason, rc.PodIDs[i:i+podIDLength])
+		const n = podstate.RefusedIDLength
+		for i := 0; i+n <= len(rc.PodIDs) && l.nIDs < appsv1alpha1.MaxRefusedIDs; i += n {
+			l.identify(rc.Reason, rc.PodIDs[i:i+n])
 			identified[rc.Reason]++
 		}
 	}
@@ -451,7 +449,7 @@ func (l *ledger) observe(pod *corev1.Pod, now time.Time) {
 		return
 	}
 	if len(l.refusedByID) > 0 {
-		if _, refused := l.refusedByID[podID(pod.UID)]; refused {
+		if _, refused := l.refusedByID[podstate.RefusedID(pod.UID)]; refused {
 			// Refused before the manager restarted: never tried again.
 			l.refusedPods[pod.UID] = struct{}{}
 			l.candidates.drop(pod.UID)
@@ -742,7 +740,7 @@ func (l *ledger) refuse(pod *corev1.Pod, reserved *activeTarget, reason, message
 		l.listed = append(l.listed, appsv1alpha1.RefusedPod{Index: idx, Name: pod.Name, UID: pod.UID,
 			Reason: reason, Message: message})
 	} else {
-		l.identify(reason, podID(pod.UID))
+		l.identify(reason, podstate.RefusedID(pod.UID))
 	}
 	l.refusalsWritten = nil
 	l.refusedPods[pod.UID] = struct{}{}
@@ -951,7 +949,7 @@ func (l *ledger) trim(fields []string, causes, jobName string) string {
 	if listed && !l.noListed {
 		l.noListed = true
 		for _, r := range l.listed {
-			l.identify(r.Reason, podID(r.UID)) // still told apart after a restart
+			l.identify(r.Reason, podstate.RefusedID(r.UID)) // still told apart after a restart
 		}
 		l.listed = nil
 		l.refusalsWritten = nil
@@ -970,20 +968,6 @@ func (l *ledger) trim(fields []string, causes, jobName string) string {
 	l.trimmed = fmt.Sprintf("the API server refused the status (%s); it is written without %s: "+
 		"`kubectl ejob results %s` lists each pod", causes, strings.Join(out, " and "), jobName)
 	return strings.Join(left, " and ")
-}
-
-// podIDLength is the length of a pod's ID in status.refusals.
-const podIDLength = 8
-
-// podID identifies a pod in status.refusals: 48 bits of the FNV-1a hash of its UID, in 8
-// URL-safe base64 characters. Two pods of a namespace share one with a chance of about
-// one in 10^7 even with 100,000 pods and 4,096 refusals.
-func podID(uid types.UID) string {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(uid))
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], h.Sum64())
-	return base64.RawURLEncoding.EncodeToString(b[2:])
 }
 
 // identify records a refused pod's ID under its reason, up to MaxRefusedIDs in all (the

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -44,15 +43,12 @@ const maxFailuresShown = 5
 // running targets ended, then prints the folded results and returns the exit code.
 func (c *cli) follow(ctx context.Context, dyn dynamic.Interface, clientset kubernetes.Interface, o *runOptions,
 	job *appsv1alpha1.EphemeralJob) error {
-	interrupts := c.opts.Interrupts
-	if interrupts == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt)
-		defer signal.Stop(ch)
-		interrupts = ch
-	}
-	start := c.opts.Now()
-	p := &progress{w: c.stderr, tty: isTerminal(c.stderr), interval: o.interval, now: c.opts.Now, start: start, last: start}
+	// From here Ctrl-C pauses the job instead of stopping the command.
+	c.f.takesInterrupts.Store(true)
+	defer c.f.takesInterrupts.Store(false)
+	interrupts := c.f.interrupts
+	start := c.f.now()
+	p := &progress{w: c.stderr, tty: isTerminal(c.stderr), interval: o.interval, now: c.f.now, start: start, last: start}
 	seen := newEventsSeen()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
@@ -84,7 +80,7 @@ func (c *cli) follow(ctx context.Context, dyn dynamic.Interface, clientset kuber
 			if interrupted {
 				p.done()
 				writeLine(c.stderr, "left; ejob %s/%s stays paused", job.Namespace, job.Name)
-				return &exitError{code: ExitInterrupted}
+				return &exitCodeError{code: ExitInterrupted}
 			}
 			interrupted = true
 			if err := pauseJob(ctx, dyn, job); err != nil {
@@ -101,21 +97,24 @@ func (c *cli) follow(ctx context.Context, dyn dynamic.Interface, clientset kuber
 	if err := c.printFolded(ctx, clientset, job, o.limitBytes); err != nil {
 		return err
 	}
-	return &exitError{code: outcomeCode(job, interrupted)}
+	if code := outcomeCode(job, interrupted); code != ExitSucceeded {
+		return &exitCodeError{code: code}
+	}
+	return nil
 }
 
 // printFolded prints the job's targets folded by result and output, as `results --group
 // --logs` does.
 func (c *cli) printFolded(ctx context.Context, clientset kubernetes.Interface, job *appsv1alpha1.EphemeralJob,
 	limit int64) error {
-	pods, err := listJobPods(ctx, clientset.CoreV1(), job.Namespace, string(job.UID))
+	pods, _, err := listJobPods(ctx, clientset.CoreV1(), job.Namespace, keepsPod(job))
 	if err != nil {
 		return err
 	}
 	targets, _ := liveTargets(job, pods)
 	fetchLogs(ctx, clientset.CoreV1(), job.Namespace, targets, limit)
 	view := &View{Job: jobInfoLive(job), Groups: groupTargets(targets)}
-	return printView(c.stdout, view, printOptions{format: formatTable, group: true, logs: true, now: c.opts.Now()})
+	return printView(c.stdout, view, printOptions{group: true, logs: true, now: c.f.now()})
 }
 
 // progress is the one line `run` keeps on stderr: redrawn in place on a terminal, printed

@@ -21,9 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -149,26 +147,6 @@ var jobStatuses = []string{recorder.StatusCreated, string(appsv1alpha1.Ephemeral
 // maxJobs bounds --limit.
 const maxJobs = 10000
 
-// historyJobsOptions are the flags of `history jobs`.
-type historyJobsOptions struct {
-	status string
-	since  time.Duration
-	limit  int
-}
-
-func (o *historyJobsOptions) validate() error {
-	if o.status != "" && !slices.Contains(jobStatuses, o.status) {
-		return fmt.Errorf("--status %q is not one of %s", o.status, strings.Join(jobStatuses, ", "))
-	}
-	if o.since < 0 {
-		return fmt.Errorf("--since %v must be positive", o.since)
-	}
-	if o.limit < 1 || o.limit > maxJobs {
-		return fmt.Errorf("--limit %d is not within 1-%d", o.limit, maxJobs)
-	}
-	return nil
-}
-
 // listHistoryJobs returns the job rows of the filter, newest first, up to limit, a page at a time.
 func listHistoryJobs(ctx context.Context, store recorder.Store, filter recorder.JobFilter, limit int) (
 	[]recorder.JobRecord, error) {
@@ -202,8 +180,8 @@ func newestHistoryJob(ctx context.Context, store recorder.Store, filter recorder
 }
 
 // writeHistoryJobs prints job rows as a table.
-func writeHistoryJobs(w io.Writer, jobs []recorder.JobRecord) error {
-	t := &table{}
+func writeHistoryJobs(w io.Writer, jobs []recorder.JobRecord, noHeaders bool) error {
+	t := &table{noHeaders: noHeaders}
 	t.header("NAMESPACE", "NAME", "UID", "STATUS", "MATCH", "SUCCEEDED", "FAILED", "IN-ETCD", "CREATED", "FINISHED")
 	for _, j := range jobs {
 		t.row(cell(j.Namespace), cell(j.Name), cell(j.JobID), cell(j.Status), fmt.Sprint(j.MatchCount),
@@ -213,8 +191,14 @@ func writeHistoryJobs(w io.Writer, jobs []recorder.JobRecord) error {
 	return t.write(w)
 }
 
-// writeHistoryPods prints a line about the job, then its pod rows as a table.
-func writeHistoryPods(w io.Writer, job recorder.JobRecord, pods []recorder.PodRecord) error {
+// writeHistoryPods prints a line about the job, then its pod rows as a table; with
+// noHeaders, only the rows.
+func writeHistoryPods(w io.Writer, job recorder.JobRecord, pods []recorder.PodRecord, noHeaders bool) error {
+	if noHeaders {
+		t := &table{noHeaders: true}
+		historyPodsTable(t, pods)
+		return t.write(w)
+	}
 	where := "in the API server"
 	if !job.IsInEtcd {
 		where = "deleted from the API server"
@@ -229,6 +213,11 @@ func writeHistoryPods(w io.Writer, job recorder.JobRecord, pods []recorder.PodRe
 		return err
 	}
 	t := &table{}
+	historyPodsTable(t, pods)
+	return t.write(w)
+}
+
+func historyPodsTable(t *table, pods []recorder.PodRecord) {
 	t.header("POD", "CONTAINER", "STATUS", "EXIT", "REASON", "MESSAGE", "IMAGE", "HOST", "STARTED", "FINISHED",
 		"IN-ETCD")
 	for _, p := range pods {
@@ -237,7 +226,6 @@ func writeHistoryPods(w io.Writer, job recorder.JobRecord, pods []recorder.PodRe
 			messageCell(tg.Message), cell(p.Image), cell(p.HostIP), formatTimePtr(p.GmtStarted),
 			formatTimePtr(p.GmtFinished), yesNo(p.IsInEtcd))
 	}
-	return t.write(w)
 }
 
 func yesNo(b bool) string {

@@ -50,7 +50,16 @@ func TestCommandLineErrors(t *testing.T) {
 			"unknown flag: --color (see 'kubectl ejob history jobs --help')"},
 		{"no job", []string{"results", kc}, nil, "kubectl ejob results takes one argument, the job's name; got 0"},
 		{"two jobs", []string{"results", kc, "a", "b"}, nil, "takes one argument, the job's name; got 2"},
-		{"bad output", []string{"results", kc, "j", "-o", "name"}, nil, `-o "name" is not one of wide, json, yaml`},
+		{"bad output", []string{"results", kc, "j", "-o", "table"}, nil,
+			`-o "table" is not one of wide, json, yaml, kyaml, name, go-template`},
+		{"wide history", []string{"history", "jobs", kc, "-o", "wide"}, nil, `-o "wide" is not one of json, yaml`},
+		{"bad template", []string{"results", kc, "j", "-o", "go-template={{.items"}, nil, "-o go-template={{.items: "},
+		{"bad columns", []string{"results", kc, "j", "-o", "custom-columns=POD"}, nil,
+			"-o custom-columns=POD: unexpected custom-columns spec: POD, expected <header>:<json-path-expr>"},
+		{"group name", []string{"results", kc, "j", "--group", "-o", "name"}, nil, "--group has no -o name form"},
+		{"watch group", []string{"results", kc, "j", "-w", "--group"}, nil, "drop one of them"},
+		{"watch logs", []string{"results", kc, "j", "-w", "--logs"}, nil, "drop --logs"},
+		{"version output", []string{"version", "-o", "wide"}, nil, `-o "wide" is not one of json, yaml`},
 		{"group wide", []string{"results", kc, "j", "--group", "-o", "wide"}, nil, "--group has no wide form"},
 		{"limit bytes", []string{"results", kc, "j", "--logs", "--limit-bytes", "0"}, nil,
 			"--limit-bytes 0 is not within 1-1048576"},
@@ -103,12 +112,17 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{nil, []string{"kubectl ejob [command]", "results", "history", "--kubeconfig", "--context", "--namespace",
-			"--mysql-host"}},
+		{nil, []string{"kubectl ejob [command]", "results", "history", "version", "completion", "--kubeconfig",
+			"--context", "--namespace", "-s, --server", "--mysql-host"}},
 		{[]string{"results", "--help"}, []string{"kubectl ejob results JOB [flags]", "--logs", "--limit-bytes",
-			"--group", "-o, --output", "kubectl ejob results hello-world-ephemeral-job --group --logs"}},
-		{[]string{"history", "jobs", "-h"}, []string{"-A, --all-namespaces", "--status", "--since", "--limit"}},
-		{[]string{"history", "pods", "--help"}, []string{"kubectl ejob history pods NAMESPACE/NAME | NAME | UID"}},
+			"--group", "-o, --output", "custom-columns", "jsonpath-as-json", "go-template-file", "--template",
+			"--no-headers", "-w, --watch", "--exit-code", "0  every target succeeded", "2  no target could run",
+			"kubectl ejob results hello-world-ephemeral-job --group --logs"}},
+		{[]string{"history", "jobs", "-h"}, []string{"-A, --all-namespaces", "--status", "--since", "--limit",
+			"-o, --output", "custom-columns"}},
+		{[]string{"history", "pods", "--help"}, []string{"kubectl ejob history pods NAMESPACE/NAME | NAME | UID",
+			"-o, --output"}},
+		{[]string{"version", "--help"}, []string{"-o, --output"}},
 	} {
 		code, stdout, stderr := runCLI(t, tt.args...)
 		if code != 0 || stderr != "" {
@@ -117,6 +131,12 @@ func TestHelp(t *testing.T) {
 		for _, w := range tt.want {
 			if !strings.Contains(stdout, w) {
 				t.Errorf("%v: the help lacks %q:\n%s", tt.args, w, stdout)
+			}
+		}
+		// kubectl dropped basic authentication's flags.
+		for _, gone := range []string{"--username", "--password"} {
+			if strings.Contains(stdout, gone) {
+				t.Errorf("%v: the help offers %s", tt.args, gone)
 			}
 		}
 	}
@@ -160,7 +180,7 @@ ns         a b c\x1b[2J  u    -       0      0          0       no       -      
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
-			if err := writeHistoryJobs(&b, tt.jobs); err != nil {
+			if err := writeHistoryJobs(&b, tt.jobs, false); err != nil {
 				t.Fatal(err)
 			}
 			if got, want := b.String(), strings.TrimPrefix(tt.want, "\n"); got != want {
@@ -229,7 +249,7 @@ No pods recorded for this job.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
-			if err := writeHistoryPods(&b, tt.job, tt.pods); err != nil {
+			if err := writeHistoryPods(&b, tt.job, tt.pods, false); err != nil {
 				t.Fatal(err)
 			}
 			if got, want := b.String(), strings.TrimPrefix(tt.want, "\n"); got != want {
@@ -366,6 +386,49 @@ func TestAgainstMariaDB(t *testing.T) {
 			golden(t, "history-pods", transcript(code, stdout, stderr))
 		})
 	}
+	// Every -o of the history's commands.
+	for _, tt := range []struct {
+		golden string
+		args   []string
+	}{
+		{"history-jobs", []string{"history", "jobs", "-A"}},
+		{"history-jobs-no-headers", []string{"history", "jobs", "-A", "--no-headers"}},
+		{"history-jobs-json", []string{"history", "jobs", "-A", "-o", "json"}},
+		{"history-jobs-yaml", []string{"history", "jobs", "-A", "-o", "yaml"}},
+		{"history-jobs-name", []string{"history", "jobs", "-A", "-o", "name"}},
+		{"history-jobs-jsonpath", []string{"history", "jobs", "-A", "-o",
+			`jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.history.inEtcd}{"\n"}{end}`}},
+		{"history-jobs-go-template", []string{"history", "jobs", "-A", "-o",
+			`go-template={{range .items}}{{.metadata.uid}} {{.status.failed}}{{"\n"}}{{end}}`}},
+		{"history-jobs-custom-columns", []string{"history", "jobs", "-A", "-o",
+			"custom-columns=NAME:.metadata.name,PHASE:.status.phase,CREATED:.metadata.creationTimestamp"}},
+		{"history-pods-json", []string{"history", "pods", "default/hello", "-o", "json"}},
+		{"history-pods-yaml", []string{"history", "pods", "default/hello", "-o", "yaml"}},
+		{"history-pods-name", []string{"history", "pods", "default/hello", "-o", "name"}},
+		{"history-pods-no-headers", []string{"history", "pods", "default/hello", "--no-headers"}},
+		{"history-pods-jsonpath-as-json", []string{"history", "pods", "default/hello", "-o",
+			"jsonpath-as-json={.items[*].reason}"}},
+		{"history-pods-go-template", []string{"history", "pods", "default/hello", "-o",
+			`go-template={{range .items}}{{.metadata.name}} {{.inEtcd}}{{"\n"}}{{end}}`}},
+		{"history-pods-custom-columns", []string{"history", "pods", "default/hello", "-o",
+			"custom-columns=POD:.metadata.name,UID:.metadata.uid,STATUS:.status,IMAGE:.image"}},
+		{"results-history-name", []string{"results", "hello", "-n", "default", "-o", "name"}},
+		{"results-history-custom-columns", []string{"results", "hello", "-n", "default", "-o",
+			"custom-columns=POD:.metadata.name,STATUS:.status,SOURCE:.source"}},
+	} {
+		t.Run(tt.golden, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, append(tt.args, kc, db)...)
+			golden(t, tt.golden, transcript(code, stdout, stderr))
+		})
+	}
+	t.Run("history jobs -o json, none match", func(t *testing.T) {
+		code, stdout, stderr := runCLI(t, "history", "jobs", kc, db, "--status", "Paused", "-o", "json")
+		want := "{\n    \"apiVersion\": \"v1\",\n    \"items\": [],\n    \"kind\": \"List\",\n    \"metadata\": {}\n}\n"
+		if code != 0 || stdout != want || stderr != "no jobs found in history\n" {
+			t.Errorf("exit code %d, stdout %q, stderr %q; want an empty List", code, stdout, stderr)
+		}
+	})
+
 	t.Run("history pods by UID", func(t *testing.T) {
 		code, stdout, stderr := runCLI(t, "history", "pods", kc, db, uidOldHello)
 		if code != 0 || !strings.Contains(stdout, "old-pod") || strings.Contains(stdout, "web-0") || stderr != "" {

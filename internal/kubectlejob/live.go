@@ -56,25 +56,32 @@ func getJob(ctx context.Context, dyn dynamic.Interface, namespace, name string) 
 	return job, nil
 }
 
-// listJobPods lists the namespace's pods a page at a time and keeps those holding
-// containers of the job; the pods of a page that hold none are dropped before the next page.
-// The containers carry the job's UID in their env, which no selector can match, so every
-// pod of the namespace is read once.
-func listJobPods(ctx context.Context, pods corev1client.PodsGetter, namespace string, uid string) ([]corev1.Pod, error) {
+// listJobPods lists the namespace's pods a page at a time and keeps those keep accepts
+// (keepsPod: those holding containers of the job, and those its status identifies as
+// refused); the others of a page are dropped before the next page. The containers carry the
+// job's UID in their env, which no selector can match, so every pod of the namespace is read
+// once. It also returns the resourceVersion the pages were read at, to watch from.
+func listJobPods(ctx context.Context, pods corev1client.PodsGetter, namespace string, keep func(*corev1.Pod) bool) (
+	[]corev1.Pod, string, error) {
 	var kept []corev1.Pod
 	opts := metav1.ListOptions{Limit: podPageSize}
+	version := ""
 	for {
 		page, err := pods.Pods(namespace).List(ctx, opts)
 		if err != nil {
-			return nil, fmt.Errorf("listing the pods of namespace %s: %w", namespace, err)
+			return nil, "", fmt.Errorf("listing the pods of namespace %s: %w", namespace, err)
+		}
+		if version == "" {
+			// Every page of a list is read at the first page's resourceVersion.
+			version = page.ResourceVersion
 		}
 		for i := range page.Items {
-			if holdsJob(&page.Items[i], uid) {
+			if keep(&page.Items[i]) {
 				kept = append(kept, page.Items[i])
 			}
 		}
 		if page.Continue == "" {
-			return kept, nil
+			return kept, version, nil
 		}
 		opts.Continue = page.Continue
 	}

@@ -62,11 +62,12 @@ const logsExample = `  # What every target printed
 func (c *cli) logsCommand() *cobra.Command {
 	o := &logsOptions{}
 	cmd := &cobra.Command{
-		Use:     "logs JOB",
-		Short:   "Print the output of every target's container, following new targets with -f",
-		Long:    logsLong,
-		Example: logsExample,
-		Args:    exactlyOne("the job's name"),
+		Use:               "logs JOB",
+		Short:             "Print the output of every target's container, following new targets with -f",
+		Long:              logsLong,
+		Example:           logsExample,
+		Args:              exactlyOne("the job's name"),
+		ValidArgsFunction: jobNameCompletion(c.f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.logs(cmd.Context(), o, args[0])
 		},
@@ -114,7 +115,7 @@ func (c *cli) logs(ctx context.Context, o *logsOptions, name string) error {
 	w := &lineWriter{w: c.stdout, prefix: o.prefix, colored: colored, colors: map[string]string{}}
 	streams := &streamSet{started: map[string]bool{}}
 	for {
-		pods, err := listJobPods(ctx, clientset.CoreV1(), ns, string(job.UID))
+		pods, _, err := listJobPods(ctx, clientset.CoreV1(), ns, keepsPod(job))
 		if err != nil {
 			return err
 		}

@@ -17,9 +17,9 @@ limitations under the License.
 package kubectlejob
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,17 +28,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
-)
-
-// Output formats of -o.
-const (
-	formatTable = ""
-	formatWide  = "wide"
-	formatJSON  = "json"
-	formatYAML  = "yaml"
 )
 
 // none stands for an empty or unknown value in a table.
@@ -53,33 +44,15 @@ const messageWidth = 50
 // maxGroupPods is how many pod names a group's row shows before "+N more".
 const maxGroupPods = 3
 
-// printOptions say how to print a view.
+// printOptions say how to print a view as a table.
 type printOptions struct {
-	format string
-	group  bool
-	logs   bool
-	now    time.Time
+	wide, group, logs, noHeaders bool
+	now                          time.Time
 }
 
-// printView prints the view in the chosen format.
+// printView prints the view as a table: a row per target, or per group with --group.
 func printView(w io.Writer, v *View, o printOptions) error {
-	switch o.format {
-	case formatJSON:
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	case formatYAML:
-		b, err := yaml.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	}
-	t := &table{}
+	t := &table{noHeaders: o.noHeaders}
 	if o.group {
 		t.header("COUNT", "STATUS", "EXIT", "REASON", "MESSAGE", "PODS")
 		for _, g := range v.Groups {
@@ -91,32 +64,13 @@ func printView(w io.Writer, v *View, o printOptions) error {
 		}
 		return t.write(w)
 	}
-	wide := o.format == formatWide
 	mixed := false
 	for _, tg := range v.Targets {
 		mixed = mixed || tg.Source != v.Job.Source
 	}
-	head := []string{"POD", "CONTAINER", "STATUS", "EXIT", "REASON", "MESSAGE", "DURATION"}
-	if wide {
-		head = append([]string{"INDEX"}, append(head, "NODE", "STARTED", "FINISHED", "SOURCE")...)
-	} else if mixed {
-		head = append(head, "SOURCE")
-	}
-	t.header(head...)
+	t.header(targetHeader(o.wide, mixed)...)
 	for _, tg := range v.Targets {
-		cells := []string{cell(tg.Pod), cell(tg.Container), tg.Status, exitCell(tg.ExitCode), cell(tg.Reason),
-			messageCell(tg.Message), durationCell(tg, o.now)}
-		if wide {
-			index := none
-			if tg.Index != nil {
-				index = strconv.Itoa(int(*tg.Index))
-			}
-			cells = append([]string{index}, append(cells, cell(tg.Node), timeCell(tg.StartedAt),
-				timeCell(tg.FinishedAt), tg.Source)...)
-		} else if mixed {
-			cells = append(cells, tg.Source)
-		}
-		t.row(cells...)
+		t.row(targetCells(tg, o.wide, mixed, o.now)...)
 		if o.logs {
 			t.block(outputBlock(tg.Output, tg.OutputTruncated, tg.OutputError, tg.Source))
 		}
@@ -124,14 +78,54 @@ func printView(w io.Writer, v *View, o printOptions) error {
 	return t.write(w)
 }
 
+// targetHeader is the header of a table of targets; mixed adds the SOURCE column of -o wide
+// to the default table, for a view whose rows come from the API server and the history.
+func targetHeader(wide, mixed bool) []string {
+	head := []string{"POD", "CONTAINER", "STATUS", "EXIT", "REASON", "MESSAGE", "DURATION"}
+	if wide {
+		return append([]string{"INDEX"}, append(head, "NODE", "STARTED", "FINISHED", "SOURCE")...)
+	}
+	if mixed {
+		return append(head, "SOURCE")
+	}
+	return head
+}
+
+// targetCells are a target's cells under targetHeader.
+func targetCells(tg Target, wide, mixed bool, now time.Time) []string {
+	cells := []string{cell(tg.Pod), cell(tg.Container), tg.Status, exitCell(tg.ExitCode), cell(tg.Reason),
+		messageCell(tg.Message), durationCell(tg, now)}
+	if wide {
+		index := none
+		if tg.Index != nil {
+			index = strconv.Itoa(int(*tg.Index))
+		}
+		return append([]string{index}, append(cells, cell(tg.Node), timeCell(tg.StartedAt),
+			timeCell(tg.FinishedAt), tg.Source)...)
+	}
+	if mixed {
+		return append(cells, tg.Source)
+	}
+	return cells
+}
+
 // table lays out rows in columns as wide as their widest cell, with free lines (a
 // target's output) between the rows that do not widen the columns.
 type table struct {
 	lines [][]string // a row's cells, or one free line in a slice of one with free set
 	free  []bool
+	// noHeaders leaves the header out (--no-headers).
+	noHeaders bool
+	// widths are the columns' least widths, and after write the widths it used: a table
+	// printed after another (--watch) keeps its columns.
+	widths []int
 }
 
-func (t *table) header(cells ...string) { t.row(cells...) }
+func (t *table) header(cells ...string) {
+	if !t.noHeaders {
+		t.row(cells...)
+	}
+}
 
 func (t *table) row(cells ...string) {
 	t.lines = append(t.lines, cells)
@@ -146,7 +140,7 @@ func (t *table) block(lines []string) {
 }
 
 func (t *table) write(w io.Writer) error {
-	var widths []int
+	widths := slices.Clone(t.widths)
 	for i, cells := range t.lines {
 		if t.free[i] {
 			continue
@@ -175,6 +169,7 @@ func (t *table) write(w io.Writer) error {
 		}
 		b.WriteByte('\n')
 	}
+	t.widths = widths
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -30,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -105,6 +106,8 @@ type liveScenario struct {
 	derived string
 	// logs is the kubelet stand-in of the scenario's node.
 	logs *kubelet.LogServer
+	// podUIDs are the UIDs of the scenario's pods, in the order they were created.
+	podUIDs []types.UID
 }
 
 // normalize replaces what differs from run to run (the job's UID, the hash in the derived
@@ -115,7 +118,11 @@ func (s *liveScenario) normalize(out string) string {
 	out = strings.ReplaceAll(out, s.derived, "check-"+strings.Repeat("#", len(s.derived)-len("check-")))
 	out = strings.ReplaceAll(out, uid, "00000000-0000-0000-0000-000000000000")
 	created := s.job.CreationTimestamp.UTC().Format(time.RFC3339)
-	return strings.ReplaceAll(out, created, "2026-05-01T09:59:00Z")
+	out = strings.ReplaceAll(out, created, "2026-05-01T09:59:00Z")
+	for i, uid := range s.podUIDs {
+		out = strings.ReplaceAll(out, string(uid), fmt.Sprintf("00000000-0000-0000-0000-%012d", i+1))
+	}
+	return out
 }
 
 // env is the control plane of the package's tests.
@@ -125,6 +132,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		// Run by kubectl as the plugin (TestKubectlPluginCompletion).
+		Main()
+	}
 	flag.Parse()
 	env := testutil.NewEnvironment()
 	cfg, err := env.Start()
@@ -244,6 +255,7 @@ func setUpLive(t *testing.T, namespace string) *liveScenario {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.podUIDs = append(s.podUIDs, created.UID)
 		injected := testutil.MakePod(tg.name, namespace).Injected(job, tg.index).Obj().Spec.EphemeralContainers
 		name := "check"
 		if tg.taken {
@@ -333,6 +345,22 @@ func TestResultsLive(t *testing.T) {
 		{"results-group-logs", []string{"--group", "--logs"}},
 		{"results-group-json", []string{"--group", "-o", "json"}},
 		{"results-logs-json", []string{"--logs", "--limit-bytes", "64", "-o", "json"}},
+		{"results-kyaml", []string{"-o", "kyaml"}},
+		{"results-name", []string{"-o", "name"}},
+		{"results-no-headers", []string{"--no-headers"}},
+		{"results-jsonpath", []string{"-o", `jsonpath={range .items[*]}{.metadata.name} {.status} {.exitCode}{"\n"}{end}`}},
+		{"results-jsonpath-as-json", []string{"-o", "jsonpath-as-json={.items[?(@.status==\"Failed\")].metadata.name}"}},
+		{"results-jsonpath-file", []string{"-o", "jsonpath-file=" + templateFile(t, "{.job.phase} {.missing}\n")}},
+		{"results-go-template", []string{"-o",
+			`go-template={{range .items}}{{.metadata.name}}={{.status}}{{"\n"}}{{end}}`}},
+		{"results-go-template-file", []string{"-o", "go-template-file",
+			"--template", templateFile(t, "{{.job.name}}: {{len .items}} targets\n")}},
+		{"results-custom-columns", []string{"-o",
+			"custom-columns=POD:.metadata.name,INDEX:.index,STATUS:.status,EXIT:.exitCode,IMAGE:.image"}},
+		{"results-custom-columns-file", []string{"-o", "custom-columns-file=" +
+			templateFile(t, "POD STATUS REASON\n.metadata.name .status .reason\n")}},
+		{"results-custom-columns-group", []string{"--group", "--no-headers", "-o",
+			"custom-columns=COUNT:.count,STATUS:.status,PODS:.pods"}},
 	} {
 		t.Run(tt.golden, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, append(base, tt.args...)...)
@@ -346,4 +374,14 @@ func TestResultsLive(t *testing.T) {
 		code, stdout, stderr := runCLI(t, append(base, "--logs", "--limit-bytes", "64", "-o", "json")...)
 		golden(t, "results-logs-json", s.normalize(transcript(code, stdout, stderr)))
 	})
+}
+
+// templateFile writes a template into a file of the test and returns its path.
+func templateFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "template")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -41,6 +41,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
@@ -62,29 +63,16 @@ const (
 	ExitInterrupted = 130
 )
 
-// exitError carries an exit code besides the one line Run prints.
-type exitError struct {
-	code int
-	err  error
+// cli is what `run` and `logs` share: the factory of the flags every command takes, and
+// the streams.
+type cli struct {
+	f              *factory
+	stdout, stderr io.Writer
+	stdin          io.Reader
 }
 
-// Error is empty for an exit code that needs no message: the output said it.
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return ""
-	}
-	return e.err.Error()
-}
-func (e *exitError) Unwrap() error { return e.err }
-
-// exitCodeOf returns the exit code an error of a command asks for: 1 by default.
-func exitCodeOf(err error) int {
-	var e *exitError
-	if errors.As(err, &e) {
-		return e.code
-	}
-	return 1
-}
+func (c *cli) namespace() (string, error)        { return c.f.namespace() }
+func (c *cli) restConfig() (*rest.Config, error) { return c.f.restConfig() }
 
 // runOptions are the flags of `run`.
 type runOptions struct {
@@ -173,6 +161,10 @@ func (c *cli) runCommand() *cobra.Command {
 		"container, as kubectl debug --custom does.")
 	f.StringVar(&o.profile, "profile", "", "A security profile for the container: general, baseline, "+
 		"restricted, netadmin, sysadmin, or auto for the namespace's Pod Security enforce level.")
+	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions(append(profileNames(), "auto"),
+		cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"},
+		cobra.ShellCompDirectiveNoFileComp))
 	f.Int32Var(&o.parallelism, "parallelism", 5, fmt.Sprintf("How many pods run the command at once (1-%d).",
 		appsv1alpha1.MaxParallelism))
 	f.Int32Var(&o.maxPods, "max-pods", 0, "The most pods to run in (the job's replicas; default: every matching pod).")
@@ -195,7 +187,7 @@ func (c *cli) runCommand() *cobra.Command {
 
 // run is `kubectl ejob run`.
 func (c *cli) run(ctx context.Context, o *runOptions, command []string) error {
-	nothing := func(err error) error { return &exitError{code: ExitNothingRan, err: err} }
+	nothing := func(err error) error { return &exitCodeError{code: ExitNothingRan, err: err} }
 	if err := o.check(); err != nil {
 		return nothing(err)
 	}
@@ -291,7 +283,7 @@ func (o *runOptions) check() error {
 		return fmt.Errorf("--dry-run=%q is not one of none, client, server", o.dryRun)
 	}
 	switch o.output {
-	case "", formatJSON, formatYAML, "name":
+	case "", "json", "yaml", "name":
 	default:
 		return fmt.Errorf("-o %q is not one of yaml, json, name", o.output)
 	}
@@ -571,7 +563,7 @@ func (c *cli) dryRun(ctx context.Context, dyn dynamic.Interface, o *runOptions, 
 		out, err := dyn.Resource(appsv1alpha1.GroupVersion.WithResource("ephemeraljobs")).Namespace(job.Namespace).
 			Create(ctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
-			return &exitError{code: ExitNothingRan, err: fmt.Errorf("the API server refused the job: %w", err)}
+			return &exitCodeError{code: ExitNothingRan, err: fmt.Errorf("the API server refused the job: %w", err)}
 		}
 		obj = out
 	}
@@ -580,10 +572,10 @@ func (c *cli) dryRun(ctx context.Context, dyn dynamic.Interface, o *runOptions, 
 		name = m.GetName()
 	}
 	switch o.output {
-	case formatYAML, formatJSON:
+	case "yaml", "json":
 		var b []byte
 		var err error
-		if o.output == formatJSON {
+		if o.output == "json" {
 			b, err = json.MarshalIndent(obj, "", "    ")
 			b = append(b, '\n')
 		} else {

@@ -296,8 +296,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitFor waits until the terminal shows s.
-func waitFor(t *testing.T, out *syncBuffer, s string) {
+// waitShown waits until the terminal shows s.
+func waitShown(t *testing.T, out *syncBuffer, s string) {
 	t.Helper()
 	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true,
 		func(context.Context) (bool, error) { return strings.Contains(out.String(), s), nil }); err != nil {
@@ -311,7 +311,7 @@ func TestRunOnATerminalAsksAndRedraws(t *testing.T) {
 	w := newRunWorld(t, "run-tty", 3, pidofWeb("web-0", "web-1"), 0)
 	code, shown := ttyRun(t, w.runArgs("--target=app", "--confirm-above=2", "--", "pidof", "web"),
 		func(in io.Writer, _ chan<- os.Signal, out *syncBuffer) {
-			waitFor(t, out, "[y/N] ")
+			waitShown(t, out, "[y/N] ")
 			_, _ = io.WriteString(in, "y\n")
 		})
 	if code != ExitTargetsFailed {

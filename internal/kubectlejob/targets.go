@@ -26,6 +26,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
@@ -50,8 +51,9 @@ const (
 	maxReasonBytes  = 256
 )
 
-// View is what `kubectl ejob results` prints: a job and its targets, or their groups.
-// Its JSON and YAML form is the documented output of -o json|yaml (docs/kubectl-ejob.md).
+// View is what `kubectl ejob results` prints: a job and its targets, or their groups. A
+// table shows it row by row; -o prints it as a List (viewObject), documented in
+// docs/kubectl-ejob.md.
 type View struct {
 	Job JobInfo `json:"job"`
 	// Targets holds one entry per target, sorted by index (history rows, which have no
@@ -61,6 +63,9 @@ type View struct {
 	// Missing counts the targets the job's status lists whose pods are gone and that no
 	// history row stands for.
 	Missing int64 `json:"missing,omitempty"`
+	// Unidentified counts the refusals the job's status neither details nor identifies
+	// (past the first 4,106): they are counted by reason only, and have no row.
+	Unidentified int64 `json:"unidentified,omitempty"`
 }
 
 // JobInfo is the job the view is about.
@@ -83,9 +88,11 @@ type JobInfo struct {
 
 // Target is one target pod's result for the job.
 type Target struct {
-	// Index is the target index the job gave the pod; history rows have none.
+	// Index is the target index the job gave the pod; history rows, and refusals the status
+	// identifies by their pods' IDs only, have none.
 	Index *int32 `json:"index,omitempty"`
-	Pod   string `json:"pod"`
+	// Pod is the pod's name, the item's metadata.name with -o.
+	Pod string `json:"-"`
 	// Node is the pod's node (history rows: its host IP).
 	Node string `json:"node,omitempty"`
 	// Container is the name the job's deciding container has in the pod: the template's,
@@ -104,10 +111,18 @@ type Target struct {
 	Output          *string `json:"output,omitempty"`
 	OutputTruncated bool    `json:"outputTruncated,omitempty"`
 	OutputError     string  `json:"outputError,omitempty"`
+	// Image is the image of the job's container that decided the status (history rows of
+	// refusals: the template's, which would have run).
+	Image string `json:"image,omitempty"`
 	// Source is "live" for a target read from the API server, "history" from MySQL.
 	Source string `json:"source"`
+	// InEtcd, for a history row only, is false once the pod was deleted from the API server.
+	InEtcd *bool `json:"inEtcd,omitempty"`
 	// uid is the pod's UID: a pod recreated under the same name is another target.
 	uid string
+	// identified is set on a refusal found by its pod's ID in status.refusals, which keeps
+	// no index and no message for it.
+	identified bool
 }
 
 // Group is a set of targets that ended the same way, with --group.
@@ -137,16 +152,29 @@ func jobInfoLive(job *appsv1alpha1.EphemeralJob) JobInfo {
 	return info
 }
 
-// liveTargets returns a target per pod holding the job's containers, and one per refusal the
-// status lists (Failed, with the refusal's reason), sorted by index. Pods whose containers
-// claim no index, one the job never gave (at or past status.indexLimit), or differ from the
-// job's template (as the controller checks them) were not injected by the job: they are left
-// out and counted in forged.
+// liveTargets returns a target per pod holding the job's containers, one per refusal the
+// status details (status.refused, with its index and message), and one per pod that
+// status.refusals identifies by its ID (podstate.RefusedID, with the reason it is counted
+// under; the status keeps no index or message for these): refusals are Failed, with the
+// refusal's reason. Targets are sorted by index, those without one after them by pod name.
+// Pods whose containers claim no index, one the job never gave (at or past
+// status.indexLimit), or differ from the job's template (as the controller checks them)
+// were not injected by the job: they are left out and counted in forged.
 func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []Target, forged []string) {
+	refusedIDs := podstate.RefusedIDs(job.Status.Refusals)
+	detailed := make(map[types.UID]bool, len(job.Status.Refused))
+	for _, r := range job.Status.Refused {
+		detailed[r.UID] = true
+	}
 	for i := range pods {
 		pod := &pods[i]
 		res, ok := podstate.Evaluate(pod, job.UID)
 		if !ok {
+			// A pod the status details is its refusal's row, with the index and message.
+			if reason, refused := refusedIDs[podstate.RefusedID(pod.UID)]; refused && !detailed[pod.UID] {
+				targets = append(targets, Target{uid: string(pod.UID), Pod: pod.Name, Status: string(podstate.Failed),
+					Reason: clip(reason, maxReasonBytes), Source: SourceLive, identified: true})
+			}
 			continue
 		}
 		index, ok := podstate.Index(pod, job.UID)
@@ -159,7 +187,7 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 		t := Target{uid: string(pod.UID), Index: &index, Pod: pod.Name, Node: pod.Spec.NodeName, Container: res.Container,
 			Status: string(res.Outcome), ExitCode: res.ExitCode, Reason: clip(res.Reason, maxReasonBytes),
 			Message: clip(res.Message, maxMessageBytes), StartedAt: res.StartedAt, FinishedAt: res.FinishedAt,
-			Source: SourceLive}
+			Image: containerImage(pod, res.Container), Source: SourceLive}
 		if res.Outcome == podstate.Waiting && res.Reason == "" && res.UnstartedReason != "" {
 			t.Reason, t.Message = clip(res.UnstartedReason, maxReasonBytes), clip(res.UnstartedMessage, maxMessageBytes)
 		}
@@ -172,6 +200,30 @@ func liveTargets(job *appsv1alpha1.EphemeralJob, pods []corev1.Pod) (targets []T
 	}
 	sortTargets(targets)
 	return targets, forged
+}
+
+// containerImage returns the image of the pod's ephemeral container of that name.
+func containerImage(pod *corev1.Pod, name string) string {
+	for i := range pod.Spec.EphemeralContainers {
+		if c := &pod.Spec.EphemeralContainers[i]; c.Name == name {
+			return c.Image
+		}
+	}
+	return ""
+}
+
+// keepsPod returns whether a pod of the namespace is one of the job's targets to list: it
+// holds the job's containers, or status.refusals identifies it.
+func keepsPod(job *appsv1alpha1.EphemeralJob) func(*corev1.Pod) bool {
+	refusedIDs := podstate.RefusedIDs(job.Status.Refusals)
+	uid := string(job.UID)
+	return func(pod *corev1.Pod) bool {
+		if holdsJob(pod, uid) {
+			return true
+		}
+		_, refused := refusedIDs[podstate.RefusedID(pod.UID)]
+		return refused
+	}
 }
 
 // sortTargets orders targets by index, then those without one by pod name.
@@ -190,8 +242,11 @@ func sortTargets(targets []Target) {
 }
 
 // missingTargets counts the targets the job's status lists (succeeded, failed or active
-// indexes) that no target stands for: their pods are gone, or are refusals past the ten the
-// status details. It never walks the ranges, whose bounds come from the status.
+// indexes) that no target stands for: their pods are gone. A refusal the status identifies
+// by its pod's ID stands for one of the refused indexes, which the status does not pair
+// with pods; the refusals it neither details nor identifies (podstate.UnidentifiedRefusals)
+// are not counted as missing either: their pods may well exist, the status just cannot
+// name them. It never walks the ranges, whose bounds come from the status.
 func missingTargets(status *appsv1alpha1.EphemeralJobStatus, targets []Target) int64 {
 	var listed []indexRanges
 	var total int64
@@ -213,8 +268,13 @@ func missingTargets(status *appsv1alpha1.EphemeralJobStatus, targets []Target) i
 	if status.IndexListsTruncated {
 		total = int64(status.Succeeded) + int64(status.Failed) + listed[1].count()
 	}
+	total -= podstate.UnidentifiedRefusals(status)
 	seen := map[int32]bool{}
 	for _, t := range targets {
+		if t.identified {
+			total--
+			continue
+		}
 		if t.Index == nil || seen[*t.Index] {
 			continue
 		}
@@ -293,7 +353,8 @@ func historyTarget(p recorder.PodRecord, withOutput bool) Target {
 	remark := parseRemark(p.Remark)
 	t := Target{uid: p.PodID, Pod: p.Name, Node: p.HostIP, Container: cmp.Or(p.ContainerName, remark.Container),
 		Status: historyStatus(p.Status), ExitCode: p.ExitCode, Reason: clip(cmp.Or(p.Reason, remark.Reason), maxReasonBytes),
-		Message: clip(cmp.Or(p.Message, remark.Message), maxMessageBytes), Source: SourceHistory}
+		Message: clip(cmp.Or(p.Message, remark.Message), maxMessageBytes), Image: p.Image, Source: SourceHistory,
+		InEtcd: &p.IsInEtcd}
 	if t.ExitCode == nil {
 		t.ExitCode = remark.ExitCode
 	}
@@ -343,16 +404,29 @@ func parseRemark(s string) recorder.PodRemark {
 
 // groupTargets folds targets with the same status, exit code, reason, message and (with
 // --logs) output into one group each, the largest first, ties in the order of their first
-// target.
+// target. The status keeps the message of the first ten refusals only: a refusal without
+// a message joins the group of refusals with the same reason when there is exactly one, so
+// that 25 pods refused for one reason make one group of 25, not one of 10 and one of 15.
 func groupTargets(targets []Target) []Group {
 	type key struct {
 		status, reason, message, output string
 		exit                            int64
 		hasOutput, truncated            bool
 	}
-	var groups []Group
-	byKey := map[key]int{}
+	type group struct {
+		Group
+		// notStarted is set while every target of the group failed before it started.
+		notStarted bool
+	}
+	var groups []*group
+	byKey := map[key]*group{}
+	var unknownMessage []Target
+	apart := map[string]*group{} // by reason: refusals without a message that join no group
 	for _, t := range targets {
+		if failedUnstarted(t) && t.Message == "" {
+			unknownMessage = append(unknownMessage, t)
+			continue
+		}
 		k := key{status: t.Status, reason: t.Reason, message: t.Message, exit: -1 << 40, truncated: t.OutputTruncated}
 		if t.ExitCode != nil {
 			k.exit = int64(*t.ExitCode)
@@ -360,18 +434,50 @@ func groupTargets(targets []Target) []Group {
 		if t.Output != nil {
 			k.output, k.hasOutput = *t.Output, true
 		}
-		i, ok := byKey[k]
+		g, ok := byKey[k]
 		if !ok {
-			i = len(groups)
-			byKey[k] = i
-			groups = append(groups, Group{Status: t.Status, ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message,
-				Output: t.Output, OutputTruncated: t.OutputTruncated})
+			g = &group{Group: Group{Status: t.Status, ExitCode: t.ExitCode, Reason: t.Reason, Message: t.Message,
+				Output: t.Output, OutputTruncated: t.OutputTruncated}, notStarted: true}
+			byKey[k] = g
+			groups = append(groups, g)
 		}
-		groups[i].Count++
-		groups[i].Pods = append(groups[i].Pods, t.Pod)
+		g.notStarted = g.notStarted && failedUnstarted(t)
+		g.Count++
+		g.Pods = append(g.Pods, t.Pod)
 	}
-	slices.SortStableFunc(groups, func(a, b Group) int { return cmp.Compare(b.Count, a.Count) })
-	return groups
+	for _, t := range unknownMessage {
+		var into *group
+		for _, g := range groups {
+			if g.notStarted && g.Reason == t.Reason {
+				if into != nil {
+					into = nil // two messages for the reason: which one is this target's is unknown
+					break
+				}
+				into = g
+			}
+		}
+		if into == nil {
+			if into = apart[t.Reason]; into == nil {
+				into = &group{Group: Group{Status: t.Status, Reason: t.Reason}}
+				apart[t.Reason] = into
+				groups = append(groups, into)
+			}
+		}
+		into.Count++
+		into.Pods = append(into.Pods, t.Pod)
+	}
+	out := make([]Group, len(groups))
+	for i, g := range groups {
+		out[i] = g.Group
+	}
+	slices.SortStableFunc(out, func(a, b Group) int { return cmp.Compare(b.Count, a.Count) })
+	return out
+}
+
+// failedUnstarted reports whether a target failed before its containers started: a
+// refusal, or containers that never started (their result has no exit code).
+func failedUnstarted(t Target) bool {
+	return t.Status == string(podstate.Failed) && t.StartedAt == nil && t.ExitCode == nil && t.Output == nil
 }
 
 // clip cuts s to at most n bytes, at a rune boundary, marking the cut.

@@ -18,6 +18,7 @@ package recorder
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -237,40 +238,127 @@ func injectedOnly(pod *corev1.Pod, uid types.UID, names map[string]string) *core
 	return &view
 }
 
-// RefusedPodRecords maps the targets a job could not inject (status.refused) to their
-// pod rows: status Failed, the refusal's reason and message in reason, message and
+// RefusedPodRecords maps the targets a job could not inject that status.refused details
+// to their pod rows: status Failed, the refusal's reason and message in reason, message and
 // remark, the template's first container as replica_type, container_name and image
 // (what would have run), no exit code. Nothing ran, so
 // gmt_started and gmt_finished stay NULL. The rows carry no resourceVersion: they come
 // from the job, whose versions do not compare with the pod's, and a pod that refused
-// injection never gets a container of the job that could give it another row.
+// injection never gets a container of the job that could give it another row. The other
+// refused targets are identified by their pods' IDs only (see refusalIDs).
 func RefusedPodRecords(ej *appsv1alpha1.EphemeralJob, region string) []PodRecord {
 	if len(ej.Status.Refused) == 0 {
 		return nil
 	}
-	var name, image string
-	if cs := ej.Spec.Template.EphemeralContainers; len(cs) > 0 {
-		name, image = cs[0].Name, cs[0].Image
-	}
+	tmpl := refusalTemplateOf(ej)
 	recs := make([]PodRecord, 0, len(ej.Status.Refused))
 	for _, r := range ej.Status.Refused {
-		message := clipBytes(r.Message, MaxMessageBytes)
-		remark := PodRemark{Container: name, Reason: r.Reason, Message: message}
-		recs = append(recs, PodRecord{
-			Name:          clip(r.Name, maxNameLen),
-			Namespace:     clip(ej.Namespace, maxNamespaceLen),
-			PodID:         clip(string(r.UID), maxUIDLen),
-			Status:        PodStatusFailed,
-			Image:         clip(image, maxImageLen),
-			JobID:         clip(string(ej.UID), maxUIDLen),
-			ReplicaType:   clip(name, maxReplicaLen),
-			ContainerName: clip(name, maxContainerLen),
-			Reason:        clip(r.Reason, maxReasonLen),
-			Message:       message,
-			DeployRegion:  clip(region, maxRegionLen),
-			IsInEtcd:      true,
-			Remark:        mustJSON(remark),
-		})
+		recs = append(recs, tmpl.record(r.Name, r.UID, r.Reason, r.Message, region))
+	}
+	return recs
+}
+
+// refusalTemplate is what a refused target's row takes from its job.
+type refusalTemplate struct {
+	jobUID                      types.UID
+	namespace, container, image string
+}
+
+func refusalTemplateOf(ej *appsv1alpha1.EphemeralJob) refusalTemplate {
+	t := refusalTemplate{jobUID: ej.UID, namespace: ej.Namespace}
+	if cs := ej.Spec.Template.EphemeralContainers; len(cs) > 0 {
+		t.container, t.image = cs[0].Name, cs[0].Image
+	}
+	return t
+}
+
+// record returns the row of a refused target (see RefusedPodRecords).
+func (t refusalTemplate) record(pod string, podUID types.UID, reason, message, region string) PodRecord {
+	message = clipBytes(message, MaxMessageBytes)
+	remark := PodRemark{Container: t.container, Reason: reason, Message: message}
+	return PodRecord{
+		Name:          clip(pod, maxNameLen),
+		Namespace:     clip(t.namespace, maxNamespaceLen),
+		PodID:         clip(string(podUID), maxUIDLen),
+		Status:        PodStatusFailed,
+		Image:         clip(t.image, maxImageLen),
+		JobID:         clip(string(t.jobUID), maxUIDLen),
+		ReplicaType:   clip(t.container, maxReplicaLen),
+		ContainerName: clip(t.container, maxContainerLen),
+		Reason:        clip(reason, maxReasonLen),
+		Message:       message,
+		DeployRegion:  clip(region, maxRegionLen),
+		IsInEtcd:      true,
+		Remark:        mustJSON(remark),
+	}
+}
+
+// refusalIDs finds, among the pods of a job's namespace, the refused targets that the job's
+// status.refusals identifies by their pods' IDs (podstate.RefusedID) and status.refused does
+// not detail: the status keeps the first ten refusals in detail, and past them only these
+// IDs, so that without them the history would keep ten refused targets of a thousand.
+type refusalIDs struct {
+	refusalTemplate
+	// reasons maps each ID to the reason its refusal is counted under.
+	reasons  map[string]string
+	detailed map[types.UID]bool
+}
+
+// newRefusalIDs returns the job's refusal IDs, or nil when its status identifies no pod.
+func newRefusalIDs(ej *appsv1alpha1.EphemeralJob) *refusalIDs {
+	reasons := podstate.RefusedIDs(ej.Status.Refusals)
+	if reasons == nil {
+		return nil
+	}
+	m := &refusalIDs{refusalTemplate: refusalTemplateOf(ej), reasons: reasons,
+		detailed: make(map[types.UID]bool, len(ej.Status.Refused))}
+	for _, r := range ej.Status.Refused {
+		m.detailed[r.UID] = true
+	}
+	return m
+}
+
+// recordFor returns the row of the pod when the job's status identifies it as refused: as
+// RefusedPodRecords' rows, with the reason the refusal is counted under and no message (the
+// status keeps none for it), and the pod's addresses and creation time. A pod holding
+// containers of the job is its target, not a refusal, whatever its ID. inEtcd is false for
+// a pod seen in a delete event.
+func (m *refusalIDs) recordFor(pod *corev1.Pod, region string, inEtcd bool) (PodRecord, bool) {
+	if pod.Namespace != m.namespace || m.detailed[pod.UID] {
+		return PodRecord{}, false
+	}
+	reason, ok := m.reasons[podstate.RefusedID(pod.UID)]
+	if !ok || slices.Contains(podstate.JobUIDs(pod), m.jobUID) {
+		return PodRecord{}, false
+	}
+	rec := m.record(pod.Name, pod.UID, reason, "", region)
+	rec.Message = ""
+	rec.HostIP, rec.PodIP = clip(pod.Status.HostIP, maxIPLen), clip(pod.Status.PodIP, maxIPLen)
+	rec.GmtCreated = utc(pod.CreationTimestamp)
+	rec.GmtModified = rec.GmtCreated
+	rec.IsInEtcd = inEtcd
+	return rec, true
+}
+
+// identifiedRefusalRecords returns the rows of the pods that the jobs' statuses identify as
+// refused (see refusalIDs), for jobs and pods listed together (maintain, reread).
+func identifiedRefusalRecords(jobs []appsv1alpha1.EphemeralJob, pods []corev1.Pod, region string) []PodRecord {
+	byNamespace := map[string][]*refusalIDs{}
+	for i := range jobs {
+		if m := newRefusalIDs(&jobs[i]); m != nil {
+			byNamespace[m.namespace] = append(byNamespace[m.namespace], m)
+		}
+	}
+	if len(byNamespace) == 0 {
+		return nil
+	}
+	var recs []PodRecord
+	for i := range pods {
+		for _, m := range byNamespace[pods[i].Namespace] {
+			if rec, ok := m.recordFor(&pods[i], region, true); ok {
+				recs = append(recs, rec)
+			}
+		}
 	}
 	return recs
 }

@@ -203,7 +203,12 @@ func (r *recorder) recordJob(oldObj, obj any, inEtcd bool) {
 	if !inEtcd {
 		return
 	}
-	if old, ok := oldObj.(*appsv1alpha1.EphemeralJob); ok && equality.Semantic.DeepEqual(old.Status.Refused, ej.Status.Refused) {
+	old, isUpdate := oldObj.(*appsv1alpha1.EphemeralJob)
+	if !isUpdate || !equality.Semantic.DeepEqual(old.Status.Refusals, ej.Status.Refusals) {
+		// The pods it identifies are read from the cache by the writer, off the informer.
+		r.known.observeRefusals(ej)
+	}
+	if isUpdate && equality.Semantic.DeepEqual(old.Status.Refused, ej.Status.Refused) {
 		return
 	}
 	r.queuePods(RefusedPodRecords(ej, r.opts.Region))
@@ -221,6 +226,12 @@ func (r *recorder) recordPod(obj any, inEtcd bool) {
 		return
 	}
 	r.queuePods(PodRecordsFor(pod, r.opts.Region, inEtcd, r.known.lookup))
+	if !inEtcd {
+		// A refused pod deleted before the writer read it from the cache still gets its row.
+		if rec, ok := r.known.refusedRecord(pod, r.opts.Region, false); ok {
+			r.pending.addPod(rec)
+		}
+	}
 }
 
 // podUpdated queues the rows of an updated pod, unless nothing but its resourceVersion
@@ -307,6 +318,7 @@ func (r *recorder) reread(ctx context.Context) error {
 			return err
 		}
 	}
+	pods = append(pods, identifiedRefusalRecords(ejs.Items, podList.Items, r.opts.Region)...)
 	if err := flush(true); err != nil {
 		return err
 	}
@@ -342,6 +354,33 @@ func (r *recorder) rescanPods(ctx context.Context) {
 	}
 }
 
+// scanRefusals queues the rows of the pods that the jobs whose status.refusals changed
+// identify as refused, read from the cache (see refusalIDs).
+func (r *recorder) scanRefusals(ctx context.Context) {
+	jobs := r.known.takeRefusalScan()
+	if len(jobs) == 0 {
+		return
+	}
+	byNamespace := map[string][]types.UID{}
+	for uid, ns := range jobs {
+		byNamespace[ns] = append(byNamespace[ns], uid)
+	}
+	for ns, uids := range byNamespace {
+		var pods corev1.PodList
+		if err := r.reader.List(ctx, &pods, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+			r.log.Error(err, "listing pods to record refusals; retrying", "namespace", ns)
+			r.known.requestRefusalScan(jobs)
+			return
+		}
+		for i := range pods.Items {
+			if rec, ok := r.known.refusedRecord(&pods.Items[i], r.opts.Region, true); ok &&
+				slices.Contains(uids, types.UID(rec.JobID)) {
+				r.pending.addPod(rec)
+			}
+		}
+	}
+}
+
 // runWriter drains pending until ctx ends, then writes what is left once.
 func (r *recorder) runWriter(ctx context.Context) {
 	var delay time.Duration
@@ -361,6 +400,7 @@ func (r *recorder) runWriter(ctx context.Context) {
 			return
 		}
 		r.rescanPods(ctx)
+		r.scanRefusals(ctx)
 		err := r.writeBatch(ctx)
 		if err == nil && r.pending.takeOverflow() {
 			if err = r.reread(ctx); err != nil {
@@ -499,7 +539,7 @@ func (r *recorder) maintain(ctx context.Context) error {
 	if err := r.reader.List(ctx, &podList, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
-	pods := refused
+	pods := append(refused, identifiedRefusalRecords(ejs.Items, podList.Items, r.opts.Region)...)
 	carried := map[types.UID]bool{}
 	for i := range podList.Items {
 		pods = append(pods, PodRecordsFor(&podList.Items[i], r.opts.Region, true, r.known.lookup)...)
