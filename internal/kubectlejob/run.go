@@ -156,7 +156,7 @@ func (c *cli) runCommand() *cobra.Command {
 	f.StringVar(&o.target, "target", "", "The pod container whose processes the command sees (default: the pods' "+
 		"first container, when it has the same name in every pod).")
 	f.StringArrayVar(&o.env, "env", nil, "An environment variable of the container, NAME=VALUE; repeatable.")
-	f.StringVar(&o.pullPolicy, "image-pull-policy", "", "Always, IfNotPresent or Never (default: the API server's).")
+	f.StringVar(&o.pullPolicy, "image-pull-policy", string(corev1.PullIfNotPresent), "Always, IfNotPresent or Never.")
 	f.StringVar(&o.custom, "custom", "", "A JSON or YAML file with a partial container spec merged into the "+
 		"container, as kubectl debug --custom does.")
 	f.StringVar(&o.profile, "profile", "", "A security profile for the container: general, baseline, "+
@@ -291,7 +291,7 @@ func (o *runOptions) check() error {
 		return errors.New("-o prints the job of --dry-run: pass --dry-run=client or --dry-run=server")
 	}
 	switch corev1.PullPolicy(o.pullPolicy) {
-	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
 		return fmt.Errorf("--image-pull-policy %q is not one of Always, IfNotPresent, Never", o.pullPolicy)
 	}

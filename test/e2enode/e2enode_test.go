@@ -307,7 +307,8 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 		root := testutil.MakeEphemeralJob("root", ns, "rs").Obj()
 		err := k8s.Create(ctx, root)
 		Expect(err).To(HaveOccurred())
-		Expect(err.Error()).To(And(ContainSubstring("restricted"), ContainSubstring("runAsNonRoot")))
+		Expect(err.Error()).To(And(ContainSubstring(`violates PodSecurity "restricted:latest"`),
+			ContainSubstring("securityContext.allowPrivilegeEscalation"), ContainSubstring("capabilities")))
 
 		By("running a non-root command with --profile=restricted")
 		out, stderr, code := kubectlExit("ejob", "run", "-n", ns, "-l", "app=rs", "--image=busybox:latest",
