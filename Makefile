@@ -137,6 +137,10 @@ build-kubectl-ejob: ## Build only bin/kubectl-ejob, the kubectl plugin, and inst
 	go build -ldflags "$(KUBECTL_EJOB_LDFLAGS)" -o bin/kubectl-ejob ./cmd/kubectl-ejob
 	install -m 0755 cmd/kubectl-ejob/kubectl_complete-ejob bin/kubectl_complete-ejob
 
+.PHONY: plugin-release
+plugin-release: ## Build kubectl ejob's release archives (linux, darwin; amd64, arm64) with sha256 sums and the krew manifest into dist/plugin/.
+	VERSION="$(VERSION)" LDFLAGS="$(KUBECTL_EJOB_LDFLAGS)" hack/plugin-release.sh
+
 .PHONY: run
 run: manifests generate fmt vet install ## Run the manager from your host against the cluster in the current kubeconfig.
 	ENABLE_WEBHOOKS=false go run ./cmd/main.go $(RUN_ARGS)
