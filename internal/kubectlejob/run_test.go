@@ -375,3 +375,33 @@ func TestLogs(t *testing.T) {
 	code, stdout, stderr = runPiped(t, []string{"logs", "--kubeconfig", kubeconfig, "-n", w.ns, "check", "--prefix"})
 	golden(t, "logs-prefix", transcript(code, stdout, stderr))
 }
+
+// --custom merges a partial container spec into the container, as kubectl debug does: a
+// list is merged by its key, the name and the target stay the job's.
+func TestMergeCustom(t *testing.T) {
+	path := t.TempDir() + "/custom.yaml"
+	if err := os.WriteFile(path, []byte("name: other\nimage: busybox:1.36\nenv:\n- name: A\n  value: custom\n"+
+		"securityContext:\n  runAsUser: 1000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "ejob",
+		Image: "busybox", Env: []corev1.EnvVar{{Name: "A", Value: "flag"}, {Name: "B", Value: "flag"}}},
+		TargetContainerName: "app"}
+	got, err := mergeCustom(c, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "ejob" || got.TargetContainerName != "app" || got.Image != "busybox:1.36" ||
+		got.SecurityContext == nil || *got.SecurityContext.RunAsUser != 1000 {
+		t.Errorf("merged container %+v", got)
+	}
+	if want := []corev1.EnvVar{{Name: "A", Value: "custom"}, {Name: "B", Value: "flag"}}; !slices.Equal(got.Env, want) {
+		t.Errorf("env %+v, want %+v", got.Env, want)
+	}
+	if err := os.WriteFile(path, []byte("command: not-a-list\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mergeCustom(c, path); err == nil || !strings.Contains(err.Error(), "--custom") {
+		t.Errorf("a spec that is no container: %v", err)
+	}
+}

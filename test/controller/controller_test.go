@@ -519,6 +519,24 @@ var _ = Describe("EphemeralJob controller", func() {
 		Expect(meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionComplete)).To(BeNil())
 	})
 
+	It("refuses a pod that would hold more ephemeral containers than maxEphemeralContainersPerPod", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPods(ctx, ns, "web", 2)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("first", ns, "web").Parallelism(2).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "first")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 2, Succeeded: 2}))
+		second := testutil.MakeEphemeralJob("second", ns, "web").Parallelism(2).Obj()
+		second.Spec.MaxEphemeralContainersPerPod = new(int32(1))
+		Expect(k8s.Create(ctx, second)).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "second")).Should(Equal(counts{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Failed: 2}))
+		job := getJob(ctx, ns, "second")
+		Expect(job.Status.Refusals).To(ConsistOf(And(HaveField("Reason", appsv1alpha1.ReasonTooManyEphemeralContainers),
+			HaveField("Count", int32(2)))))
+		Expect(job.Status.Refused).To(HaveEach(HaveField("Message", ContainSubstring("recreate the pod"))))
+		for _, p := range listPods(ctx, ns) {
+			Expect(p.Spec.EphemeralContainers).To(HaveLen(1), "pod %s grew", p.Name)
+		}
+	})
+
 	It("lets kubectl wait for Complete only on success and for Failed only on failure, as for Jobs", func(ctx SpecContext) {
 		ns := newNamespace(ctx, func(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
 			return kubelet.Outcome{ExitCode: map[bool]int32{true: 1}[strings.HasPrefix(pod.Name, "bad-")]}
