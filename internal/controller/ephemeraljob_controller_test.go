@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -449,16 +450,17 @@ func (f *fence) Left() time.Duration {
 func TestAFencedLeaderSendsNothing(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
 	w := newWorld(t, job, makePods(4)...)
-	var writes int
+	// Injections are sent in the background: the count is shared with their goroutines.
+	var writes atomic.Int32
 	inner := w.client
 	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			writes++
+			writes.Add(1)
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
 			opts ...client.SubResourcePatchOption) error {
-			writes++
+			writes.Add(1)
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		},
 	})
@@ -470,14 +472,14 @@ func TestAFencedLeaderSendsNothing(t *testing.T) {
 		}
 		f.until = w.clock.Now().Add(-time.Millisecond)
 	}
-	if writes != 0 {
-		t.Fatalf("%d writes sent past the fence", writes)
+	if n := writes.Load(); n != 0 {
+		t.Fatalf("%d writes sent past the fence", n)
 	}
 	// Renewed: the job runs, and every write leaves before the fence.
 	w.r.Leader = &fence{until: w.clock.Now().Add(time.Hour), clock: w.clock}
 	got := w.run(job)
-	if writes == 0 || got.Status.Succeeded != 4 {
-		t.Errorf("%d writes; status %+v", writes, got.Status)
+	if n := writes.Load(); n == 0 || got.Status.Succeeded != 4 {
+		t.Errorf("%d writes; status %+v", n, got.Status)
 	}
 }
 
