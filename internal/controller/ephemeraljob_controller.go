@@ -38,6 +38,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -85,6 +86,9 @@ type EphemeralJobReconciler struct {
 	// internal/leader): no pass starts and no write is sent past that. Unset means no
 	// bound but the manager's life.
 	Leader interface{ Left() time.Duration }
+	// MaxConcurrentReconciles is how many jobs are reconciled at once (passes of one job
+	// never overlap). Zero means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 
 	// ctx bounds the injections in flight; wake queues a job whose injection was answered.
 	ctx      context.Context
@@ -745,6 +749,9 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
 	r.jobs = map[types.NamespacedName]*jobState{}
 	r.selectors = map[types.NamespacedName]parsedSelector{}
 	r.ctx = ctx
@@ -767,6 +774,7 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Pod{}, &podEventHandler{r: r}, builder.WithPredicates(podChangePredicate())).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("ephemeraljob").
 		Complete(r)
 }

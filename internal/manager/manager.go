@@ -75,6 +75,9 @@ type Options struct {
 	// controller.TrimPod. It exists to measure what the transform saves; a manager serving
 	// a cluster leaves it false.
 	KeepFullPods bool
+	// MaxConcurrentReconciles is how many jobs the controller reconciles at once; zero means
+	// controller.DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 	// LeaderElectionIdentity names this manager in the lease, with leader election; empty
 	// means the host name and a random suffix, as controller-runtime does.
 	LeaderElectionIdentity string
@@ -117,7 +120,8 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 	}
 	mgrOpts.Cache.ByObject = byObject
 
-	reconciler := &controller.EphemeralJobReconciler{StatusWriteInterval: opts.StatusWriteInterval}
+	reconciler := &controller.EphemeralJobReconciler{StatusWriteInterval: opts.StatusWriteInterval,
+		MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
 	if mgrOpts.LeaderElection && mgrOpts.LeaderElectionResourceLockInterface == nil {
 		fence, err := newFence(cfg, &mgrOpts, opts.LeaderElectionIdentity)
 		if err != nil {
