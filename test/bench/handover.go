@@ -51,8 +51,8 @@ const (
 	childLeading = "EJOB-BENCH-LEADING"
 )
 
-// LeaseTimings are leader election's timings. Zero values are cmd/main.go's: the lease
-// duration and renew deadline of internal/manager, controller-runtime's retry period.
+// LeaseTimings are leader election's timings. Zero values are cmd/main.go's: those of
+// internal/manager.
 type LeaseTimings struct {
 	LeaseDuration time.Duration `json:"leaseDuration,omitempty"`
 	RenewDeadline time.Duration `json:"renewDeadline,omitempty"`
@@ -72,11 +72,8 @@ func (l LeaseTimings) Retry() time.Duration {
 	if l.RetryPeriod > 0 {
 		return l.RetryPeriod
 	}
-	return defaultRetryPeriod
+	return manager.DefaultRetryPeriod
 }
-
-// defaultRetryPeriod is controller-runtime's, which cmd/main.go keeps.
-const defaultRetryPeriod = 2 * time.Second
 
 // managerSpec is what the test tells a manager process.
 type managerSpec struct {
