@@ -155,19 +155,7 @@ func (h *Harness) floor(ctx context.Context, ns string, groups [][]*corev1.Pod, 
 	for err := range errs {
 		all = append(all, err)
 	}
-	keys := make([]string, 0, len(injected))
-	for k := range injected {
-		keys = append(keys, k)
-	}
-	h.waitStub(ctx, keys)
-	_, finished := h.stubTimes()
-	var latency []time.Duration
-	for key, t := range injected {
-		if f, ok := finished[key]; ok {
-			latency = append(latency, f.Sub(t))
-		}
-	}
-	return took, latency, errors.Join(all...)
+	return took, h.stubLatency(ctx, injected), errors.Join(all...)
 }
 
 // inject adds the job's container to the pod, reading the pod again after a conflict.

@@ -188,15 +188,11 @@ func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err er
 // stubLatency returns, per injected pod, the time from its injection returning to the
 // stand-in's terminated status being written.
 func (h *Harness) stubLatency(ctx context.Context, injected map[string]time.Time) []time.Duration {
-	keys := make([]string, 0, len(injected))
-	for k := range injected {
-		keys = append(keys, k)
-	}
-	h.waitStub(ctx, keys)
+	h.waitStub(ctx, injected)
 	_, finished := h.stubTimes()
 	var out []time.Duration
 	for key, at := range injected {
-		if f, ok := finished[key]; ok {
+		if f, ok := finished[key]; ok && !f.Before(at) {
 			out = append(out, f.Sub(at))
 		}
 	}

@@ -59,8 +59,9 @@ type ManyResult struct {
 	// first status of its job that counted it among the finished indexes.
 	StatusLag   []time.Duration
 	StubLatency []time.Duration
-	// Workers is what the controller's workers did meanwhile.
+	// Workers is what the controller's workers did meanwhile, CPU the processor time used.
 	Workers WorkerLoad
+	CPU     CPU
 }
 
 // jobWatch records, for each job of a namespace, when each finished index first showed in
@@ -158,6 +159,10 @@ func (h *Harness) RunJobs(ctx context.Context, run ManyRun) (res ManyResult, err
 	defer func() { err = errors.Join(err, mgr.Stop()) }()
 
 	load := readWorkerLoad()
+	cpu, err := readCPU()
+	if err != nil {
+		return res, err
+	}
 	start := time.Now()
 	uids, err := h.createJobs(ctx, run)
 	if err != nil {
@@ -179,6 +184,11 @@ func (h *Harness) RunJobs(ctx context.Context, run ManyRun) (res ManyResult, err
 	res.Statuses = w.statuses
 	w.mu.Unlock()
 	res.Workers = readWorkerLoad().since(load)
+	cpuAfter, err := readCPU()
+	if err != nil {
+		return res, err
+	}
+	res.CPU = cpuAfter.Sub(cpu)
 	res.Requests = mgr.counter.snapshot()
 	res.StubLatency = h.stubLatency(ctx, res.Requests.Injected)
 	res.StatusLag, err = h.statusLag(ctx, run.Namespace, uids, w)

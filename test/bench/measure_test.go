@@ -78,3 +78,21 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStat(t *testing.T) {
+	name, ppid, ticks, ok := parseStat("4242 (kube apiserver) S 4000 4242 4000 0 -1 4194560 9 0 0 0 150 25 0 0 20 0 12 0")
+	if !ok || name != "kube apiserver" || ppid != 4000 || ticks != 175 {
+		t.Errorf("parseStat = %q, %d, %d, %v; want the name with its space, parent 4000, 175 ticks", name, ppid, ticks, ok)
+	}
+	if _, _, _, ok := parseStat("4242 (etcd) S 4000"); ok {
+		t.Error("a line cut short parsed")
+	}
+	c, err := readCPU()
+	if err != nil || c.Harness <= 0 || c.Machine < c.Harness {
+		t.Errorf("readCPU = %+v, %v; want this process's time, within the machine's", c, err)
+	}
+	busy, err := busyTime("cpu  100 5 50 9000 40 1 2 3 0 0\ncpu0 50 2 25 4500 20 0 1 1 0 0\n")
+	if err != nil || busy != 1610*time.Millisecond {
+		t.Errorf("busyTime = %v, %v; want 161 ticks: all but idle and iowait", busy, err)
+	}
+}

@@ -379,6 +379,10 @@ func writeManyRows(w func(string, ...any), m *ManyReport) {
 		wl.Workers, controller.DefaultClientQPS, secs(wl.Busy), secs(res.Took),
 		wl.Busy.Seconds()/res.Took.Seconds()/float64(max(wl.Workers, 1)), wl.Passes, ms(wl.Waited/time.Duration(max(wl.Waits, 1))),
 		res.Requests.PeakWrites["pods/ephemeralcontainers"], res.Requests.PeakWrites["ephemeraljobs/status"])
+	w("| B8 processor time, jobs / floor: of the control plane (kube-apiserver and etcd); of the harness's process (stand-in, manager, clients); of the rest of the machine, beside the measurement | | %s / %s = %.2f×; %s / %s; %s / %s | |\n",
+		secs(res.CPU.ControlPlane), secs(m.FloorCPU.ControlPlane),
+		res.CPU.ControlPlane.Seconds()/max(m.FloorCPU.ControlPlane.Seconds(), 0.001), secs(res.CPU.Harness),
+		secs(m.FloorCPU.Harness), secs(res.CPU.Others()), secs(m.FloorCPU.Others()))
 }
 
 // writeMemoryRows renders the cache measurement (B3): each figure over the bare process,
