@@ -96,3 +96,28 @@ func TestParseStat(t *testing.T) {
 		t.Errorf("busyTime = %v, %v; want 161 ticks: all but idle and iowait", busy, err)
 	}
 }
+
+func TestWithSection(t *testing.T) {
+	const section = "## Cache memory\n\nnew figures\n"
+	kept := keptSections + "\n\n## Real node\n\nnode figures\n"
+	for _, tc := range []struct{ name, doc, want string }{
+		{"after the kept sections", "# Benchmarks\n\n" + kept,
+			"# Benchmarks\n\n" + kept + "\n" + section},
+		{"in place of an earlier one, the others kept",
+			"# Benchmarks\n\n" + keptSections + "\n\n## Cache memory\n\nold figures\n\n## Real node\n\nnode figures\n",
+			"# Benchmarks\n\n" + keptSections + "\n\n" + section + "\n## Real node\n\nnode figures\n"},
+		{"in place of the last one", "# Benchmarks\n\n" + kept + "\n## Cache memory\n\nold figures\n",
+			"# Benchmarks\n\n" + kept + "\n" + section},
+		{"a doc without kept sections", "# Benchmarks\n\nfigures\n",
+			"# Benchmarks\n\nfigures\n\n" + keptSections + "\n\n" + section},
+		// Above the marker, the same heading is make bench's, not this section.
+		{"the heading above the kept sections", "# Benchmarks\n\n## Cache memory\n\nmake bench's\n\n" + kept,
+			"# Benchmarks\n\n## Cache memory\n\nmake bench's\n\n" + kept + "\n" + section},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := withSection(tc.doc, section); got != tc.want {
+				t.Errorf("withSection =\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -361,6 +362,9 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 	isMatching := func(i int) bool { return i%matchingShare == 0 }
 	created := 0
 	for k, n := range plan.MemoryPods {
+		if err := checkMemoryFor(n - created); err != nil {
+			return nil, err
+		}
 		plan.Logf("creating pods %d to %d for the cache measurement", created, n-1)
 		start := time.Now()
 		pods, err := h.createPodRange(ctx, ns, "pod", created, n, func(i int) map[string]string {
@@ -405,6 +409,38 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 		}
 	}
 	return rep, nil
+}
+
+// envtestBytesPerPod is what one more realistic pod costs the machine in this harness:
+// the envtest kube-apiserver held about 8 GB with 40,000 of them, etcd 1.2 GB, and the
+// harness's process (the stand-in's informer) 3.7 GB.
+const envtestBytesPerPod = 320 << 10
+
+// checkMemoryFor refuses to create n more pods when the machine lacks the memory they would
+// take: run out of it, the machine would kill a process of its choosing, not necessarily
+// one of the benchmark's.
+func checkMemoryFor(n int) error {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return nil // not Linux: nothing to check against
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		rest, ok := strings.CutPrefix(line, "MemAvailable:")
+		if !ok {
+			continue
+		}
+		var kb uint64
+		if _, err := fmt.Sscan(rest, &kb); err != nil {
+			return nil
+		}
+		if need := uint64(n) * envtestBytesPerPod; kb<<10 < need {
+			return fmt.Errorf("creating %d more pods takes about %.1f GiB (the envtest kube-apiserver, etcd and the "+
+				"stand-in hold about %d KiB per pod); the machine has %.1f GiB available", n, float64(need)/(1<<30),
+				envtestBytesPerPod>>10, float64(kb)/(1<<20))
+		}
+		return nil
+	}
+	return nil
 }
 
 // topOfProfile returns `go tool pprof -top` of a heap profile: the live bytes by the
