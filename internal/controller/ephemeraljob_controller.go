@@ -59,6 +59,9 @@ const (
 	// maxVerifyDelay bounds the backoff between fresh reads of a pod whose injection
 	// outcome is unknown.
 	maxVerifyDelay = 10 * time.Second
+	// maxWriteInFlight is how long after it was sent a write whose answer was lost may still
+	// be applied: the API server's default request timeout.
+	maxWriteInFlight = time.Minute
 	// indexBatch is how many indexes beyond the next one a status write reserves at once.
 	indexBatch = 100
 	// DefaultEventBatchDelay is how long pod events that only move counts wait, so that
@@ -366,12 +369,22 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			continue
 		}
 		if !p.acceptNew || p.job.Spec.Paused || l.budgetSpent(p.job) || !l.isCandidate(pod) {
-			// Not to be sent again now that the job or the pod takes no new target: if the
-			// write still lands, the pod's event brings the target back; once the pod moved on
-			// without it, it never can.
-			if pod.ResourceVersion != t.sentVersion {
+			// Not to be sent again now that the job or the pod takes no new target. Once the
+			// pod moved on without the containers, the write can never land. While the pod is
+			// still at the version it was sent with, the write may still be under way at the
+			// API server: the target keeps its parallelism slot (a resumed job must not start
+			// another beside it, nor a spent failure budget be passed) until the server would
+			// have given up on it; if it lands later, the pod's event brings the target back.
+			switch {
+			case pod.ResourceVersion != t.sentVersion:
 				l.abandon(t.index)
-			} else {
+			case p.now.Sub(t.sentAt) < maxWriteInFlight:
+				t.backoff(p.now)
+				if wait := t.verifyAt.Sub(p.now); again == 0 || wait < again {
+					again = wait
+				}
+				continue
+			default:
 				l.release(t.index)
 			}
 			l.observe(pod, p.now)
@@ -388,6 +401,7 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			}
 			t.sentVersion = pod.ResourceVersion
 		}
+		t.sentAt = p.now
 		switch err := r.inject(ctx, p.job, pod, t.index); {
 		case err == nil:
 			t.state = injectAccepted
@@ -592,6 +606,9 @@ func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.E
 	}
 	updated := pod.DeepCopy()
 	updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, containers...)
+	// The size the cache noted is the cache's: the subresource ignores metadata, but the
+	// request carries nothing the pod does not have.
+	delete(updated.Annotations, annotationObjectBytes)
 	if err := ctx.Err(); err != nil {
 		// Past the leader fence, or the manager stopped: not sent (the outcome is known,
 		// but is reported as unknown, so that the target is settled by a fresh read).

@@ -357,6 +357,48 @@ func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
 	}
 }
 
+// An injection whose answer was lost may still land while its pod is at the version it was
+// sent with: paused, the job keeps that target and its slot, so that once resumed it sends
+// that injection again rather than starting another target beside it; past the time a
+// write can take, the slot is freed.
+func TestAnUnknownOutcomeKeepsItsSlotWhilePaused(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
+	w := newWorld(t, job, makePods(2)...)
+	w.faults = map[string][]fault{"p0": {timeoutDropped}}
+	for range 2 { // write the index limit, inject (504, not applied)
+		w.pass()
+	}
+	got := w.getJob()
+	got.Spec.Paused = true
+	if err := w.client.Update(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	held := func() bool {
+		w.r.mu.Lock()
+		defer w.r.mu.Unlock()
+		s := w.r.jobs[w.job]
+		return s != nil && s.ledger != nil && s.ledger.active[0] != nil
+	}
+	for range 3 {
+		w.clock.Step(10 * time.Second)
+		w.pass()
+		if !held() {
+			t.Fatalf("paused %s after the write of index 0 was sent, the job no longer holds its slot",
+				w.clock.Since(w.getJob().CreationTimestamp.Time))
+		}
+	}
+	w.clock.Step(maxWriteInFlight)
+	for range 2 {
+		w.pass()
+	}
+	if held() {
+		t.Error("past the time a write can take, the job still holds the slot")
+	}
+	if st := w.getJob().Status; st.Phase != appsv1alpha1.EphemeralJobPaused {
+		t.Errorf("phase %s", st.Phase)
+	}
+}
+
 func TestRestartInjectsNothingTwice(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(3).Obj()
 	w := newWorld(t, job, makePods(8)...)

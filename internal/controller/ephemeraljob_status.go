@@ -201,6 +201,10 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 			meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionFailed)
 			set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, message)
 		}
+	} else if phase == appsv1alpha1.EphemeralJobError {
+		// A job that cannot run has failed, for whoever waits on it (kubectl wait --for=condition=Failed).
+		set(appsv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "")
+		set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, message)
 	} else {
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
 	}

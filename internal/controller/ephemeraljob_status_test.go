@@ -457,3 +457,17 @@ func TestAResultCostsTheSameAtAnySize(t *testing.T) {
 		t.Errorf("a result allocates %.0f times at 100,000 targets, %.0f at 10,000", allocs[100000], allocs[10000])
 	}
 }
+
+// A job that cannot run (an invalid selector) has failed for whoever waits on it: Failed is
+// True with the reason, Progressing False, and Complete absent.
+func TestErrorPhaseIsFailed(t *testing.T) {
+	var st appsv1alpha1.EphemeralJobStatus
+	setConditions(&st, 1, appsv1alpha1.EphemeralJobError, appsv1alpha1.ReasonInvalidSelector, "spec.selector: bad")
+	failed := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionFailed)
+	progressing := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionProgressing)
+	if failed == nil || failed.Status != metav1.ConditionTrue || failed.Reason != appsv1alpha1.ReasonInvalidSelector ||
+		progressing == nil || progressing.Status != metav1.ConditionFalse ||
+		meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionComplete) != nil {
+		t.Errorf("conditions %+v", st.Conditions)
+	}
+}
