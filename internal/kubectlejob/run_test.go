@@ -23,7 +23,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -250,14 +249,14 @@ func screen(out string) string {
 
 // ttyRun runs a command line on a pseudo-terminal, as a user at one would: act, when set,
 // is called with the terminal's input and the interrupts once the run started.
-func ttyRun(t *testing.T, args []string, act func(in io.Writer, interrupt chan<- os.Signal, out *syncBuffer)) (int, string) {
+func ttyRun(t *testing.T, args []string, act func(in io.Writer, interrupt chan<- os.Signal, out *testutil.SyncBuffer)) (int, string) {
 	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)
 	}
 	defer func() { _ = ptmx.Close() }()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -279,26 +278,8 @@ func ttyRun(t *testing.T, args []string, act func(in io.Writer, interrupt chan<-
 	return code, screen(out.String())
 }
 
-// syncBuffer is a buffer written by one goroutine and read by another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitShown waits until the terminal shows s.
-func waitShown(t *testing.T, out *syncBuffer, s string) {
+func waitShown(t *testing.T, out *testutil.SyncBuffer, s string) {
 	t.Helper()
 	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true,
 		func(context.Context) (bool, error) { return strings.Contains(out.String(), s), nil }); err != nil {
@@ -311,7 +292,7 @@ func waitShown(t *testing.T, out *syncBuffer, s string) {
 func TestRunOnATerminalAsksAndRedraws(t *testing.T) {
 	w := newRunWorld(t, "run-tty", 3, pidofWeb("web-0", "web-1"), 0)
 	code, shown := ttyRun(t, w.runArgs("--target=app", "--confirm-above=2", "--", "pidof", "web"),
-		func(in io.Writer, _ chan<- os.Signal, out *syncBuffer) {
+		func(in io.Writer, _ chan<- os.Signal, out *testutil.SyncBuffer) {
 			waitShown(t, out, "[y/N] ")
 			_, _ = io.WriteString(in, "y\n")
 		})
@@ -326,7 +307,7 @@ func TestRunOnATerminalAsksAndRedraws(t *testing.T) {
 func TestRunCtrlCPauses(t *testing.T) {
 	w := newRunWorld(t, "run-ctrlc", 4, pidofWeb("web-0", "web-1", "web-2", "web-3"), 2*time.Second)
 	code, shown := ttyRun(t, w.runArgs("--target=app", "--parallelism=2", "--", "pidof", "web"),
-		func(_ io.Writer, interrupt chan<- os.Signal, _ *syncBuffer) {
+		func(_ io.Writer, interrupt chan<- os.Signal, _ *testutil.SyncBuffer) {
 			if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true,
 				func(ctx context.Context) (bool, error) {
 					job := &appsv1alpha1.EphemeralJob{}
