@@ -332,7 +332,9 @@ func TestInjectionsUnderFaults(t *testing.T) {
 	}
 }
 
-func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
+// pausedAfterALostInjection is a job of parallelism 1 over two pods whose first injection
+// was answered with a timeout and not applied, then paused.
+func pausedAfterALostInjection(t *testing.T) *world {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
 	w := newWorld(t, job, makePods(2)...)
 	w.faults = map[string][]fault{"p0": {timeoutDropped}}
@@ -344,6 +346,11 @@ func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
 	if err := w.client.Update(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}
+	return w
+}
+
+func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
+	w := pausedAfterALostInjection(t)
 	for range 5 {
 		w.pass()
 	}
@@ -362,17 +369,7 @@ func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
 // that injection again rather than starting another target beside it; past the time a
 // write can take, the slot is freed.
 func TestAnUnknownOutcomeKeepsItsSlotWhilePaused(t *testing.T) {
-	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
-	w := newWorld(t, job, makePods(2)...)
-	w.faults = map[string][]fault{"p0": {timeoutDropped}}
-	for range 2 { // write the index limit, inject (504, not applied)
-		w.pass()
-	}
-	got := w.getJob()
-	got.Spec.Paused = true
-	if err := w.client.Update(context.Background(), got); err != nil {
-		t.Fatal(err)
-	}
+	w := pausedAfterALostInjection(t)
 	held := func() bool {
 		w.r.mu.Lock()
 		defer w.r.mu.Unlock()
