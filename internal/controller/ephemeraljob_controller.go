@@ -614,7 +614,7 @@ func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.E
 		// but is reported as unknown, so that the target is settled by a fresh read).
 		return fmt.Errorf("not sent: %w", err)
 	}
-	err := r.SubResource("ephemeralcontainers").Update(ctx, updated)
+	err := r.SubResource("ephemeralcontainers").Update(ctx, updated, client.FieldOwner(appsv1alpha1.FieldManager))
 	switch {
 	case err == nil:
 		injections.WithLabelValues("Injected").Inc()
@@ -688,6 +688,12 @@ func (r *EphemeralJobReconciler) emitEvents(p *pass, old *appsv1alpha1.Ephemeral
 			forgedContainers.WithLabelValues(f.reason).Inc()
 			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, f.reason, "Observe",
 				"pod %s holds containers with this job's UID that it did not inject (%s); they are not counted", f.pod, f.detail)
+		}
+	}
+	if c := meta.FindStatusCondition(work.Status.Conditions, appsv1alpha1.ConditionForeignStatusWriter); c != nil {
+		if was := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionForeignStatusWriter); was == nil ||
+			was.Message != c.Message {
+			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, c.Reason, "Observe", "%s", c.Message)
 		}
 	}
 	if c := meta.FindStatusCondition(work.Status.Conditions, appsv1alpha1.ConditionStatusTrimmed); c != nil {
@@ -781,7 +787,13 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		return fmt.Errorf("adding the in-flight injection waiter: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A status write alone wakes the job only when another controller made it.
+		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{},
+			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+				job, ok := e.ObjectNew.(*appsv1alpha1.EphemeralJob)
+				return ok && foreignWriteUnreported(job)
+			}}))).
 		Watches(&corev1.Pod{}, &podEventHandler{r: r}, builder.WithPredicates(podChangePredicate())).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		Named("ephemeraljob").
