@@ -220,6 +220,13 @@ func (c *cli) run(ctx context.Context, o *runOptions, command []string) error {
 		return nothing(err)
 	}
 	plan := planRun(pods, o.target)
+	if plan.running == 0 {
+		pending := ""
+		if plan.pending > 0 {
+			pending = fmt.Sprintf(" (%s not running yet)", count(plan.pending, "pod"))
+		}
+		return nothing(fmt.Errorf("no running pod in namespace %s matches %s%s; nothing to run in", ns, o.selector, pending))
+	}
 	if o.target == "" {
 		if plan.target == "" {
 			return nothing(fmt.Errorf("pass --target: %s", plan.noTarget))
@@ -238,13 +245,6 @@ func (c *cli) run(ctx context.Context, o *runOptions, command []string) error {
 	}
 	if o.dryRun != "none" {
 		return c.dryRun(ctx, dyn, o, job)
-	}
-	if plan.running == 0 {
-		pending := ""
-		if plan.pending > 0 {
-			pending = fmt.Sprintf(" (%s not running yet)", count(plan.pending, "pod"))
-		}
-		return nothing(fmt.Errorf("no running pod in namespace %s matches %s%s; nothing to run in", ns, o.selector, pending))
 	}
 	c.preflight(plan, o, ns)
 	if err := c.confirm(ctx, plan, o, command); err != nil {

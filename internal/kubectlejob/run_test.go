@@ -174,6 +174,10 @@ func TestRunNothingMatches(t *testing.T) {
 		t.Errorf("exit code %d, want %d", code, ExitNothingRan)
 	}
 	golden(t, "run-none-matching", transcript(code, stdout, stderr))
+	// Without --target the answer is the same: no pod, not a container to name.
+	if again, _, errOut := runPiped(t, w.runArgs("--", "true")); again != ExitNothingRan || errOut != stderr {
+		t.Errorf("without --target: exit code %d, stderr %q; want %d, %q", again, errOut, ExitNothingRan, stderr)
+	}
 }
 
 func TestRunAllRefused(t *testing.T) {
