@@ -350,6 +350,10 @@ const (
 	// the status is then written without the part it refused (result groups, refused pods'
 	// details), counts and phase intact.
 	ConditionStatusTrimmed = "StatusTrimmed"
+	// ConditionForeignStatusWriter is True once a field manager other than the operator wrote
+	// the job's status after the operator did: another controller acts on the same kind
+	// (OpenKruise installs the same CRD), and the two overwrite each other's status.
+	ConditionForeignStatusWriter = "ForeignStatusWriter"
 )
 
 // Condition reasons of an EphemeralJob.
@@ -377,6 +381,10 @@ const (
 	ReasonTooManyEphemeralContainers = "TooManyEphemeralContainers"
 	// ReasonPodTooLarge refuses a pod whose object would near the size etcd accepts.
 	ReasonPodTooLarge = "PodTooLarge"
+	// ReasonAnotherStatusWriter says which field manager wrote the status (ConditionForeignStatusWriter).
+	ReasonAnotherStatusWriter = "AnotherStatusWriter"
+	// FieldManager is the name the operator writes jobs' status and pods' ephemeral containers under.
+	FieldManager = "ephemeraljob-operator"
 )
 
 // Environment variables set in every injected container.

@@ -60,6 +60,9 @@ const (
 	// maxVerifyDelay bounds the backoff between fresh reads of a pod whose injection
 	// outcome is unknown.
 	maxVerifyDelay = 10 * time.Second
+	// maxWriteInFlight is how long after it was sent a write whose answer was lost may still
+	// be applied: the API server's default request timeout.
+	maxWriteInFlight = time.Minute
 	// indexBatch is how many indexes beyond the next one a status write reserves at once.
 	indexBatch = 100
 	// DefaultEventBatchDelay is how long pod events that only move counts wait, so that
@@ -377,12 +380,22 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			continue
 		}
 		if !p.acceptNew || p.job.Spec.Paused || l.budgetSpent(p.job) || !l.isCandidate(pod) {
-			// Not to be sent again now that the job or the pod takes no new target: if the
-			// write still lands, the pod's event brings the target back; once the pod moved on
-			// without it, it never can.
-			if pod.ResourceVersion != t.sentVersion {
+			// Not to be sent again now that the job or the pod takes no new target. Once the
+			// pod moved on without the containers, the write can never land. While the pod is
+			// still at the version it was sent with, the write may still be under way at the
+			// API server: the target keeps its parallelism slot (a resumed job must not start
+			// another beside it, nor a spent failure budget be passed) until the server would
+			// have given up on it; if it lands later, the pod's event brings the target back.
+			switch {
+			case pod.ResourceVersion != t.sentVersion:
 				l.abandon(t.index)
-			} else {
+			case p.now.Sub(t.sentAt) < maxWriteInFlight:
+				t.backoff(p.now)
+				if wait := t.verifyAt.Sub(p.now); again == 0 || wait < again {
+					again = wait
+				}
+				continue
+			default:
 				l.release(t.index)
 			}
 			l.observe(pod, p.now)
@@ -399,6 +412,7 @@ func (r *EphemeralJobReconciler) reconcileUnknown(ctx context.Context, p *pass) 
 			}
 			t.sentVersion = pod.ResourceVersion
 		}
+		t.sentAt = p.now
 		switch err := r.inject(ctx, p.job, pod, t.index); {
 		case err == nil:
 			t.state = injectAccepted
@@ -603,12 +617,15 @@ func (r *EphemeralJobReconciler) inject(ctx context.Context, job *appsv1alpha1.E
 	}
 	updated := pod.DeepCopy()
 	updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, containers...)
+	// The size the cache noted is the cache's: the subresource ignores metadata, but the
+	// request carries nothing the pod does not have.
+	delete(updated.Annotations, annotationObjectBytes)
 	if err := ctx.Err(); err != nil {
 		// Past the leader fence, or the manager stopped: not sent (the outcome is known,
 		// but is reported as unknown, so that the target is settled by a fresh read).
 		return fmt.Errorf("not sent: %w", err)
 	}
-	err := r.SubResource("ephemeralcontainers").Update(ctx, updated)
+	err := r.SubResource("ephemeralcontainers").Update(ctx, updated, client.FieldOwner(appsv1alpha1.FieldManager))
 	switch {
 	case err == nil:
 		injections.WithLabelValues("Injected").Inc()
@@ -682,6 +699,12 @@ func (r *EphemeralJobReconciler) emitEvents(p *pass, old *appsv1alpha1.Ephemeral
 			forgedContainers.WithLabelValues(f.reason).Inc()
 			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, f.reason, "Observe",
 				"pod %s holds containers with this job's UID that it did not inject (%s); they are not counted", f.pod, f.detail)
+		}
+	}
+	if c := meta.FindStatusCondition(work.Status.Conditions, appsv1alpha1.ConditionForeignStatusWriter); c != nil {
+		if was := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionForeignStatusWriter); was == nil ||
+			was.Message != c.Message {
+			r.Recorder.Eventf(work, nil, corev1.EventTypeWarning, c.Reason, "Observe", "%s", c.Message)
 		}
 	}
 	if c := meta.FindStatusCondition(work.Status.Conditions, appsv1alpha1.ConditionStatusTrimmed); c != nil {
@@ -787,7 +810,13 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		return fmt.Errorf("adding the in-flight injection waiter: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A status write alone wakes the job only when another controller made it.
+		For(&appsv1alpha1.EphemeralJob{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{},
+			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+				job, ok := e.ObjectNew.(*appsv1alpha1.EphemeralJob)
+				return ok && foreignWriteUnreported(job)
+			}}))).
 		Watches(&corev1.Pod{}, &podEventHandler{r: r}, builder.WithPredicates(podChangePredicate())).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).

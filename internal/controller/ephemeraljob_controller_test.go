@@ -334,7 +334,9 @@ func TestInjectionsUnderFaults(t *testing.T) {
 	}
 }
 
-func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
+// pausedAfterALostInjection is a job of parallelism 1 over two pods whose first injection
+// was answered with a timeout and not applied, then paused.
+func pausedAfterALostInjection(t *testing.T) *world {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
 	w := newWorld(t, job, makePods(2)...)
 	w.faults = map[string][]fault{"p0": {timeoutDropped}}
@@ -346,6 +348,11 @@ func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
 	if err := w.client.Update(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}
+	return w
+}
+
+func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
+	w := pausedAfterALostInjection(t)
 	for range 5 {
 		w.pass()
 	}
@@ -356,6 +363,38 @@ func TestAnUnknownOutcomeIsNotSentAgainOncePaused(t *testing.T) {
 	}
 	if st := w.getJob().Status; st.Phase != appsv1alpha1.EphemeralJobPaused || st.Running+st.Succeeded+st.Failed != 0 {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// An injection whose answer was lost may still land while its pod is at the version it was
+// sent with: paused, the job keeps that target and its slot, so that once resumed it sends
+// that injection again rather than starting another target beside it; past the time a
+// write can take, the slot is freed.
+func TestAnUnknownOutcomeKeepsItsSlotWhilePaused(t *testing.T) {
+	w := pausedAfterALostInjection(t)
+	held := func() bool {
+		w.r.mu.Lock()
+		defer w.r.mu.Unlock()
+		s := w.r.jobs[w.job]
+		return s != nil && s.ledger != nil && s.ledger.active[0] != nil
+	}
+	for range 3 {
+		w.clock.Step(10 * time.Second)
+		w.pass()
+		if !held() {
+			t.Fatalf("paused %s after the write of index 0 was sent, the job no longer holds its slot",
+				w.clock.Since(w.getJob().CreationTimestamp.Time))
+		}
+	}
+	w.clock.Step(maxWriteInFlight)
+	for range 2 {
+		w.pass()
+	}
+	if held() {
+		t.Error("past the time a write can take, the job still holds the slot")
+	}
+	if st := w.getJob().Status; st.Phase != appsv1alpha1.EphemeralJobPaused {
+		t.Errorf("phase %s", st.Phase)
 	}
 }
 

@@ -77,6 +77,8 @@ type activeTarget struct {
 	// sentVersion is the pod's resourceVersion the injection was sent with: while the pod
 	// is at that version, the write may still land.
 	sentVersion string
+	// sentAt is when the injection was last sent.
+	sentAt time.Time
 	// injectedAt starts the start deadline.
 	injectedAt time.Time
 	// verifyAt is when an unknown outcome is checked with a fresh read.
@@ -702,7 +704,7 @@ func (l *ledger) popCandidate() *candidate { return l.candidates.pop() }
 // reserve gives the next index to an injection about to be sent into the pod.
 func (l *ledger) reserve(pod *corev1.Pod, now time.Time) *activeTarget {
 	t := &activeTarget{index: l.next, pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
-		uid: pod.UID, state: injectUnknown, sentVersion: pod.ResourceVersion, injectedAt: now, verifyAt: now,
+		uid: pod.UID, state: injectUnknown, sentVersion: pod.ResourceVersion, sentAt: now, injectedAt: now, verifyAt: now,
 		outcome: podstate.Waiting}
 	l.next++
 	l.active[t.index] = t

@@ -95,8 +95,12 @@ func containersFor(job *appsv1alpha1.EphemeralJob, pod *corev1.Pod, index int32)
 		out = append(out, c)
 	}
 	// Each container grows the pod by its own size and about as much again in the managed
-	// fields that record who wrote it.
+	// fields that record who wrote it. A cached pod without the size annotation is smaller
+	// than recordedObjectBytes, but trimmed it no longer shows by how much: it counts as that.
 	size := objectBytes(pod)
+	if _, recorded := pod.Annotations[annotationObjectBytes]; !recorded {
+		size = max(size, recordedObjectBytes)
+	}
 	for i := range out {
 		size += 2 * out[i].Size()
 	}

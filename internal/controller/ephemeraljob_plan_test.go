@@ -115,6 +115,10 @@ func TestPodSpecGrowthIsBounded(t *testing.T) {
 		out, _ := TrimPod(p)
 		return out.(*corev1.Pod)
 	}
+	withTemplateEnv := func(j *appsv1alpha1.EphemeralJob, bytes int) *appsv1alpha1.EphemeralJob {
+		j.Spec.Template.EphemeralContainers[0].Env = []corev1.EnvVar{{Name: "BIG", Value: strings.Repeat("x", bytes)}}
+		return j
+	}
 	withLimit := func(n int32) *appsv1alpha1.EphemeralJob {
 		j := newJob()
 		j.Spec.MaxEphemeralContainersPerPod = &n
@@ -130,7 +134,10 @@ func TestPodSpecGrowthIsBounded(t *testing.T) {
 		{"50 and the job's pass the default", newJob(), many(50), appsv1alpha1.ReasonTooManyEphemeralContainers},
 		{"the job's limit counts", withLimit(60), many(50), ""},
 		{"a limit of 1 allows a pod's first only", withLimit(1), many(1), appsv1alpha1.ReasonTooManyEphemeralContainers},
-		{"a pod of 900 KiB still takes a container", newJob(), large(900 << 10), ""},
+		{"a pod of 700 KiB still takes a container", newJob(), large(700 << 10), ""},
+		{"a small pod still takes a large container", withTemplateEnv(newJob(), 300<<10), testutil.MakePod("p", "ns").Obj(), ""},
+		{"a pod under the recorded size counts as that size", withTemplateEnv(newJob(), 400<<10), testutil.MakePod("p", "ns").Obj(),
+			appsv1alpha1.ReasonPodTooLarge},
 		{"a pod of 1 MiB, once trimmed, is refused", newJob(), large(appsv1alpha1.MaxPodBytes), appsv1alpha1.ReasonPodTooLarge},
 	}
 	for _, tc := range tests {

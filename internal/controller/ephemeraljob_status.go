@@ -60,6 +60,7 @@ func computeStatus(job *appsv1alpha1.EphemeralJob, l *ledger, acceptNew bool, no
 	}
 	setConditions(&st, job.Generation, phase, reason, message)
 	setForgedCondition(&st, job.Generation, l.forgeries())
+	setForeignWriterCondition(&st, job)
 	if l.trimmed != "" {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionStatusTrimmed,
 			Status: metav1.ConditionTrue, Reason: appsv1alpha1.ReasonStatusFieldRefused, Message: l.trimmed,
@@ -201,6 +202,10 @@ func setConditions(st *appsv1alpha1.EphemeralJobStatus, generation int64, phase 
 			meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionFailed)
 			set(appsv1alpha1.ConditionComplete, metav1.ConditionTrue, reason, message)
 		}
+	} else if phase == appsv1alpha1.EphemeralJobError {
+		// A job that cannot run has failed, for whoever waits on it (kubectl wait --for=condition=Failed).
+		set(appsv1alpha1.ConditionProgressing, metav1.ConditionFalse, reason, "")
+		set(appsv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, message)
 	} else {
 		set(appsv1alpha1.ConditionProgressing, metav1.ConditionTrue, reason, message)
 	}
@@ -247,4 +252,61 @@ func setForgedCondition(st *appsv1alpha1.EphemeralJobStatus, generation int64, f
 	}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionForgedContainers,
 		Status: metav1.ConditionTrue, Reason: forged[0].reason, Message: msg, ObservedGeneration: generation})
+}
+
+// foreignStatusWriter returns the field manager other than the operator that wrote the
+// job's status last, no earlier than the operator last did, and when; "" when there is none. Nothing
+// is said before the operator wrote the status once under its name, so that a manager name
+// of an earlier version, or a writer that came first, is not taken for one.
+func foreignStatusWriter(job *appsv1alpha1.EphemeralJob) (manager string, at time.Time) {
+	var ours time.Time
+	for _, e := range job.ManagedFields {
+		if e.Subresource == "status" && e.Manager == appsv1alpha1.FieldManager && e.Time != nil && e.Time.After(ours) {
+			ours = e.Time.Time
+		}
+	}
+	if ours.IsZero() {
+		return "", time.Time{}
+	}
+	for _, e := range job.ManagedFields {
+		// Managed fields keep whole seconds: a write in the same second as the operator's counts.
+		if e.Subresource == "status" && e.Manager != appsv1alpha1.FieldManager && e.Time != nil &&
+			!e.Time.Time.Before(ours) && e.Time.After(at) {
+			manager, at = e.Manager, e.Time.Time
+		}
+	}
+	return manager, at
+}
+
+// foreignWriterMessage is the ForeignStatusWriter condition's message for a writer.
+func foreignWriterMessage(manager string, at time.Time) string {
+	return fmt.Sprintf("field manager %q wrote this job's status at %s, after the operator: another controller "+
+		"acts on ephemeraljobs.apps.kruise.io (OpenKruise installs the same CRD) and the two overwrite each "+
+		"other's status; run one of them", shorten(manager, 128), at.UTC().Format(time.RFC3339))
+}
+
+// foreignWriteUnreported reports whether a write of the job's status by another field
+// manager is not in its ForeignStatusWriter condition yet: the job is looked at for it,
+// although only its status changed.
+func foreignWriteUnreported(job *appsv1alpha1.EphemeralJob) bool {
+	manager, at := foreignStatusWriter(job)
+	if manager == "" {
+		return false
+	}
+	c := meta.FindStatusCondition(job.Status.Conditions, appsv1alpha1.ConditionForeignStatusWriter)
+	return c == nil || c.Message != foreignWriterMessage(manager, at)
+}
+
+// setForeignWriterCondition reports a field manager other than the operator that wrote the
+// job's status after the operator last did: another controller acting on the same kind,
+// whose writes and the operator's overwrite each other. The condition stays once set, with
+// the latest such writer: it is a fact about the job, and the two controllers take turns.
+func setForeignWriterCondition(st *appsv1alpha1.EphemeralJobStatus, job *appsv1alpha1.EphemeralJob) {
+	manager, at := foreignStatusWriter(job)
+	if manager == "" {
+		return
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: appsv1alpha1.ConditionForeignStatusWriter,
+		Status: metav1.ConditionTrue, Reason: appsv1alpha1.ReasonAnotherStatusWriter, ObservedGeneration: job.Generation,
+		Message: foreignWriterMessage(manager, at)})
 }

@@ -457,3 +457,56 @@ func TestAResultCostsTheSameAtAnySize(t *testing.T) {
 		t.Errorf("a result allocates %.0f times at 100,000 targets, %.0f at 10,000", allocs[100000], allocs[10000])
 	}
 }
+
+// A job that cannot run (an invalid selector) has failed for whoever waits on it: Failed is
+// True with the reason, Progressing False, and Complete absent.
+func TestErrorPhaseIsFailed(t *testing.T) {
+	var st appsv1alpha1.EphemeralJobStatus
+	setConditions(&st, 1, appsv1alpha1.EphemeralJobError, appsv1alpha1.ReasonInvalidSelector, "spec.selector: bad")
+	failed := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionFailed)
+	progressing := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionProgressing)
+	if failed == nil || failed.Status != metav1.ConditionTrue || failed.Reason != appsv1alpha1.ReasonInvalidSelector ||
+		progressing == nil || progressing.Status != metav1.ConditionFalse ||
+		meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionComplete) != nil {
+		t.Errorf("conditions %+v", st.Conditions)
+	}
+}
+
+// Another field manager that wrote the status after the operator is named; one that wrote
+// before it, or before the operator ever wrote under its name, is not.
+func TestForeignStatusWriter(t *testing.T) {
+	at := func(sec int) *metav1.Time { return &metav1.Time{Time: t0.Add(time.Duration(sec) * time.Second)} }
+	entry := func(manager string, sec int) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Subresource: "status", Time: at(sec)}
+	}
+	tests := []struct {
+		name    string
+		entries []metav1.ManagedFieldsEntry
+		want    string
+	}{
+		{"only the operator", []metav1.ManagedFieldsEntry{entry(appsv1alpha1.FieldManager, 10)}, ""},
+		{"another wrote after it", []metav1.ManagedFieldsEntry{entry(appsv1alpha1.FieldManager, 10), entry("kruise-manager", 20)},
+			"kruise-manager"},
+		{"another wrote in the same second", []metav1.ManagedFieldsEntry{entry(appsv1alpha1.FieldManager, 10), entry("kruise-manager", 10)},
+			"kruise-manager"},
+		{"another wrote before it", []metav1.ManagedFieldsEntry{entry("manager", 5), entry(appsv1alpha1.FieldManager, 10)}, ""},
+		{"the operator never wrote under its name", []metav1.ManagedFieldsEntry{entry("manager", 5)}, ""},
+		{"a write of the spec is not one of the status",
+			[]metav1.ManagedFieldsEntry{entry(appsv1alpha1.FieldManager, 10), {Manager: "kubectl", Time: at(20)}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			job := written(0)
+			job.ManagedFields = tc.entries
+			var st appsv1alpha1.EphemeralJobStatus
+			setForeignWriterCondition(&st, job)
+			c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionForeignStatusWriter)
+			switch {
+			case tc.want == "" && c != nil:
+				t.Errorf("condition %+v", c)
+			case tc.want != "" && (c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, `"`+tc.want+`"`)):
+				t.Errorf("condition %+v, want one naming %s", c, tc.want)
+			}
+		})
+	}
+}

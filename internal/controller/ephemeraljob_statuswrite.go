@@ -222,7 +222,7 @@ func (r *EphemeralJobReconciler) patchStatus(ctx context.Context, old, work *app
 	if err := ctx.Err(); err != nil {
 		return false, &notSentError{err} // past the leader fence
 	}
-	if err := r.Status().Patch(ctx, work, patch); err != nil {
+	if err := r.Status().Patch(ctx, work, patch, client.FieldOwner(appsv1alpha1.FieldManager)); err != nil {
 		return false, fmt.Errorf("writing status: %w", err)
 	}
 	return true, nil

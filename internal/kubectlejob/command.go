@@ -119,7 +119,11 @@ func (f *factory) dispatchInterrupts(ctx context.Context, from <-chan os.Signal,
 			}
 			select {
 			case f.interrupts <- s:
-			default: // two already wait: the second one leaves
+			default:
+			}
+			// The second leaves at once, whatever request is under way.
+			if f.interruptsTaken.Add(1) >= 2 {
+				cancel()
 			}
 		}
 	}
@@ -170,6 +174,7 @@ type factory struct {
 	// interrupts receives Ctrl-C while takesInterrupts is set (by `run`, as it follows its job).
 	interrupts      chan os.Signal
 	takesInterrupts atomic.Bool
+	interruptsTaken atomic.Int32
 }
 
 func newFactory(opts Options) *factory {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"golang.org/x/term"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -40,25 +41,31 @@ var pollInterval = 500 * time.Millisecond
 const maxFailuresShown = 5
 
 // follow shows the job's progress until it finishes, or until Ctrl-C paused it and its
-// running targets ended, then prints the folded results and returns the exit code.
+// running targets ended, then prints the folded results and returns the exit code. The
+// caller routes Ctrl-C here (takesInterrupts) before it creates the job, so that one
+// pressed while the job was being created pauses it too.
 func (c *cli) follow(ctx context.Context, dyn dynamic.Interface, clientset kubernetes.Interface, o *runOptions,
 	job *appsv1alpha1.EphemeralJob) error {
-	// From here Ctrl-C pauses the job instead of stopping the command.
-	c.f.takesInterrupts.Store(true)
-	defer c.f.takesInterrupts.Store(false)
-	interrupts := c.f.interrupts
 	start := c.f.now()
 	p := &progress{w: c.stderr, tty: isTerminal(c.stderr), interval: o.interval, now: c.f.now, start: start, last: start}
 	seen := newEventsSeen()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
-	interrupted := false
+	paused, asked := false, false
 	for {
 		current, err := readJob(ctx, dyn, job.Namespace, job.Name)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			p.done()
+			if asked {
+				// The second Ctrl-C cancelled whatever was under way.
+				writeLine(c.stderr, "left; ejob %s/%s stays paused", job.Namespace, job.Name)
+				return &exitCodeError{code: ExitInterrupted}
+			}
 			return ctx.Err()
+		case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
+			p.done()
+			return fmt.Errorf("following ejob %s/%s: %w", job.Namespace, job.Name, err)
 		case err != nil:
 			p.note(fmt.Sprintf("reading the job: %v; trying again", oneLine(err.Error())))
 		default:
@@ -69,35 +76,39 @@ func (c *cli) follow(ctx context.Context, dyn dynamic.Interface, clientset kuber
 			p.show(job)
 		}
 		st := &job.Status
-		if st.Phase.IsFinished() || (interrupted && st.Phase == appsv1alpha1.EphemeralJobPaused && st.ActiveIndexes == "") {
+		if st.Phase.IsFinished() || st.Phase == appsv1alpha1.EphemeralJobError ||
+			(paused && st.Phase == appsv1alpha1.EphemeralJobPaused && st.ActiveIndexes == "") {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			p.done()
-			return ctx.Err()
-		case <-interrupts:
-			if interrupted {
+			continue // the read above returns
+		case <-c.f.interrupts:
+			if asked {
 				p.done()
 				writeLine(c.stderr, "left; ejob %s/%s stays paused", job.Namespace, job.Name)
 				return &exitCodeError{code: ExitInterrupted}
 			}
-			interrupted = true
+			asked = true
 			if err := pauseJob(ctx, dyn, job); err != nil {
-				p.note(fmt.Sprintf("pausing the job: %v", oneLine(err.Error())))
-			} else {
-				p.note(fmt.Sprintf("paused ejob %s: the running targets finish, no new one starts (Ctrl-C again to "+
-					"leave now). Resume: kubectl patch ejob %s -n %s --type=merge -p '{\"spec\":{\"paused\":false}}'; "+
-					"delete: kubectl delete ejob %s -n %s", job.Name, job.Name, job.Namespace, job.Name, job.Namespace))
+				p.note(fmt.Sprintf("could not pause ejob %s, it keeps running: %v (Ctrl-C again to leave it)",
+					job.Name, oneLine(err.Error())))
+				continue
 			}
+			paused = true
+			p.note(fmt.Sprintf("paused ejob %s: the running targets finish, no new one starts (Ctrl-C again to "+
+				"leave now). Resume: kubectl patch ejob %s -n %s --type=merge -p '{\"spec\":{\"paused\":false}}'; "+
+				"delete: kubectl delete ejob %s -n %s", job.Name, job.Name, job.Namespace, job.Name, job.Namespace))
 		case <-tick.C:
 		}
 	}
 	p.done()
+	// From here Ctrl-C stops the command, as for any other.
+	c.f.takesInterrupts.Store(false)
 	if err := c.printFolded(ctx, clientset, job, o.limitBytes); err != nil {
 		return err
 	}
-	if code := outcomeCode(job, interrupted); code != ExitSucceeded {
+	if code := outcomeCode(job); code != ExitSucceeded {
 		return &exitCodeError{code: code}
 	}
 	return nil

@@ -22,12 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
@@ -51,7 +53,8 @@ with your credentials, target by target in index order.
 
 With --prefix each line starts with pod/container, in one colour per pod on a terminal (as
 stern does). With -f the output of running containers is streamed, and targets that start
-later are followed too, until the job finishes and every stream ended.`
+later are followed too, until the job finishes and every stream ended. The targets are
+looked for among the pods the job's selector matches now.`
 
 const logsExample = `  # What every target printed
   kubectl ejob logs hello-world-ephemeral-job --prefix
@@ -114,11 +117,19 @@ func (c *cli) logs(ctx context.Context, o *logsOptions, name string) error {
 	colored := o.color == "always" || (o.color == "auto" && isTerminal(c.stdout))
 	w := &lineWriter{w: c.stdout, prefix: o.prefix, colored: colored, colors: map[string]string{}}
 	streams := &streamSet{started: map[string]bool{}}
+	// The targets are among the pods the job selects: listing those, not the namespace, keeps
+	// each look of -f as cheap as the job is small.
+	selector, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
+	if err != nil {
+		return fmt.Errorf("ejob %s/%s has an invalid selector: %w", ns, name, err)
+	}
 	for {
-		pods, _, err := listJobPods(ctx, clientset.CoreV1(), ns, keepsPod(job))
+		selected, err := listSelected(ctx, clientset, ns, selector)
 		if err != nil {
 			return err
 		}
+		keep := keepsPod(job)
+		pods := slices.DeleteFunc(selected, func(p corev1.Pod) bool { return !keep(&p) })
 		targets, _ := liveTargets(job, pods)
 		for _, t := range targets {
 			key := t.Pod + "/" + t.Container

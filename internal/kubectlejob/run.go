@@ -31,12 +31,12 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/dynamic"
@@ -207,15 +207,26 @@ func (c *cli) run(ctx context.Context, o *runOptions, command []string) error {
 	if err != nil {
 		return nothing(fmt.Errorf("creating a client: %w", err))
 	}
-	selector, err := labels.Parse(o.selector)
+	selector, labelSelector, err := parseSelector(o.selector)
 	if err != nil {
-		return nothing(fmt.Errorf("-l %q: %w", o.selector, err))
+		return nothing(err)
 	}
+	// From here Ctrl-C is run's: before the job exists it stops the command, and once the
+	// job exists it pauses it (follow), also when pressed while the job was being created.
+	c.f.takesInterrupts.Store(true)
+	defer c.f.takesInterrupts.Store(false)
 	pods, err := listSelected(ctx, clientset, ns, selector)
 	if err != nil {
 		return nothing(err)
 	}
 	plan := planRun(pods, o.target)
+	if plan.running == 0 {
+		pending := ""
+		if plan.pending > 0 {
+			pending = fmt.Sprintf(" (%s not running yet)", count(plan.pending, "pod"))
+		}
+		return nothing(fmt.Errorf("no running pod in namespace %s matches %s%s; nothing to run in", ns, o.selector, pending))
+	}
 	if o.target == "" {
 		if plan.target == "" {
 			return nothing(fmt.Errorf("pass --target: %s", plan.noTarget))
@@ -228,23 +239,21 @@ func (c *cli) run(ctx context.Context, o *runOptions, command []string) error {
 			return nothing(err)
 		}
 	}
-	job, err := o.job(ns, command, level)
+	job, err := o.job(ns, command, level, labelSelector)
 	if err != nil {
 		return nothing(err)
 	}
 	if o.dryRun != "none" {
 		return c.dryRun(ctx, dyn, o, job)
 	}
-	if plan.running == 0 {
-		pending := ""
-		if plan.pending > 0 {
-			pending = fmt.Sprintf(" (%s not running yet)", count(plan.pending, "pod"))
-		}
-		return nothing(fmt.Errorf("no running pod in namespace %s matches %s%s; nothing to run in", ns, o.selector, pending))
-	}
 	c.preflight(plan, o, ns)
-	if err := c.confirm(plan, o, command); err != nil {
+	if err := c.confirm(ctx, plan, o, command); err != nil {
 		return nothing(err)
+	}
+	select {
+	case <-c.f.interrupts:
+		return nothing(errors.New("interrupted; nothing was created"))
+	default:
 	}
 	created, err := createJob(ctx, dyn, job)
 	if err != nil {
@@ -306,7 +315,8 @@ func (o *runOptions) check() error {
 
 // job builds the EphemeralJob the options describe; level is the namespace's Pod Security
 // enforce level when --profile=auto.
-func (o *runOptions) job(namespace string, command []string, level string) (*appsv1alpha1.EphemeralJob, error) {
+func (o *runOptions) job(namespace string, command []string, level string, sel *metav1.LabelSelector) (
+	*appsv1alpha1.EphemeralJob, error) {
 	c := corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
 		Name:    o.container,
 		Image:   o.image,
@@ -340,10 +350,6 @@ func (o *runOptions) job(namespace string, command []string, level string) (*app
 	}
 	if c.Image == "" {
 		return nil, fmt.Errorf("the container has no image: pass --image, or set image in %s", o.custom)
-	}
-	sel, err := metav1.ParseToLabelSelector(o.selector)
-	if err != nil {
-		return nil, fmt.Errorf("-l %q: %w", o.selector, err)
 	}
 	job := &appsv1alpha1.EphemeralJob{
 		TypeMeta:   metav1.TypeMeta{APIVersion: appsv1alpha1.GroupVersion.String(), Kind: "EphemeralJob"},
@@ -525,7 +531,7 @@ func (c *cli) preflight(p runPlan, o *runOptions, namespace string) {
 
 // confirm asks, on a terminal, before running in more than --confirm-above pods; without a
 // terminal it needs --yes.
-func (c *cli) confirm(p runPlan, o *runOptions, command []string) error {
+func (c *cli) confirm(ctx context.Context, p runPlan, o *runOptions, command []string) error {
 	reach := p.running
 	if o.maxPods > 0 {
 		reach = min(reach, int(o.maxPods))
@@ -541,12 +547,67 @@ func (c *cli) confirm(p runPlan, o *runOptions, command []string) error {
 		what = "the image's command"
 	}
 	fmt.Fprintf(c.stderr, "Run %q in %s? [y/N] ", what, count(reach, "pod"))
-	answer, _ := bufio.NewReader(c.stdin).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(answer)) {
-	case "y", "yes":
-		return nil
+	answers := make(chan string, 1)
+	go func() {
+		answer, _ := bufio.NewReader(c.stdin).ReadString('\n')
+		answers <- answer
+	}()
+	select {
+	case answer := <-answers:
+		switch strings.ToLower(strings.TrimSpace(answer)) {
+		case "y", "yes":
+			return nil
+		}
+		return errors.New("not confirmed; nothing was created")
+	case <-c.f.interrupts:
+		fmt.Fprintln(c.stderr)
+		return errors.New("interrupted; nothing was created")
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return errors.New("not confirmed; nothing was created")
+}
+
+// parseSelector parses -l as kubectl does, and returns it as the job's label selector too,
+// so that the job selects the very pods that were counted. A requirement a label selector
+// cannot hold (> and <, or a key given twice, which matchLabels would keep once) is refused.
+func parseSelector(s string) (labels.Selector, *metav1.LabelSelector, error) {
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-l %q: %w", s, err)
+	}
+	reqs, _ := sel.Requirements()
+	ls := &metav1.LabelSelector{}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		if seen[r.Key()] {
+			return nil, nil, fmt.Errorf("-l %q gives key %q more than one requirement; use one per key, e.g. "+
+				"'%s in (a,b)'", s, r.Key(), r.Key())
+		}
+		seen[r.Key()] = true
+		values := r.Values().List()
+		var op metav1.LabelSelectorOperator
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals:
+			if ls.MatchLabels == nil {
+				ls.MatchLabels = map[string]string{}
+			}
+			ls.MatchLabels[r.Key()] = values[0]
+			continue
+		case selection.In:
+			op = metav1.LabelSelectorOpIn
+		case selection.NotEquals, selection.NotIn:
+			op = metav1.LabelSelectorOpNotIn
+		case selection.Exists:
+			op, values = metav1.LabelSelectorOpExists, nil
+		case selection.DoesNotExist:
+			op, values = metav1.LabelSelectorOpDoesNotExist, nil
+		default:
+			return nil, nil, fmt.Errorf("-l %q: a job's selector cannot say %q", s, r.Operator())
+		}
+		ls.MatchExpressions = append(ls.MatchExpressions, metav1.LabelSelectorRequirement{Key: r.Key(), Operator: op,
+			Values: values})
+	}
+	return sel, ls, nil
 }
 
 // dryRun prints the job without creating it: as built (client), or as the API server and
@@ -630,12 +691,14 @@ func pauseJob(ctx context.Context, dyn dynamic.Interface, job *appsv1alpha1.Ephe
 	return err
 }
 
-// outcomeCode is the exit code of a finished or paused job, worst first.
-func outcomeCode(job *appsv1alpha1.EphemeralJob, interrupted bool) int {
+// outcomeCode is the exit code of a job that finished, or that Ctrl-C paused, worst first.
+func outcomeCode(job *appsv1alpha1.EphemeralJob) int {
 	st := &job.Status
 	switch {
-	case interrupted:
+	case st.Phase == appsv1alpha1.EphemeralJobPaused:
 		return ExitInterrupted
+	case st.Phase == appsv1alpha1.EphemeralJobError:
+		return ExitNothingRan
 	case st.Phase == appsv1alpha1.EphemeralJobFailed && hasReason(st, appsv1alpha1.ReasonDeadlineExceeded, appsv1alpha1.ReasonNoTargets):
 		return ExitTimedOut
 	case st.Match == 0 || (st.Succeeded == 0 && st.Failed > 0 && refusedCount(st) == st.Failed):
@@ -661,11 +724,7 @@ func refusedCount(st *appsv1alpha1.EphemeralJobStatus) int32 {
 
 // readJob reads the job, for the progress loop.
 func readJob(ctx context.Context, dyn dynamic.Interface, namespace, name string) (*appsv1alpha1.EphemeralJob, error) {
-	job, err := getJob(ctx, dyn, namespace, name)
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("ejob %s/%s was deleted while it ran", namespace, name)
-	}
-	return job, err
+	return getJob(ctx, dyn, namespace, name)
 }
 
 // writeLine writes s and a newline, ignoring errors: progress goes to a terminal or a log.

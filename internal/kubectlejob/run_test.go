@@ -23,7 +23,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -174,6 +174,10 @@ func TestRunNothingMatches(t *testing.T) {
 		t.Errorf("exit code %d, want %d", code, ExitNothingRan)
 	}
 	golden(t, "run-none-matching", transcript(code, stdout, stderr))
+	// Without --target the answer is the same: no pod, not a container to name.
+	if again, _, errOut := runPiped(t, w.runArgs("--", "true")); again != ExitNothingRan || errOut != stderr {
+		t.Errorf("without --target: exit code %d, stderr %q; want %d, %q", again, errOut, ExitNothingRan, stderr)
+	}
 }
 
 func TestRunAllRefused(t *testing.T) {
@@ -249,14 +253,14 @@ func screen(out string) string {
 
 // ttyRun runs a command line on a pseudo-terminal, as a user at one would: act, when set,
 // is called with the terminal's input and the interrupts once the run started.
-func ttyRun(t *testing.T, args []string, act func(in io.Writer, interrupt chan<- os.Signal, out *syncBuffer)) (int, string) {
+func ttyRun(t *testing.T, args []string, act func(in io.Writer, interrupt chan<- os.Signal, out *testutil.SyncBuffer)) (int, string) {
 	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal here: %v", err)
 	}
 	defer func() { _ = ptmx.Close() }()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -278,26 +282,8 @@ func ttyRun(t *testing.T, args []string, act func(in io.Writer, interrupt chan<-
 	return code, screen(out.String())
 }
 
-// syncBuffer is a buffer written by one goroutine and read by another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitShown waits until the terminal shows s.
-func waitShown(t *testing.T, out *syncBuffer, s string) {
+func waitShown(t *testing.T, out *testutil.SyncBuffer, s string) {
 	t.Helper()
 	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true,
 		func(context.Context) (bool, error) { return strings.Contains(out.String(), s), nil }); err != nil {
@@ -310,7 +296,7 @@ func waitShown(t *testing.T, out *syncBuffer, s string) {
 func TestRunOnATerminalAsksAndRedraws(t *testing.T) {
 	w := newRunWorld(t, "run-tty", 3, pidofWeb("web-0", "web-1"), 0)
 	code, shown := ttyRun(t, w.runArgs("--target=app", "--confirm-above=2", "--", "pidof", "web"),
-		func(in io.Writer, _ chan<- os.Signal, out *syncBuffer) {
+		func(in io.Writer, _ chan<- os.Signal, out *testutil.SyncBuffer) {
 			waitShown(t, out, "[y/N] ")
 			_, _ = io.WriteString(in, "y\n")
 		})
@@ -325,7 +311,7 @@ func TestRunOnATerminalAsksAndRedraws(t *testing.T) {
 func TestRunCtrlCPauses(t *testing.T) {
 	w := newRunWorld(t, "run-ctrlc", 4, pidofWeb("web-0", "web-1", "web-2", "web-3"), 2*time.Second)
 	code, shown := ttyRun(t, w.runArgs("--target=app", "--parallelism=2", "--", "pidof", "web"),
-		func(_ io.Writer, interrupt chan<- os.Signal, _ *syncBuffer) {
+		func(_ io.Writer, interrupt chan<- os.Signal, _ *testutil.SyncBuffer) {
 			if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, time.Minute, true,
 				func(ctx context.Context) (bool, error) {
 					job := &appsv1alpha1.EphemeralJob{}
@@ -403,5 +389,132 @@ func TestMergeCustom(t *testing.T) {
 	}
 	if _, err := mergeCustom(c, path); err == nil || !strings.Contains(err.Error(), "--custom") {
 		t.Errorf("a spec that is no container: %v", err)
+	}
+}
+
+func TestOutcomeCode(t *testing.T) {
+	failed := func(reason string) []metav1.Condition {
+		return []metav1.Condition{{Type: appsv1alpha1.ConditionFailed, Status: metav1.ConditionTrue, Reason: reason}}
+	}
+	tests := []struct {
+		name string
+		st   appsv1alpha1.EphemeralJobStatus
+		want int
+	}{
+		{"all succeeded", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobSucceeded, Match: 2, Succeeded: 2}, ExitSucceeded},
+		{"one failed", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Succeeded: 1, Failed: 1,
+			Conditions: failed(appsv1alpha1.ReasonTargetsFailed)}, ExitTargetsFailed},
+		{"the budget stopped it", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobFailed, Match: 3, Failed: 3,
+			Conditions: failed(appsv1alpha1.ReasonFailureBudgetExceeded)}, ExitTargetsFailed},
+		{"every target refused", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Failed: 2,
+			Refusals: []appsv1alpha1.ReasonCount{{Reason: "TargetContainerNotFound", Count: 2}}}, ExitNothingRan},
+		{"some refused, some succeeded", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2,
+			Succeeded: 1, Failed: 1, Refusals: []appsv1alpha1.ReasonCount{{Reason: "TargetContainerNotFound", Count: 1}}}, ExitTargetsFailed},
+		{"the deadline passed", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobFailed, Match: 2, Running: 2,
+			Conditions: failed(appsv1alpha1.ReasonDeadlineExceeded)}, ExitTimedOut},
+		{"the deadline passed before any target", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobFailed,
+			Conditions: failed(appsv1alpha1.ReasonNoTargets)}, ExitTimedOut},
+		{"paused", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobPaused, Match: 4, Succeeded: 2, Waiting: 2}, ExitInterrupted},
+		{"an invalid selector", appsv1alpha1.EphemeralJobStatus{Phase: appsv1alpha1.EphemeralJobError}, ExitNothingRan},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := outcomeCode(&appsv1alpha1.EphemeralJob{Status: tc.st}); got != tc.want {
+				t.Errorf("exit code %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSelector(t *testing.T) {
+	for s, ok := range map[string]bool{"app=web": true, "app in (web,api),tier!=db,canary,!old": true,
+		"app=web,app=api": false, "a b": false, "rank>3": false} {
+		if _, _, err := parseSelector(s); (err == nil) != ok {
+			t.Errorf("parseSelector(%q): %v", s, err)
+		}
+	}
+	// The job's selector selects what -l does.
+	want, ls, err := parseSelector("app in (web,api),tier!=db,canary,!old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []labels.Set{{"app": "web", "canary": ""}, {"app": "api", "canary": "", "tier": "db"},
+		{"app": "web", "canary": "", "old": "1"}, {"app": "web"}, {"app": "db", "canary": ""}, {"app": "api", "canary": "", "tier": "fe"}} {
+		if got.Matches(set) != want.Matches(set) {
+			t.Errorf("on %v the job's selector %v says %t, -l %v says %t", set, got, got.Matches(set), want, want.Matches(set))
+		}
+	}
+}
+
+// Ctrl-C stops any command but run, which takes the first to pause its job; the second
+// stops it as well, whatever request is under way.
+func TestInterruptsGoToRunThenStop(t *testing.T) {
+	f := newFactory(Options{})
+	from := make(chan os.Signal, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.dispatchInterrupts(ctx, from, cancel)
+	f.takesInterrupts.Store(true)
+	from <- os.Interrupt
+	select {
+	case <-f.interrupts:
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not get the first Ctrl-C")
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the first Ctrl-C stopped the command instead of pausing the job")
+	}
+	from <- os.Interrupt
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Ctrl-C did not stop the command")
+	}
+
+	f = newFactory(Options{})
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go f.dispatchInterrupts(ctx, from, cancel)
+	from <- os.Interrupt
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ctrl-C did not stop a command other than run")
+	}
+}
+
+// A job deleted while run follows it ends run with an error that says so, not a loop.
+func TestRunJobDeletedWhileRunning(t *testing.T) {
+	w := newRunWorld(t, "run-deleted", 1, func(*corev1.Pod, *corev1.EphemeralContainer) kubelet.Outcome {
+		return kubelet.Outcome{Hold: true}
+	}, 0)
+	done := make(chan struct{})
+	var code int
+	var stderr string
+	go func() {
+		defer close(done)
+		code, _, stderr = runPiped(t, w.runArgs("--target=app", "--", "sleep", "3600"))
+	}()
+	job := &appsv1alpha1.EphemeralJob{}
+	if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, time.Minute, true,
+		func(ctx context.Context) (bool, error) {
+			return w.k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "check"}, job) == nil, nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.k8s.Delete(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("run kept following a deleted job")
+	}
+	if code != 1 || !strings.Contains(stderr, "error: following ejob run-deleted/check") {
+		t.Errorf("exit code %d, stderr:\n%s", code, stderr)
 	}
 }

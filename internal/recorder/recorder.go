@@ -329,35 +329,27 @@ func (r *recorder) reread(ctx context.Context) error {
 // last call, read from the cache: events of these pods that came before their job's
 // were left out.
 func (r *recorder) rescanPods(ctx context.Context) {
-	jobs := r.known.takeRescan()
-	if len(jobs) == 0 {
-		return
-	}
-	byNamespace := map[string][]types.UID{}
-	for uid, ns := range jobs {
-		byNamespace[ns] = append(byNamespace[ns], uid)
-	}
-	for ns, uids := range byNamespace {
-		var pods corev1.PodList
-		if err := r.reader.List(ctx, &pods, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-			r.log.Error(err, "listing pods to record; retrying", "namespace", ns)
-			r.known.requestRescan(jobs)
-			return
-		}
-		for i := range pods.Items {
-			for _, rec := range PodRecordsFor(&pods.Items[i], r.opts.Region, true, r.known.lookup) {
-				if slices.Contains(uids, types.UID(rec.JobID)) {
-					r.pending.addPod(rec)
-				}
-			}
-		}
-	}
+	r.scanPods(ctx, r.known.takeRescan(), r.known.requestRescan, "listing pods to record; retrying",
+		func(pod *corev1.Pod) []PodRecord { return PodRecordsFor(pod, r.opts.Region, true, r.known.lookup) })
 }
 
 // scanRefusals queues the rows of the pods that the jobs whose status.refusals changed
 // identify as refused, read from the cache (see refusalIDs).
 func (r *recorder) scanRefusals(ctx context.Context) {
-	jobs := r.known.takeRefusalScan()
+	r.scanPods(ctx, r.known.takeRefusalScan(), r.known.requestRefusalScan, "listing pods to record refusals; retrying",
+		func(pod *corev1.Pod) []PodRecord {
+			if rec, ok := r.known.refusedRecord(pod, r.opts.Region, true); ok {
+				return []PodRecord{rec}
+			}
+			return nil
+		})
+}
+
+// scanPods lists, from the cache, the pods of the namespaces of jobs (job UID -> namespace)
+// and queues the rows rows gives for them that belong to those jobs. A list that fails
+// hands the jobs back to retry, to be scanned again.
+func (r *recorder) scanPods(ctx context.Context, jobs map[types.UID]string, retry func(map[types.UID]string),
+	failure string, rows func(*corev1.Pod) []PodRecord) {
 	if len(jobs) == 0 {
 		return
 	}
@@ -368,14 +360,15 @@ func (r *recorder) scanRefusals(ctx context.Context) {
 	for ns, uids := range byNamespace {
 		var pods corev1.PodList
 		if err := r.reader.List(ctx, &pods, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-			r.log.Error(err, "listing pods to record refusals; retrying", "namespace", ns)
-			r.known.requestRefusalScan(jobs)
+			r.log.Error(err, failure, "namespace", ns)
+			retry(jobs)
 			return
 		}
 		for i := range pods.Items {
-			if rec, ok := r.known.refusedRecord(&pods.Items[i], r.opts.Region, true); ok &&
-				slices.Contains(uids, types.UID(rec.JobID)) {
-				r.pending.addPod(rec)
+			for _, rec := range rows(&pods.Items[i]) {
+				if slices.Contains(uids, types.UID(rec.JobID)) {
+					r.pending.addPod(rec)
+				}
 			}
 		}
 	}

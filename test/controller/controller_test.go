@@ -537,6 +537,33 @@ var _ = Describe("EphemeralJob controller", func() {
 		}
 	})
 
+	It("names another controller that writes the job's status, in a condition and an event", func(ctx SpecContext) {
+		ns := newNamespace(ctx, kubelet.ExitZero)
+		runPods(ctx, ns, "web", 2)
+		Expect(k8s.Create(ctx, testutil.MakeEphemeralJob("shared", ns, "web").Parallelism(2).Obj())).To(Succeed())
+		Eventually(jobCounts(ctx, ns, "shared")).Should(HaveField("Phase", appsv1alpha1.EphemeralJobSucceeded))
+		Expect(meta.FindStatusCondition(getJob(ctx, ns, "shared").Status.Conditions,
+			appsv1alpha1.ConditionForeignStatusWriter)).To(BeNil())
+
+		By("another controller writing the status under its own name, as OpenKruise's would")
+		job := getJob(ctx, ns, "shared")
+		other := job.DeepCopy()
+		other.Status.Phase = appsv1alpha1.EphemeralJobRunning
+		Expect(k8s.Status().Patch(ctx, other, client.MergeFrom(job), client.FieldOwner("kruise-manager"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			c := meta.FindStatusCondition(getJob(ctx, ns, "shared").Status.Conditions, appsv1alpha1.ConditionForeignStatusWriter)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(c.Message).To(ContainSubstring(`field manager "kruise-manager"`))
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			var events eventsv1.EventList
+			g.Expect(k8s.List(ctx, &events, client.InNamespace(ns))).To(Succeed())
+			g.Expect(events.Items).To(ContainElement(And(HaveField("Reason", appsv1alpha1.ReasonAnotherStatusWriter),
+				HaveField("Note", ContainSubstring("kruise-manager")))))
+		}).Should(Succeed())
+	})
+
 	It("lets kubectl wait for Complete only on success and for Failed only on failure, as for Jobs", func(ctx SpecContext) {
 		ns := newNamespace(ctx, func(pod *corev1.Pod, _ *corev1.EphemeralContainer) kubelet.Outcome {
 			return kubelet.Outcome{ExitCode: map[bool]int32{true: 1}[strings.HasPrefix(pod.Name, "bad-")]}
