@@ -66,6 +66,7 @@ func main() {
 	var tlsOpts []func(*tls.Config)
 	var metaStorage, region string
 	var kubeAPIQPS float64
+	var maxConcurrentReconciles int
 	var kubeAPIBurst int
 	var statusWriteInterval time.Duration
 	var recordOutputBytes int64
@@ -99,6 +100,8 @@ func main() {
 		"The most requests per second the manager sends to the API server (a job writes once per pod).")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", controller.DefaultClientBurst,
 		"The most requests the manager sends to the API server in a burst above --kube-api-qps.")
+	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles,
+		"How many jobs are reconciled at once; a job's passes never overlap.")
 	flag.DurationVar(&statusWriteInterval, "status-write-interval", controller.DefaultStatusWriteInterval,
 		"How often, at most, a running job's status is written when only its counts changed; "+
 			"phase changes are written at once. A negative value writes every change.")
@@ -204,12 +207,18 @@ func main() {
 	ctx := ctrl.SetupSignalHandler()
 	managerOpts := manager.Options{
 		// nolint:goconst
-		Webhooks:            os.Getenv("ENABLE_WEBHOOKS") != "false",
-		Recorder:            recorder.Options{Region: region, OutputBytes: recordOutputBytes},
-		StatusWriteInterval: statusWriteInterval,
+		Webhooks:                os.Getenv("ENABLE_WEBHOOKS") != "false",
+		Recorder:                recorder.Options{Region: region, OutputBytes: recordOutputBytes},
+		StatusWriteInterval:     statusWriteInterval,
+		MaxConcurrentReconciles: maxConcurrentReconciles,
 	}
 	if metaStorage == "mysql" {
 		managerOpts.MySQL = &mysqlConfig
+	}
+	if maxConcurrentReconciles <= 0 {
+		setupLog.Error(fmt.Errorf("--max-concurrent-reconciles (%d) must be positive", maxConcurrentReconciles),
+			"invalid flag")
+		os.Exit(1)
 	}
 	if kubeAPIQPS <= 0 || kubeAPIBurst <= 0 {
 		setupLog.Error(fmt.Errorf("--kube-api-qps (%v) and --kube-api-burst (%d) must be positive", kubeAPIQPS, kubeAPIBurst),

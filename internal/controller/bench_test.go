@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ type memClient struct {
 	pods   map[types.NamespacedName]*corev1.Pod
 	owned  []corev1.Pod
 	writes int
+	// injections counts the ephemeralcontainers updates, which are sent in the background.
+	injections atomic.Int32
 }
 
 func (c *memClient) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
@@ -70,6 +73,7 @@ func (c *memClient) List(_ context.Context, list client.ObjectList, opts ...clie
 		pods.Items = c.owned
 		return nil
 	}
+	pods.Items = make([]corev1.Pod, 0, len(c.pods))
 	for _, p := range c.pods {
 		pods.Items = append(pods.Items, *p)
 	}
@@ -88,6 +92,28 @@ func (s memStatus) Patch(_ context.Context, obj client.Object, _ client.Patch, _
 	s.c.job = job.DeepCopy()
 	return nil
 }
+func (c *memClient) SubResource(string) client.SubResourceClient { return memInjections{c} }
+
+// memInjections takes the ephemeralcontainers updates: it counts them and changes nothing.
+type memInjections struct{ c *memClient }
+
+func (s memInjections) Get(context.Context, client.Object, client.Object, ...client.SubResourceGetOption) error {
+	return nil
+}
+func (s memInjections) Create(context.Context, client.Object, client.Object, ...client.SubResourceCreateOption) error {
+	return nil
+}
+func (s memInjections) Update(context.Context, client.Object, ...client.SubResourceUpdateOption) error {
+	s.c.injections.Add(1)
+	return nil
+}
+func (s memInjections) Patch(context.Context, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+	return nil
+}
+func (s memInjections) Apply(context.Context, runtime.ApplyConfiguration, ...client.SubResourceApplyOption) error {
+	return nil
+}
+
 func (s memStatus) Create(context.Context, client.Object, client.Object, ...client.SubResourceCreateOption) error {
 	return nil
 }
@@ -121,7 +147,7 @@ func benchPass(b *testing.B, finished int) {
 	}
 	r := &EphemeralJobReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
 		Clock: clocktesting.NewFakeClock(t0), StatusWriteInterval: DefaultStatusWriteInterval,
-		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+		jobs: map[types.NamespacedName]*jobState{}, byNamespace: map[string]map[types.NamespacedName]*jobState{}}
 	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(job)}
 	for range 2 { // build the ledger, write the status once
 		if _, err := r.Reconcile(context.Background(), req); err != nil {
@@ -155,42 +181,119 @@ func BenchmarkPass(b *testing.B) {
 	}
 }
 
+// benchResume measures what a new leader does before its first injection into a job with
+// finished finished targets and 10 running, one of which finished while nobody led: it
+// knows nothing of the job, so its first pass rebuilds the ledger from the status and the
+// cache and writes the status with a higher index limit (the indexes below the written one
+// may have been given by the former leader), and the pass that follows at once sends the
+// injection into the freed slot.
+func benchResume(b *testing.B, finished int) {
+	job := testutil.MakeEphemeralJob("ej", "ns", "web").UID("job-uid").Parallelism(10).Obj()
+	job.ResourceVersion = "1"
+	job.Status.IndexLimit = int32(finished + 10 + indexBatch)
+	job.Status.StartTime = &metav1.Time{Time: t0}
+	job.Status.SucceededIndexes = fmt.Sprintf("0-%d", finished-1)
+	c := &memClient{job: job, pods: map[types.NamespacedName]*corev1.Pod{}}
+	add := func(p *corev1.Pod, owned bool) {
+		c.pods[client.ObjectKeyFromObject(p)] = p
+		if owned {
+			c.owned = append(c.owned, *p)
+		}
+	}
+	for i := range finished + 10 {
+		w := testutil.MakePod(fmt.Sprintf("web-%06d", i), "ns").Label("app", "web").Running().
+			UID(fmt.Sprintf("pod-%d", i)).Injected(job, int32(i))
+		if i < finished {
+			w.Exited(0)
+		} else {
+			w.Started()
+		}
+		add(w.Obj(), true)
+	}
+	// Pods not targeted yet: the next injection goes into the oldest of them.
+	for i := range 1000 {
+		add(testutil.MakePod(fmt.Sprintf("web-new-%04d", i), "ns").Label("app", "web").Running().
+			UID(fmt.Sprintf("new-%d", i)).Obj(), false)
+	}
+	newReconciler := func() *EphemeralJobReconciler {
+		return &EphemeralJobReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
+			Clock: clocktesting.NewFakeClock(t0), StatusWriteInterval: DefaultStatusWriteInterval,
+			jobs: map[types.NamespacedName]*jobState{}, byNamespace: map[string]map[types.NamespacedName]*jobState{}}
+	}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(job)}
+	// The former leader's passes: the status it wrote records the 10 running targets.
+	former := newReconciler()
+	for range 2 {
+		if _, err := former.Reconcile(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st := c.job.Status; st.Succeeded != int32(finished) || st.Running != 10 || c.injections.Load() != 0 {
+		b.Fatalf("the former leader wrote %+v and injected %d times", st, c.injections.Load())
+	}
+	written := c.job.DeepCopy()
+	// One running target finished while nobody led.
+	last := testutil.MakePod(fmt.Sprintf("web-%06d", finished), "ns").Label("app", "web").Running().
+		UID(fmt.Sprintf("pod-%d", finished)).Injected(job, int32(finished)).Exited(0).Obj()
+	c.pods[client.ObjectKeyFromObject(last)] = last
+	c.owned[finished] = *last
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		c.job = written.DeepCopy()
+		before := c.injections.Load()
+		r := newReconciler()
+		for pass := 0; c.injections.Load() == before; pass++ {
+			res, err := r.Reconcile(context.Background(), req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.inFlight.Wait()
+			if pass == 2 || (res.RequeueAfter == 0 && c.injections.Load() == before) {
+				b.Fatalf("no injection after %d passes (the last asked to be requeued after %v)", pass+1, res.RequeueAfter)
+			}
+		}
+		if n := c.injections.Load() - before; n != 1 {
+			b.Fatalf("%d injections, want 1 into the slot that freed", n)
+		}
+	}
+	if st := c.job.Status; st.Succeeded != int32(finished+1) || st.Running != 9 {
+		b.Fatalf("the new leader wrote %+v", st)
+	}
+}
+
+// BenchmarkResume is a new leader's first pass over a job with 10,000 finished targets, up to
+// its first injection: the ledger rebuilt from the status and the cache.
+func BenchmarkResume(b *testing.B) {
+	for _, finished := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("finished=%d", finished), func(b *testing.B) { benchResume(b, finished) })
+	}
+}
+
 // BenchmarkPodEvent is the pod event handler for a job's pod, with 100 jobs in the namespace.
 func BenchmarkPodEvent(b *testing.B) {
-	var jobs []appsv1alpha1.EphemeralJob
+	r := &EphemeralJobReconciler{EventBatchDelay: DefaultEventBatchDelay,
+		jobs: map[types.NamespacedName]*jobState{}, byNamespace: map[string]map[types.NamespacedName]*jobState{}}
 	for i := range 100 {
-		j := testutil.MakeEphemeralJob(fmt.Sprintf("ej-%d", i), "ns", fmt.Sprintf("app-%d", i)).
+		job := testutil.MakeEphemeralJob(fmt.Sprintf("ej-%d", i), "ns", fmt.Sprintf("app-%d", i)).
 			UID(fmt.Sprintf("uid-%d", i)).Obj()
-		jobs = append(jobs, *j)
-	}
-	r := &EphemeralJobReconciler{Client: listedJobs{jobs: jobs}, EventBatchDelay: DefaultEventBatchDelay,
-		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
-	for i := range jobs {
-		r.stateOf(&jobs[i]) // known to the reconciler, as every job is after its first pass
-		if _, err := r.selectorOf(&jobs[i]); err != nil {
+		// Known to the reconciler, as every job is after its first pass.
+		if _, err := r.stateOf(job).selectorOf(job); err != nil {
 			b.Fatal(err)
 		}
 	}
 	pod := testutil.MakePod("p", "ns").Label("app", "app-7").Running().Obj()
 	h := &podEventHandler{r: r}
 	q := &countingQueue{}
+	events := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		h.handle(context.Background(), pod, pod, false, q)
+		events++
 	}
-	if q.adds == 0 {
-		b.Fatal("the pod's job was not queued")
+	if q.adds != events {
+		b.Fatalf("%d events queued %d passes, want one each: the pod's one job", events, q.adds)
 	}
-}
-
-type listedJobs struct {
-	client.Client
-	jobs []appsv1alpha1.EphemeralJob
-}
-
-func (l listedJobs) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
-	list.(*appsv1alpha1.EphemeralJobList).Items = l.jobs
-	return nil
 }
 
 // countingQueue counts what the handler queues.

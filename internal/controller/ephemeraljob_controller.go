@@ -38,6 +38,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -88,6 +89,9 @@ type EphemeralJobReconciler struct {
 	// internal/leader): no pass starts and no write is sent past that. Unset means no
 	// bound but the manager's life.
 	Leader interface{ Left() time.Duration }
+	// MaxConcurrentReconciles is how many jobs are reconciled at once (passes of one job
+	// never overlap). Zero means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 
 	// ctx bounds the injections in flight; wake queues a job whose injection was answered.
 	ctx      context.Context
@@ -97,10 +101,11 @@ type EphemeralJobReconciler struct {
 	mu sync.Mutex
 	// stopped is set once the manager stops: no injection starts after it.
 	stopped bool
-	// jobs holds what the reconciler keeps of each job between passes.
-	jobs map[types.NamespacedName]*jobState
-	// selectors caches each job's parsed selector, by job.
-	selectors map[types.NamespacedName]parsedSelector
+	// jobs holds what the reconciler keeps of each job between passes; byNamespace holds the
+	// same states by namespace, for the pod event handler, which looks only at the jobs of
+	// the pod's namespace.
+	jobs        map[types.NamespacedName]*jobState
+	byNamespace map[string]map[types.NamespacedName]*jobState
 }
 
 // jobState is what the reconciler keeps of a job between passes: its ledger, the pod
@@ -108,11 +113,17 @@ type EphemeralJobReconciler struct {
 type jobState struct {
 	uid types.UID
 
-	// mu guards inbox and freeSlots, which the pod event handler writes.
+	// mu guards what the pod event handler reads and writes: inbox, freeSlots, selector
+	// and finished.
 	mu sync.Mutex
 	// inbox holds the pods with events since the last pass, by UID.
 	inbox     map[types.UID]types.NamespacedName
 	freeSlots bool
+	// selector is the job's, parsed once per generation.
+	selector parsedSelector
+	// finished is set once the job's status shows it finished: it takes no new targets, so
+	// only the pods holding its containers matter to it.
+	finished bool
 	// answers are the API server's answers to injections sent by earlier passes.
 	answers []injectAnswer
 
@@ -245,7 +256,7 @@ func (r *EphemeralJobReconciler) read(ctx context.Context, key types.NamespacedN
 	}
 	p := &pass{key: key, now: r.Clock.Now(), state: r.stateOf(job)}
 	p.job = newerJob(job, p.state.written)
-	selector, err := r.selectorOf(p.job)
+	selector, err := p.state.selectorOf(p.job)
 	if err != nil {
 		p.invalid = err
 		return p, nil
@@ -723,6 +734,10 @@ func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobSta
 	if !ok || s.uid != job.UID {
 		s = &jobState{uid: job.UID, inbox: map[types.UID]types.NamespacedName{}}
 		r.jobs[key] = s
+		if r.byNamespace[key.Namespace] == nil {
+			r.byNamespace[key.Namespace] = map[types.NamespacedName]*jobState{}
+		}
+		r.byNamespace[key.Namespace][key] = s
 	}
 	return s
 }
@@ -742,7 +757,12 @@ func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 	forgetPhase(key)
 	r.mu.Lock()
 	delete(r.jobs, key)
-	delete(r.selectors, key)
+	if inNamespace := r.byNamespace[key.Namespace]; inNamespace != nil {
+		delete(inNamespace, key)
+		if len(inNamespace) == 0 {
+			delete(r.byNamespace, key.Namespace)
+		}
+	}
 	r.mu.Unlock()
 }
 
@@ -768,8 +788,11 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
 	r.jobs = map[types.NamespacedName]*jobState{}
-	r.selectors = map[types.NamespacedName]parsedSelector{}
+	r.byNamespace = map[string]map[types.NamespacedName]*jobState{}
 	r.ctx = ctx
 	r.wake = make(chan event.GenericEvent, 1024)
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodOwnerIndex, func(o client.Object) []string {
@@ -796,6 +819,7 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 			}}))).
 		Watches(&corev1.Pod{}, &podEventHandler{r: r}, builder.WithPredicates(podChangePredicate())).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("ephemeraljob").
 		Complete(r)
 }
@@ -810,20 +834,11 @@ type parsedSelector struct {
 
 // selectorOf returns the job's selector, parsed once per generation. An empty selector
 // is an error: it would pick every pod of the namespace.
-func (r *EphemeralJobReconciler) selectorOf(job *appsv1alpha1.EphemeralJob) (labels.Selector, error) {
-	return r.selector(job, false)
-}
-
-// selector returns the job's selector, from the parsed ones when there, parsing and
-// keeping it otherwise; with onlyKnown, it is kept only for a job the reconciler has state
-// for. The pod event handler asks so: it may see a job that was just deleted and
-// forgotten (a cache that lags), whose selector would then stay.
-func (r *EphemeralJobReconciler) selector(job *appsv1alpha1.EphemeralJob, onlyKnown bool) (labels.Selector, error) {
-	key := types.NamespacedName{Namespace: job.Namespace, Name: job.Name}
-	r.mu.Lock()
-	p, ok := r.selectors[key]
-	r.mu.Unlock()
-	if ok && p.uid == job.UID && p.generation == job.Generation {
+func (s *jobState) selectorOf(job *appsv1alpha1.EphemeralJob) (labels.Selector, error) {
+	s.mu.Lock()
+	p := s.selector
+	s.mu.Unlock()
+	if p.uid == job.UID && p.generation == job.Generation && (p.selector != nil || p.err != nil) {
 		return p.selector, p.err
 	}
 	p = parsedSelector{uid: job.UID, generation: job.Generation}
@@ -831,10 +846,8 @@ func (r *EphemeralJobReconciler) selector(job *appsv1alpha1.EphemeralJob, onlyKn
 	if p.err == nil && p.selector.Empty() {
 		p.err = errors.New("an empty selector would pick every pod in the namespace")
 	}
-	r.mu.Lock()
-	if s, known := r.jobs[key]; !onlyKnown || (known && s.uid == job.UID) {
-		r.selectors[key] = p
-	}
-	r.mu.Unlock()
+	s.mu.Lock()
+	s.selector = p
+	s.mu.Unlock()
 	return p.selector, p.err
 }

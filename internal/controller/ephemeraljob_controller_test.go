@@ -20,7 +20,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -488,16 +490,17 @@ func (f *fence) Left() time.Duration {
 func TestAFencedLeaderSendsNothing(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
 	w := newWorld(t, job, makePods(4)...)
-	var writes int
+	// Injections are sent in the background: the count is shared with their goroutines.
+	var writes atomic.Int32
 	inner := w.client
 	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			writes++
+			writes.Add(1)
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
 			opts ...client.SubResourcePatchOption) error {
-			writes++
+			writes.Add(1)
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		},
 	})
@@ -509,14 +512,14 @@ func TestAFencedLeaderSendsNothing(t *testing.T) {
 		}
 		f.until = w.clock.Now().Add(-time.Millisecond)
 	}
-	if writes != 0 {
-		t.Fatalf("%d writes sent past the fence", writes)
+	if n := writes.Load(); n != 0 {
+		t.Fatalf("%d writes sent past the fence", n)
 	}
 	// Renewed: the job runs, and every write leaves before the fence.
 	w.r.Leader = &fence{until: w.clock.Now().Add(time.Hour), clock: w.clock}
 	got := w.run(job)
-	if writes == 0 || got.Status.Succeeded != 4 {
-		t.Errorf("%d writes; status %+v", writes, got.Status)
+	if n := writes.Load(); n == 0 || got.Status.Succeeded != 4 {
+		t.Errorf("%d writes; status %+v", n, got.Status)
 	}
 }
 
@@ -562,8 +565,9 @@ func TestAFinishedJobHoldsNoCandidatesAfterARestart(t *testing.T) {
 	}
 }
 
-// TestAForgottenJobStaysForgotten: a pod event may still list a job that was deleted and
-// forgotten (the cache lags); it must not bring back what the reconciler kept of it.
+// TestAForgottenJobStaysForgotten: a pod event after a job was deleted and forgotten (its
+// pods' events may still be on their way) must neither queue it nor bring back what the
+// reconciler kept of it.
 func TestAForgottenJobStaysForgotten(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(1).Obj()
 	w := newWorld(t, job, makePods(1)...)
@@ -574,11 +578,73 @@ func TestAForgottenJobStaysForgotten(t *testing.T) {
 	defer q.ShutDown()
 	p := w.pods()[0]
 	h.Update(context.Background(), event.TypedUpdateEvent[client.Object]{ObjectOld: &p, ObjectNew: &p}, q)
-	w.r.mu.Lock()
-	_, kept := w.r.selectors[w.job]
-	w.r.mu.Unlock()
-	if kept {
-		t.Errorf("a pod event brought back the selector of a forgotten job")
+	if s := w.r.existingState(w.job, "job-uid"); s != nil || q.Len() != 0 {
+		t.Errorf("a pod event after the job was forgotten: state %v, %d passes queued; want none", s, q.Len())
+	}
+	if len(w.r.byNamespace) != 0 {
+		t.Errorf("the forgotten job's namespace is still indexed: %v", w.r.byNamespace)
+	}
+}
+
+// TestPodEventsReachTheJobsTheyMatterTo: a pod event queues the jobs holding containers in
+// the pod and those selecting it, before or after the event, that still take targets; a
+// finished job only for its own pods, a job of another namespace never.
+func TestPodEventsReachTheJobsTheyMatterTo(t *testing.T) {
+	r := &EphemeralJobReconciler{EventBatchDelay: -1,
+		jobs: map[types.NamespacedName]*jobState{}, byNamespace: map[string]map[types.NamespacedName]*jobState{}}
+	known := func(job *appsv1alpha1.EphemeralJob, finished bool) *appsv1alpha1.EphemeralJob {
+		s := r.stateOf(job)
+		if _, err := s.selectorOf(job); err != nil {
+			t.Fatal(err)
+		}
+		s.finished = finished
+		return job
+	}
+	known(testutil.MakeEphemeralJob("web", testNS, "web").UID("web-uid").Obj(), false)
+	db := known(testutil.MakeEphemeralJob("db", testNS, "db").UID("db-uid").Obj(), false)
+	done := known(testutil.MakeEphemeralJob("done", testNS, "web").UID("done-uid").Obj(), true)
+	known(testutil.MakeEphemeralJob("elsewhere", "other", "web").UID("elsewhere-uid").Obj(), false)
+
+	for _, tc := range []struct {
+		name     string
+		old, pod *corev1.Pod
+		want     []string
+	}{
+		{"selected", nil, testutil.MakePod("p", testNS).Label("app", "web").Running().Obj(), []string{"web"}},
+		{"relabelled", testutil.MakePod("p", testNS).Label("app", "web").Running().Obj(),
+			testutil.MakePod("p", testNS).Label("app", "db").Running().Obj(), []string{"db", "web"}},
+		{"holding a finished job's containers", nil,
+			testutil.MakePod("p", testNS).Label("app", "web").Running().Injected(done, 0).Exited(0).Obj(), []string{"done", "web"}},
+		{"holding a job's containers, selected by none", nil,
+			testutil.MakePod("p", testNS).Label("app", "cache").Running().Injected(db, 3).Obj(), []string{"db"}},
+		{"selected by none", nil, testutil.MakePod("p", testNS).Label("app", "cache").Running().Obj(), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+			defer q.ShutDown()
+			h := &podEventHandler{r: r}
+			if tc.old == nil {
+				h.Create(context.Background(), event.TypedCreateEvent[client.Object]{Object: tc.pod}, q)
+			} else {
+				h.Update(context.Background(), event.TypedUpdateEvent[client.Object]{ObjectOld: tc.old, ObjectNew: tc.pod}, q)
+			}
+			var got []string
+			for q.Len() > 0 {
+				req, _ := q.Get()
+				got = append(got, req.Name)
+				q.Done(req)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("queued %v, want %v", got, tc.want)
+			}
+			for _, name := range got {
+				s := r.jobs[types.NamespacedName{Namespace: testNS, Name: name}]
+				if uid := s.drain(); len(uid) != 1 {
+					t.Errorf("job %s's inbox holds %v, want the pod", name, uid)
+				}
+			}
+		})
 	}
 }
 
@@ -586,7 +652,7 @@ func TestAForgottenJobStaysForgotten(t *testing.T) {
 func (w *world) restart() {
 	w.r = &EphemeralJobReconciler{Client: w.client, APIReader: w.client, Recorder: events.NewFakeRecorder(1000),
 		Clock: w.clock, StatusWriteInterval: time.Second, EventBatchDelay: -1,
-		jobs: map[types.NamespacedName]*jobState{}, selectors: map[types.NamespacedName]parsedSelector{}}
+		jobs: map[types.NamespacedName]*jobState{}, byNamespace: map[string]map[types.NamespacedName]*jobState{}}
 }
 
 // TestPodsTheAPIServerRefusedAreNotTriedAgainAfterARestart: refusals past the ten the status
@@ -648,5 +714,101 @@ func TestARefusalAfterARestartIsNotSwallowed(t *testing.T) {
 	}
 	if st := w.getJob().Status; st.Failed != 13 || st.Match != 14 {
 		t.Errorf("failed %d, match %d: want the late pod's refusal counted, 13 failed of 14", st.Failed, st.Match)
+	}
+}
+
+// TestJobsReconciledAtOnce: passes of different jobs run together, as the controller's
+// workers run them, while pod events reach the handler and a kubelet finishes containers;
+// every job still injects each of its pods once and counts them all. Run with -race, it
+// also checks that the passes share nothing unguarded.
+func TestJobsReconciledAtOnce(t *testing.T) {
+	const jobs, perJob = 6, 5
+	first := testutil.MakeEphemeralJob("ej-0", testNS, "app-0").Parallelism(2).Obj()
+	var pods []*corev1.Pod
+	for i := range jobs * perJob {
+		pods = append(pods, testutil.MakePod(fmt.Sprintf("p%02d", i), testNS).Label("app", fmt.Sprintf("app-%d", i/perJob)).Obj())
+	}
+	w := newWorld(t, first, pods...)
+	keys := []types.NamespacedName{w.job}
+	for j := 1; j < jobs; j++ {
+		job := testutil.MakeEphemeralJob(fmt.Sprintf("ej-%d", j), testNS, fmt.Sprintf("app-%d", j)).Parallelism(2).
+			UID(fmt.Sprintf("job-uid-%d", j)).Obj()
+		job.CreationTimestamp = metav1.NewTime(w.clock.Now())
+		if err := w.client.Create(context.Background(), job); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, client.ObjectKeyFromObject(job))
+	}
+	finished := func(key types.NamespacedName) bool {
+		job := &appsv1alpha1.EphemeralJob{}
+		return w.client.Get(context.Background(), key, job) == nil && job.Status.Phase.IsFinished()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The jobs' first passes start once the handler delivers events, so that they meet
+	// events on their way.
+	stop, delivering := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	delivered := func() { once.Do(func() { close(delivering) }) }
+	var helpers sync.WaitGroup
+	// The kubelet ends each injected container, and every pod change reaches the handler.
+	helpers.Go(func() {
+		defer delivered()
+		h := &podEventHandler{r: w.r}
+		q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+		defer q.ShutDown()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var list corev1.PodList
+			if err := w.client.List(ctx, &list); err != nil {
+				continue
+			}
+			for i := range list.Items {
+				p := &list.Items[i]
+				if len(p.Spec.EphemeralContainers) > len(p.Status.EphemeralContainerStatuses) {
+					c := p.Spec.EphemeralContainers[len(p.Status.EphemeralContainerStatuses)]
+					p.Status.EphemeralContainerStatuses = append(p.Status.EphemeralContainerStatuses, corev1.ContainerStatus{
+						Name: c.Name, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{}}})
+					_ = w.client.Status().Update(ctx, p) // a conflict is retried on the next round
+				}
+				h.Update(ctx, event.TypedUpdateEvent[client.Object]{ObjectOld: p, ObjectNew: p}, q)
+				delivered()
+			}
+			w.clock.Step(100 * time.Millisecond)
+		}
+	})
+	var passes sync.WaitGroup
+	for _, key := range keys {
+		// One goroutine per job: a job's passes never overlap, as the work queue guarantees.
+		passes.Go(func() {
+			<-delivering
+			for !finished(key) && ctx.Err() == nil {
+				if _, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key}); err != nil {
+					t.Logf("pass of %s: %v", key.Name, err)
+				}
+			}
+		})
+	}
+	passes.Wait()
+	close(stop)
+	helpers.Wait()
+	w.r.inFlight.Wait()
+	for _, key := range keys {
+		job := &appsv1alpha1.EphemeralJob{}
+		if err := w.client.Get(context.Background(), key, job); err != nil {
+			t.Fatal(err)
+		}
+		if st := job.Status; st.Phase != appsv1alpha1.EphemeralJobSucceeded || st.Succeeded != perJob || st.Match != perJob {
+			t.Errorf("job %s: %s, %d of %d succeeded", key.Name, st.Phase, st.Succeeded, st.Match)
+		}
+	}
+	for _, p := range w.pods() {
+		if n := len(p.Spec.EphemeralContainers); n != 1 {
+			t.Errorf("pod %s holds %d containers, want 1", p.Name, n)
+		}
 	}
 }

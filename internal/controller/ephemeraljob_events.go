@@ -23,15 +23,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
 )
 
@@ -39,6 +37,12 @@ import (
 // job's inbox, and the job is queued. Events that can free a slot or start an injection
 // queue the job at once; the others (a container started, a count moved) wait
 // EventBatchDelay, so that a burst of them makes one pass.
+//
+// Every pod event of the manager goes through the handler, one at a time, so it looks only
+// at what the reconciler keeps of the jobs of the pod's namespace, with no copy of them: the
+// jobs holding containers in the pod, and those whose selector matches it (before or after
+// the event) that still take targets. A job the reconciler has no state for is left out:
+// its own event queues its first pass, which reads every pod it needs from the cache.
 type podEventHandler struct{ r *EphemeralJobReconciler }
 
 type podQueue = workqueue.TypedRateLimitingInterface[reconcile.Request]
@@ -59,43 +63,18 @@ func (h *podEventHandler) Generic(ctx context.Context, e event.TypedGenericEvent
 	h.handle(ctx, nil, e.Object, false, q)
 }
 
-func (h *podEventHandler) handle(ctx context.Context, oldObj, obj client.Object, deleted bool, q podQueue) {
+func (h *podEventHandler) handle(_ context.Context, oldObj, obj client.Object, deleted bool, q podQueue) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return
 	}
 	oldPod, _ := oldObj.(*corev1.Pod)
 	r := h.r
-	var jobs appsv1alpha1.EphemeralJobList
-	if err := r.List(ctx, &jobs, client.InNamespace(pod.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		logf.FromContext(ctx).Error(err, "listing jobs for a pod event", "pod", klog.KObj(pod))
-		return
-	}
-	owners := podstate.JobUIDs(pod)
 	key := client.ObjectKeyFromObject(pod)
-	for i := range jobs.Items {
-		job := &jobs.Items[i]
-		owns := slices.Contains(owners, job.UID)
-		if !owns {
-			// The parsed selector is kept only for a job the reconciler knows: one the cache
-			// still lists after it was deleted and forgotten must not come back.
-			sel, err := r.selector(job, true)
-			if err != nil {
-				continue
-			}
-			selects := sel.Matches(labels.Set(pod.Labels)) || (oldPod != nil && sel.Matches(labels.Set(oldPod.Labels)))
-			if !selects || job.Status.Phase.IsFinished() {
-				continue // a finished job takes no new targets
-			}
-		}
-		req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)}
-		s := r.existingState(req.NamespacedName, job.UID)
-		if s == nil {
-			q.Add(req) // the job's first pass reads every pod it needs
-			continue
-		}
-		s.note(pod.UID, key)
-		if r.EventBatchDelay < 0 || h.urgent(s, job, pod, owns, deleted) {
+	for _, j := range r.jobsFor(pod, oldPod) {
+		j.state.note(pod.UID, key)
+		req := reconcile.Request{NamespacedName: j.key}
+		if r.EventBatchDelay < 0 || h.urgent(j.state, pod, j.owns, deleted) {
 			q.Add(req)
 		} else {
 			q.AddAfter(req, r.EventBatchDelay)
@@ -103,14 +82,51 @@ func (h *podEventHandler) handle(ctx context.Context, oldObj, obj client.Object,
 	}
 }
 
+// podJob is a job a pod event matters to.
+type podJob struct {
+	key   types.NamespacedName
+	state *jobState
+	// owns is set when the pod holds containers of the job.
+	owns bool
+}
+
+// jobsFor returns the jobs of the pod's namespace that a pod event matters to: those whose
+// containers the pod holds, and those that select the pod (with its labels before or after
+// the event) and still take targets. It costs one selector match per job of the namespace
+// that the reconciler knows.
+func (r *EphemeralJobReconciler) jobsFor(pod, oldPod *corev1.Pod) []podJob {
+	owners := podstate.JobUIDs(pod)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []podJob
+	for key, s := range r.byNamespace[pod.Namespace] {
+		if owns := slices.Contains(owners, s.uid); owns || s.selects(pod, oldPod) {
+			out = append(out, podJob{key: key, state: s, owns: owns})
+		}
+	}
+	return out
+}
+
+// selects reports whether the job selects the pod, with its labels now or before the
+// event, and still takes targets.
+func (s *jobState) selects(pod, oldPod *corev1.Pod) bool {
+	s.mu.Lock()
+	sel, finished := s.selector, s.finished
+	s.mu.Unlock()
+	if finished || sel.err != nil || sel.selector == nil {
+		return false
+	}
+	return sel.selector.Matches(labels.Set(pod.Labels)) || (oldPod != nil && sel.selector.Matches(labels.Set(oldPod.Labels)))
+}
+
 // urgent reports whether the event may let the job act at once: a target finished or its
 // pod went away (a slot frees), or a pod may be targeted while a slot is free.
-func (h *podEventHandler) urgent(s *jobState, job *appsv1alpha1.EphemeralJob, pod *corev1.Pod, owns, deleted bool) bool {
+func (h *podEventHandler) urgent(s *jobState, pod *corev1.Pod, owns, deleted bool) bool {
 	if deleted {
 		return owns
 	}
 	if owns {
-		res, _ := podstate.Evaluate(pod, job.UID)
+		res, _ := podstate.Evaluate(pod, s.uid)
 		return res.Outcome.IsFinished()
 	}
 	s.mu.Lock()

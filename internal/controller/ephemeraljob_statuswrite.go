@@ -124,6 +124,7 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 	observePhase(p.job, p.status.Phase)
 	s.mu.Lock()
 	s.freeSlots = p.acceptNew && !p.job.Spec.Paused && l.room(p.job) > 0
+	s.finished = p.job.Status.Phase.IsFinished()
 	s.mu.Unlock()
 	if _, after := expiry(p.job, &p.status, p.now); after > 0 {
 		p.requeue(after)

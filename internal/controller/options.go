@@ -31,3 +31,12 @@ const (
 // when only its counts changed; phase changes, refusals and results of pods that are gone
 // are written at once.
 const DefaultStatusWriteInterval = time.Second
+
+// DefaultMaxConcurrentReconciles is how many jobs are reconciled at once. A pass waits on
+// the API server for its status write, so with one worker many running jobs queue behind
+// each other's writes: with 100 jobs at once the one worker was busy for the whole run and
+// a job waited seconds in the queue before its pass, which kept a finished target out of
+// its job's status for as long; with eight, the wait fell to about a second. Passes of
+// different jobs share only the reconciler's locked maps and the metrics, so they may run
+// together; passes of one job never do.
+const DefaultMaxConcurrentReconciles = 8

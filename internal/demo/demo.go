@@ -33,10 +33,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -302,14 +302,14 @@ func (d *demo) startManager(ctx context.Context, _ *Result) error {
 	if d.logFile, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 		return fmt.Errorf("opening the manager's log: %w", err)
 	}
-	log := zap.New(zap.WriteTo(d.logFile), zap.UseDevMode(true))
+	logs := &closingWriter{w: d.logFile}
+	log := zap.New(zap.WriteTo(logs), zap.UseDevMode(true))
 	ctrl.SetLogger(log)
 	klog.SetLogger(log)
 	d.onStop("", func() {
-		// Later log lines, from goroutines still ending, go nowhere rather than to a closed file.
-		ctrl.SetLogger(logr.Discard())
-		klog.SetLogger(logr.Discard())
-		_ = d.logFile.Close()
+		// Later log lines, from goroutines still ending, go nowhere rather than to a closed
+		// file. The loggers stay: klog's may not be replaced while goroutines log.
+		logs.close()
 	})
 
 	wio := &d.env.WebhookInstallOptions
@@ -836,4 +836,29 @@ func (d *demo) rel(path string) string {
 		return r
 	}
 	return path
+}
+
+// closingWriter writes to w until it is closed, and discards what comes after.
+type closingWriter struct {
+	mu     sync.Mutex
+	w      *os.File
+	closed bool
+}
+
+func (c *closingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return len(p), nil
+	}
+	return c.w.Write(p)
+}
+
+func (c *closingWriter) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		_ = c.w.Close()
+	}
 }

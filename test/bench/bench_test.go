@@ -21,7 +21,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +37,10 @@ const EnvBench = "EJOB_BENCH"
 
 // envGoBench names a file of `go test -bench` output to include in the report.
 const envGoBench = "EJOB_BENCH_GO_RESULTS"
+
+// envStarted is when `make bench` started, in seconds since the epoch: the report states
+// how long the whole command took.
+const envStarted = "EJOB_BENCH_STARTED"
 
 const standIn = "test/kubelet Stub (informer + 16 workers, unthrottled client): each injected container is " +
 	"written running, then terminated with exit code 0, as soon as the stand-in sees it"
@@ -50,9 +56,20 @@ func TestMemoryChild(t *testing.T) {
 	}
 }
 
-// TestSmoke runs the benchmark's code at 100 pods, without timing assertions: the job
-// must succeed with the right counts, each pod get exactly one injection, and the
-// recorder a Succeeded row per pod.
+// TestManagerChild is the process MeasureHandover starts; it does nothing in a normal run.
+func TestManagerChild(t *testing.T) {
+	if os.Getenv(EnvManagerChild) == "" {
+		t.Skip("run by MeasureHandover only")
+	}
+	if err := RunManagerChild(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSmoke runs the benchmark's code at 100 pods, and 5 jobs of 10 pods at once, without
+// timing assertions: every job must succeed with the right counts, each pod get exactly
+// one injection, every target's end be matched with a status of its job, and the recorder
+// a Succeeded row per pod.
 func TestSmoke(t *testing.T) {
 	if os.Getenv(EnvBench) != "" {
 		t.Skip("the full benchmark runs instead")
@@ -61,8 +78,11 @@ func TestSmoke(t *testing.T) {
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
 	rep, err := h.Run(ctx, Plan{Sizes: []int{100}, WindowFloorUpTo: 100, Parallelism: 10, MySQL: srv,
-		MemoryPods: 200, MemoryMatching: 40, HeapProfile: filepath.Join(t.TempDir(), "heap.pprof"),
-		Refusals: 50, Timeout: 5 * time.Minute, Logf: t.Logf})
+		MemoryPods: []int{100, 200}, HeapProfile: filepath.Join(t.TempDir(), "heap.pprof"),
+		Refusals: 50, ManyJobs: 5, ManyPods: 10, Timeout: 5 * time.Minute, Logf: t.Logf,
+		// Short lease timings: a handover after SIGKILL then costs seconds.
+		Handover: &HandoverPlan{Pods: 200, Parallelism: 10, Graceful: 1, Timeout: time.Minute,
+			Lease: LeaseTimings{LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 500 * time.Millisecond}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,32 +114,100 @@ func TestSmoke(t *testing.T) {
 			r.FloorBatches, r.FloorWindow, len(r.FloorStubLatency))
 	}
 	m := rep.Memory
-	if m.Empty.Pods != 0 || m.Trimmed.Pods != 200 || m.Untrimmed.Pods != 200 || m.Trimmed.HeapInuse == 0 {
-		t.Errorf("cache measurement saw %d/%d/%d pods (heap %d), want 0/200/200", m.Empty.Pods, m.Trimmed.Pods,
-			m.Untrimmed.Pods, m.Trimmed.HeapInuse)
+	if len(m.Sizes) != 2 || m.Empty.Pods != 0 || m.Sizes[0].Trimmed.Pods != 100 || m.Sizes[1].Trimmed.Pods != 200 ||
+		m.Untrimmed.Pods != 100 || m.Sizes[1].Matching != 40 || m.Sizes[1].Trimmed.HeapInuse == 0 {
+		t.Errorf("cache measurement saw %+v, want 0 pods, then 100 and 200 pods (40 matching), and 100 full pods", m)
 	}
 	if rf := rep.Refusals; rf == nil || rf.Job.Status.Failed != 50 || rf.Job.Status.Phase != v1alpha1.EphemeralJobFailed ||
 		rf.Job.Requests.count("WRITE", "pods/ephemeralcontainers") != 0 {
 		t.Errorf("refusals: %+v", rf)
 	}
-	if m.Trimmed.PeakRSS < m.Trimmed.RSS || m.Trimmed.HeapAlloc > m.Trimmed.HeapInuse {
-		t.Errorf("cache measurement: peak RSS %d below RSS %d, or live heap %d above heap in use %d",
-			m.Trimmed.PeakRSS, m.Trimmed.RSS, m.Trimmed.HeapAlloc, m.Trimmed.HeapInuse)
+	for _, sz := range m.Sizes {
+		if tr := sz.Trimmed; tr.PeakRSS < tr.RSS || tr.HeapAlloc > tr.HeapInuse || tr.Synced <= 0 {
+			t.Errorf("cache measurement at %d pods: peak RSS %d below RSS %d, live heap %d above heap in use %d, or synced in %v",
+				sz.Pods, tr.PeakRSS, tr.RSS, tr.HeapAlloc, tr.HeapInuse, tr.Synced)
+		}
 	}
 	if !strings.Contains(m.Profile, "flat%") {
 		t.Errorf("the heap profile's top lacks its header:\n%s", m.Profile)
 	}
+	checkMany(t, rep.Many)
+	checkHandover(t, rep.Handover)
+	if section := rep.MemorySection("go test ./test/bench", standIn); !strings.HasPrefix(section,
+		"## Cache memory (`go test ./test/bench`)\n") || !strings.Contains(section, "B3 heap in use per cached pod at 200 pods") ||
+		!strings.Contains(section, "### Heap profile of the manager with 200 cached pods") {
+		t.Errorf("the cache measurement's section lacks its heading, a row or the profile:\n%s", section)
+	}
 	md := rep.Markdown("go test ./test/bench", standIn, "BenchmarkPass/finished=5000-2  100  9000 ns/op")
 	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B3 peak RSS",
-		"B3 live heap", "B4 lag", "## Heap profile", "B5 job over 50 pods", "B6 one pass"} {
+		"B3 live heap", "B3 time to sync the cache of 200 pods", "B3 heap in use per cached pod at 200 pods / at 100 pods",
+		"B4 lag", "## Heap profile", "B5 job over 50 pods", "B6 one pass", "B8 5 jobs of 10 pods", "B8 status writes per job",
+		"B8 a target's end", "## Requests of the manager, 5 jobs of 10 pods at once", "B9 handover after a graceful stop",
+		"B9 handover after SIGKILL", "B10 the new leader's write taking the lease"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
 	}
 }
 
-// TestBench is `make bench`: B1–B4 at 1,000 and 5,000 pods, the report printed and
-// written to docs/benchmarks.md.
+// checkMany checks the many-jobs run of the smoke test: every job succeeded over its own
+// pods, each pod was injected once, and every target's end was matched with a status.
+func checkMany(t *testing.T, m *ManyReport) {
+	t.Helper()
+	if m == nil {
+		t.Fatal("no many-jobs run")
+	}
+	targets := m.Jobs * m.PodsPerJob
+	if len(m.Result.Statuses) != m.Jobs {
+		t.Errorf("%d job statuses, want %d", len(m.Result.Statuses), m.Jobs)
+	}
+	for name, st := range m.Result.Statuses {
+		if st.Phase != v1alpha1.EphemeralJobSucceeded || int(st.Match) != m.PodsPerJob || int(st.Succeeded) != m.PodsPerJob {
+			t.Errorf("job %s: %s, match %d, succeeded %d; want Succeeded over %d pods", name, st.Phase, st.Match,
+				st.Succeeded, m.PodsPerJob)
+		}
+	}
+	rq := m.Result.Requests
+	if n := rq.count("WRITE", "pods/ephemeralcontainers"); n != targets {
+		t.Errorf("ephemeralcontainers writes = %d, want %d", n, targets)
+	}
+	if n := len(rq.WritesPerObject["ephemeraljobs/status"]); n != m.Jobs {
+		t.Errorf("status writes reached %d jobs, want %d", n, m.Jobs)
+	}
+	if len(m.Result.StatusLag) != targets || len(m.FloorStubLatency) != targets || m.Floor <= 0 {
+		t.Errorf("%d targets matched with a status, floor finished %d pods in %v; want %d, %d and a time",
+			len(m.Result.StatusLag), len(m.FloorStubLatency), m.Floor, targets, targets)
+	}
+	if w := m.Result.Workers; w.Passes == 0 || w.Busy <= 0 || w.Workers == 0 {
+		t.Errorf("the controller's workers: %+v, want passes counted", w)
+	}
+}
+
+// checkHandover checks the handovers of the smoke test: one after SIGTERM, then one after
+// SIGKILL, each new leader writing after the old one's last write and after taking the lease.
+func checkHandover(t *testing.T, r *HandoverReport) {
+	t.Helper()
+	if r == nil || len(r.Handovers) != 2 {
+		t.Fatalf("handovers: %+v, want 2", r)
+	}
+	for i, ho := range r.Handovers {
+		want := syscall.SIGTERM
+		if i == 1 {
+			want = syscall.SIGKILL
+		}
+		if ho.Signal != want || ho.From == ho.To || ho.Gap() <= 0 || ho.Acquired.IsZero() ||
+			ho.FirstWrite.Before(ho.Acquired) || ho.FirstInjection.Before(ho.FirstWrite) || ho.Finished == 0 {
+			t.Errorf("handover %d: %+v; want after %v, from one manager to another, the new one writing after the old "+
+				"one's last write and after taking the lease, into a job under way", i+1, ho, want)
+		}
+	}
+	if gap := r.Handovers[1].Gap(); gap < r.Plan.Lease.LeaseDuration-r.Plan.Lease.RenewDeadline {
+		t.Errorf("handover after SIGKILL took %v: the new leader cannot have waited for the lease to run out", gap)
+	}
+}
+
+// TestBench is `make bench`: B1–B5 at 1,000 and 5,000 pods, B8 with 100 jobs of 50 pods,
+// B3 at the sizes of MemoryPods, the report printed and written to docs/benchmarks.md.
 func TestBench(t *testing.T) {
 	if os.Getenv(EnvBench) == "" {
 		t.Skip("set " + EnvBench + "=1 (make bench)")
@@ -128,10 +216,19 @@ func TestBench(t *testing.T) {
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
 	rep, err := h.Run(ctx, Plan{Sizes: []int{1000, 5000}, WindowFloorUpTo: 1000, Parallelism: 10, MySQL: srv,
-		MemoryPods: MemoryPods, MemoryMatching: MemoryMatching, HeapProfile: heapProfilePath(),
-		Refusals: 10000, Timeout: 30 * time.Minute, Logf: t.Logf})
+		MemoryPods: MemoryPods, HeapProfile: heapProfilePath(), Refusals: 10000, ManyJobs: 100, ManyPods: 50,
+		// A handover round uses a few dozen targets: 500 pods outlast the four.
+		Handover: &HandoverPlan{Pods: 500, Parallelism: 10, Graceful: 3, Timeout: 2 * time.Minute},
+		Timeout:  30 * time.Minute, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s := os.Getenv(envStarted); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", envStarted, s, err)
+		}
+		rep.CommandStarted = time.Unix(sec, 0)
 	}
 	var goBench string
 	if path := os.Getenv(envGoBench); path != "" {
@@ -158,27 +255,75 @@ func TestBench(t *testing.T) {
 // bench-e2e-node's, on the real node): make bench keeps it as it is.
 const keptSections = "<!-- Below: measured by other targets; make bench keeps these sections. -->"
 
-// MemoryPods and MemoryMatching size the cache measurement of `make bench`: pods in the
-// cache, and how many of them hold a finished job's container.
-const (
-	MemoryPods     = 10000
-	MemoryMatching = 2000
+// MemoryPods are the sizes of the cache measurement of `make bench`, and MemoryPodsAll
+// those of `make bench-memory`; a fifth of the pods hold a finished job's container.
+// Creating 20,000 more pods in envtest for 30,000 would add about four minutes to `make
+// bench`, which the other measurements already bring near a quarter of an hour: the sizes
+// past 10,000 are `make bench-memory`'s, which writes its own section of the report.
+// 100,000 pods take about 32 GB in envtest (see envtestBytesPerPod), more than a machine
+// of 24 GB has: `make bench-memory PODS="10000 30000 100000"` where it fits.
+var (
+	MemoryPods    = []int{10000}
+	MemoryPodsAll = []int{10000, 30000}
 )
 
-// TestBenchMemory is `make bench-memory`: only the cache measurement of `make bench` (B3)
-// at 10,000 pods, in a few minutes. It prints the B3 rows and the heap profile's top, and
-// leaves docs/benchmarks.md alone.
+// envMemoryPods lists the sizes `make bench-memory` measures (its PODS), ascending.
+const envMemoryPods = "EJOB_BENCH_PODS"
+
+// TestBenchMemory is `make bench-memory`: only the cache measurement (B3), at the sizes of
+// EJOB_BENCH_PODS (MemoryPodsAll when unset). It prints the B3 rows and the heap profile's
+// top at the largest size, and writes them as its section of docs/benchmarks.md, among
+// those make bench keeps.
 func TestBenchMemory(t *testing.T) {
 	if os.Getenv(EnvBench) == "" {
 		t.Skip("set " + EnvBench + "=1 (make bench-memory)")
 	}
+	sizes := MemoryPodsAll
+	if list := os.Getenv(envMemoryPods); strings.TrimSpace(list) != "" {
+		sizes = nil
+		for f := range strings.FieldsSeq(list) {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 || (len(sizes) > 0 && n <= sizes[len(sizes)-1]) {
+				t.Fatalf("%s=%q: want pod counts, ascending", envMemoryPods, list)
+			}
+			sizes = append(sizes, n)
+		}
+	}
 	h := startHarness(t)
-	rep, err := h.Run(context.Background(), Plan{MemoryPods: MemoryPods, MemoryMatching: MemoryMatching,
-		HeapProfile: heapProfilePath(), Logf: t.Logf})
+	rep, err := h.Run(context.Background(), Plan{MemoryPods: sizes, HeapProfile: heapProfilePath(), Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log("\n" + rep.Markdown("make bench-memory", standIn, ""))
+	section := rep.MemorySection("make bench-memory", standIn)
+	t.Log("\n" + section)
+	path := filepath.Join(testutil.RepoRoot(), "docs", "benchmarks.md")
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(withSection(string(old), section)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withSection returns the report doc with section among the kept sections: in place of
+// one with the same heading, or after the others.
+func withSection(doc, section string) string {
+	heading, _, _ := strings.Cut(section, "\n")
+	i := strings.Index(doc, keptSections)
+	if i < 0 {
+		return strings.TrimRight(doc, "\n") + "\n\n" + keptSections + "\n\n" + section
+	}
+	kept := doc[i:]
+	j := strings.Index(kept, "\n"+heading+"\n")
+	if j < 0 {
+		return strings.TrimRight(doc, "\n") + "\n\n" + section
+	}
+	before, after := doc[:i]+kept[:j+1], kept[j+1+len(heading):]
+	if k := strings.Index(after, "\n## "); k >= 0 {
+		return before + section + "\n" + after[k+1:]
+	}
+	return before + section
 }
 
 // heapProfilePath is where the benchmarks keep the heap profile of the manager with its

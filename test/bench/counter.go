@@ -37,6 +37,8 @@ type requestCounter struct {
 	perObject map[string]int
 	// injected records when each pod's ephemeralcontainers write returned 2xx, by "ns/name".
 	injected map[string]time.Time
+	// writeTimes holds when each write was sent, by resource.
+	writeTimes map[string][]time.Time
 	// steady is set once the manager's cache synced: reads past the cache after it are counted apart.
 	steady       bool
 	steadyReads  map[string]int
@@ -45,13 +47,14 @@ type requestCounter struct {
 
 func newRequestCounter() *requestCounter {
 	return &requestCounter{byKey: map[string]int{}, errors: map[string]int{}, perObject: map[string]int{},
-		injected: map[string]time.Time{}, steadyReads: map[string]int{}}
+		injected: map[string]time.Time{}, steadyReads: map[string]int{}, writeTimes: map[string][]time.Time{}}
 }
 
 // wrap returns the round tripper to hand to rest.Config.Wrap.
 func (c *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		verb, resource, object := classify(req)
+		sent := time.Now()
 		resp, err := next.RoundTrip(req)
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -65,6 +68,9 @@ func (c *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
 		}
 		if isWrite(verb) && object != "" {
 			c.perObject[resource+" "+object]++
+		}
+		if isWrite(verb) {
+			c.writeTimes[resource] = append(c.writeTimes[resource], sent)
 		}
 		switch {
 		case err != nil:
@@ -96,6 +102,10 @@ func (c *requestCounter) snapshot() requestCounts {
 	for k, v := range c.injected {
 		out.Injected[k] = v
 	}
+	out.PeakWrites = map[string]int{}
+	for res, times := range c.writeTimes {
+		out.PeakWrites[res] = peakPerSecond(times)
+	}
 	out.WritesPerObject = map[string][]int{}
 	for k, n := range c.perObject {
 		res, _, _ := strings.Cut(k, " ")
@@ -107,6 +117,10 @@ func (c *requestCounter) snapshot() requestCounts {
 // requestCounts is what a requestCounter saw.
 type requestCounts struct {
 	ByKey, Errors, SteadyReads map[string]int
+	// PeakWrites is, per resource, the most writes sent within one second: a figure at the
+	// client's rate limit (controller.DefaultClientQPS per resource, after a burst) says the
+	// limit held the writes back.
+	PeakWrites map[string]int
 	// WritesPerObject lists, per resource, how many writes each object received.
 	WritesPerObject map[string][]int
 	Injected        map[string]time.Time
@@ -153,6 +167,21 @@ func (r requestCounts) table() string {
 		fmt.Fprintf(&b, "| `%s` (error) | %d |\n", k, r.Errors[k])
 	}
 	return b.String()
+}
+
+// peakPerSecond returns the most of the times (in the order they were taken) that fall
+// within one second.
+func peakPerSecond(times []time.Time) int {
+	s := slices.Clone(times)
+	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
+	peak, lo := 0, 0
+	for hi := range s {
+		for s[hi].Sub(s[lo]) >= time.Second {
+			lo++
+		}
+		peak = max(peak, hi-lo+1)
+	}
+	return peak
 }
 
 func isWrite(verb string) bool {

@@ -49,9 +49,31 @@ const (
 // terminated status being written.
 func (h *Harness) Floor(ctx context.Context, ns string, pods []*corev1.Pod, parallelism int,
 	mode FloorMode) (time.Duration, []time.Duration, error) {
-	done := make(map[string]chan struct{}, len(pods))
-	for _, p := range pods {
-		done[p.Name] = make(chan struct{})
+	return h.floor(ctx, ns, [][]*corev1.Pod{pods}, parallelism, mode)
+}
+
+// FloorMany does, with a bare client, the writes of as many jobs as there are groups,
+// created at once: each group of pods is a job's, injected parallelism at a time in a
+// sliding window of its own, every window in flight together. It returns the time from
+// the first injection to the last pod of any group finished, and per pod the time from
+// its injection returning to the stand-in's terminated status being written.
+func (h *Harness) FloorMany(ctx context.Context, ns string, groups [][]*corev1.Pod,
+	parallelism int) (time.Duration, []time.Duration, error) {
+	return h.floor(ctx, ns, groups, parallelism, FloorWindow)
+}
+
+// floor injects into every group's pods at once, each group paced by its own slots.
+func (h *Harness) floor(ctx context.Context, ns string, groups [][]*corev1.Pod, parallelism int,
+	mode FloorMode) (time.Duration, []time.Duration, error) {
+	total := 0
+	for _, g := range groups {
+		total += len(g)
+	}
+	done := make(map[string]chan struct{}, total)
+	for _, g := range groups {
+		for _, p := range g {
+			done[p.Name] = make(chan struct{})
+		}
 	}
 	var closeMu sync.Mutex
 	closed := map[string]bool{}
@@ -85,61 +107,55 @@ func (h *Harness) Floor(ctx context.Context, ns string, pods []*corev1.Pod, para
 		return 0, nil, fmt.Errorf("watching the pods of %s: %w", ns, ctx.Err())
 	}
 
-	slots := make(chan struct{}, parallelism)
-	errs := make(chan error, len(pods))
-	var wg sync.WaitGroup
+	errs := make(chan error, total+len(groups))
 	var injectedMu sync.Mutex
-	injected := make(map[string]time.Time, len(pods))
+	injected := make(map[string]time.Time, total)
+	var groupsDone sync.WaitGroup
 	start := time.Now()
-	for i := 0; i < len(pods); i += parallelism {
-		batch := pods[i:min(i+parallelism, len(pods))]
-		for j, pod := range batch {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return 0, nil, ctx.Err()
+	for _, pods := range groups {
+		groupsDone.Go(func() {
+			slots := make(chan struct{}, parallelism)
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			for i := 0; i < len(pods); i += parallelism {
+				batch := pods[i:min(i+parallelism, len(pods))]
+				for j, pod := range batch {
+					select {
+					case slots <- struct{}{}:
+					case <-ctx.Done():
+						errs <- ctx.Err()
+						return
+					}
+					wg.Go(func() {
+						defer func() { <-slots }()
+						if err := h.inject(ctx, pod, i+j); err != nil {
+							errs <- err
+							return
+						}
+						injectedMu.Lock()
+						injected[pod.Namespace+"/"+pod.Name] = time.Now()
+						injectedMu.Unlock()
+						select {
+						case <-done[pod.Name]:
+						case <-ctx.Done():
+							errs <- ctx.Err()
+						}
+					})
+				}
+				if mode == FloorBatches {
+					wg.Wait()
+				}
 			}
-			wg.Go(func() {
-				if err := h.inject(ctx, pod, i+j); err != nil {
-					errs <- err
-					<-slots
-					return
-				}
-				injectedMu.Lock()
-				injected[pod.Namespace+"/"+pod.Name] = time.Now()
-				injectedMu.Unlock()
-				select {
-				case <-done[pod.Name]:
-				case <-ctx.Done():
-					errs <- ctx.Err()
-				}
-				<-slots
-			})
-		}
-		if mode == FloorBatches {
-			wg.Wait()
-		}
+		})
 	}
-	wg.Wait()
+	groupsDone.Wait()
 	took := time.Since(start)
 	close(errs)
 	var all []error
 	for err := range errs {
 		all = append(all, err)
 	}
-	keys := make([]string, 0, len(injected))
-	for k := range injected {
-		keys = append(keys, k)
-	}
-	h.waitStub(ctx, keys)
-	_, finished := h.stubTimes()
-	var latency []time.Duration
-	for key, t := range injected {
-		if f, ok := finished[key]; ok {
-			latency = append(latency, f.Sub(t))
-		}
-	}
-	return took, latency, errors.Join(all...)
+	return took, h.stubLatency(ctx, injected), errors.Join(all...)
 }
 
 // inject adds the job's container to the pod, reading the pod again after a conflict.

@@ -72,16 +72,20 @@ type Harness struct {
 	stubs sync.WaitGroup
 
 	mu sync.Mutex
-	// running and finished are when the stand-in wrote, per "ns/name", the first
-	// running and the first terminated status of the pod's ephemeral containers.
-	running, finished map[string]time.Time
-	statusWrites      int
+	// running and finished are when the stand-in last raised, per "ns/name", the number of
+	// the pod's ephemeral containers written running (or terminated) and terminated: a pod
+	// injected a second time (the many-jobs floor and jobs share their pods) is timed by
+	// its newest container. runningCount and finishedCount are those numbers.
+	running, finished           map[string]time.Time
+	runningCount, finishedCount map[string]int
+	statusWrites                int
 }
 
 // Start starts the envtest control plane and the kubelet stand-in.
 func Start(ctx context.Context) (*Harness, error) {
 	logf.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
-	h := &Harness{Env: testutil.NewEnvironment(), running: map[string]time.Time{}, finished: map[string]time.Time{}}
+	h := &Harness{Env: testutil.NewEnvironment(), running: map[string]time.Time{}, finished: map[string]time.Time{},
+		runningCount: map[string]int{}, finishedCount: map[string]int{}}
 	cfg, err := h.Env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
@@ -111,31 +115,36 @@ func (h *Harness) Stop() error {
 func (h *Harness) noteWritten(pod *corev1.Pod) {
 	now := time.Now()
 	key := pod.Namespace + "/" + pod.Name
-	terminated, running := false, false
+	terminated, started := 0, 0
 	for _, st := range pod.Status.EphemeralContainerStatuses {
-		terminated = terminated || st.State.Terminated != nil
-		running = running || st.State.Running != nil
+		if st.State.Terminated != nil {
+			terminated++
+		}
+		if st.State.Running != nil || st.State.Terminated != nil {
+			started++
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.statusWrites++
-	if _, seen := h.running[key]; !seen && (running || terminated) {
-		h.running[key] = now
+	if started > h.runningCount[key] {
+		h.running[key], h.runningCount[key] = now, started
 	}
-	if _, seen := h.finished[key]; !seen && terminated {
-		h.finished[key] = now
+	if terminated > h.finishedCount[key] {
+		h.finished[key], h.finishedCount[key] = now, terminated
 	}
 }
 
-// waitStub waits, up to a few seconds, until the stand-in's record shows every key finished:
-// a watcher can see a status before the stand-in's write call returned.
-func (h *Harness) waitStub(ctx context.Context, keys []string) {
+// waitStub waits, up to a few seconds, until the stand-in's record shows every pod
+// finished after its injection: a watcher can see a status before the stand-in's write
+// call returned.
+func (h *Harness) waitStub(ctx context.Context, injected map[string]time.Time) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		_, finished := h.stubTimes()
 		missing := false
-		for _, k := range keys {
-			if _, ok := finished[k]; !ok {
+		for k, at := range injected {
+			if f, ok := finished[k]; !ok || f.Before(at) {
 				missing = true
 				break
 			}
@@ -147,7 +156,8 @@ func (h *Harness) waitStub(ctx context.Context, keys []string) {
 	}
 }
 
-// stubTimes returns when the stand-in wrote the first running and terminated status of each pod.
+// stubTimes returns when the stand-in last wrote a newly running and a newly terminated
+// container of each pod.
 func (h *Harness) stubTimes() (running, finished map[string]time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -67,19 +67,23 @@ type JobResult struct {
 	Rows        *RowStats
 }
 
-// RunJob starts a manager like cmd/main.go's (same cache transform and client rate
-// limits, requests counted), creates an EphemeralJob selecting the pods and waits until
-// it finished.
-func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err error) {
+// benchManager is a manager as cmd/main.go runs it (same cache transform and client rate
+// limits), with its requests counted, started and synced.
+type benchManager struct {
+	counter *requestCounter
+	stop    context.CancelFunc
+	done    chan error
+}
+
+// startManager starts a manager and waits until its pod and job caches synced; the
+// requests counted from then on are the steady state's.
+func (h *Harness) startManager(ctx context.Context, opts manager.Options) (*benchManager, error) {
 	cfg := rest.CopyConfig(h.Config)
 	cfg.QPS, cfg.Burst = controller.DefaultClientQPS, controller.DefaultClientBurst
-	counter := newRequestCounter()
-	cfg.Wrap(counter.wrap)
-	mgrCtx, stopMgr := context.WithCancel(ctx)
-	opts := manager.Options{}
-	if run.Recorder != nil {
-		opts.MySQL = run.Recorder
-	}
+	m := &benchManager{counter: newRequestCounter(), done: make(chan error, 1)}
+	cfg.Wrap(m.counter.wrap)
+	mgrCtx, stop := context.WithCancel(ctx)
+	m.stop = stop
 	mgr, err := manager.New(mgrCtx, cfg, ctrl.Options{
 		Scheme:                 Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -87,41 +91,65 @@ func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err er
 		Controller:             config.Controller{SkipNameValidation: new(true)},
 	}, opts)
 	if err != nil {
-		stopMgr()
-		return res, fmt.Errorf("creating the manager: %w", err)
+		stop()
+		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	mgrDone := make(chan error, 1)
-	go func() { mgrDone <- mgr.Start(mgrCtx) }()
-	defer func() {
-		stopMgr()
-		if mgrErr := <-mgrDone; mgrErr != nil {
-			err = errors.Join(err, fmt.Errorf("running the manager: %w", mgrErr))
-		}
-	}()
+	go func() { m.done <- mgr.Start(mgrCtx) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		return res, fmt.Errorf("waiting for the manager's cache to start")
+		return nil, errors.Join(errors.New("waiting for the manager's cache to start"), m.Stop())
 	}
 	for _, obj := range []client.Object{&corev1.Pod{}, &appsv1alpha1.EphemeralJob{}} {
 		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
-			return res, fmt.Errorf("waiting for the manager's cache: %w", err)
+			return nil, errors.Join(fmt.Errorf("waiting for the manager's cache: %w", err), m.Stop())
 		}
 	}
-	counter.markSteady()
+	m.counter.markSteady()
+	return m, nil
+}
+
+// Stop stops the manager and returns what its Start returned.
+func (m *benchManager) Stop() error {
+	m.stop()
+	if err := <-m.done; err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}
+
+// benchJob is the job every timed run creates: the check container in the pods labelled
+// app=label, parallelism at a time.
+func benchJob(ns, name, label string, parallelism int32) *appsv1alpha1.EphemeralJob {
+	return &appsv1alpha1.EphemeralJob{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1alpha1.EphemeralJobSpec{
+			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": label}},
+			Parallelism: &parallelism,
+			Template: appsv1alpha1.EphemeralContainerTemplateSpec{
+				EphemeralContainers: []corev1.EphemeralContainer{checkContainer()}},
+		},
+	}
+}
+
+// RunJob starts a manager like cmd/main.go's (same cache transform and client rate
+// limits, requests counted), creates an EphemeralJob selecting the pods and waits until
+// it finished.
+func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err error) {
+	opts := manager.Options{}
+	if run.Recorder != nil {
+		opts.MySQL = run.Recorder
+	}
+	mgr, err := h.startManager(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, mgr.Stop()) }()
 
 	if run.WatchRows != nil {
 		if err := run.WatchRows.Start(ctx, run.Pods); err != nil {
 			return res, err
 		}
 	}
-	job := &appsv1alpha1.EphemeralJob{
-		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: run.Namespace},
-		Spec: appsv1alpha1.EphemeralJobSpec{
-			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": run.Label}},
-			Parallelism: &run.Parallelism,
-			Template: appsv1alpha1.EphemeralContainerTemplateSpec{
-				EphemeralContainers: []corev1.EphemeralContainer{checkContainer()}},
-		},
-	}
+	job := benchJob(run.Namespace, "bench", run.Label, run.Parallelism)
 	if run.TargetContainer != "" {
 		job.Spec.Template.EphemeralContainers[0].TargetContainerName = run.TargetContainer
 	}
@@ -152,17 +180,21 @@ func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err er
 		}
 		res.Rows = &stats
 	}
-	res.Requests = counter.snapshot()
-	keys := make([]string, 0, len(res.Requests.Injected))
-	for k := range res.Requests.Injected {
-		keys = append(keys, k)
-	}
-	h.waitStub(ctx, keys)
+	res.Requests = mgr.counter.snapshot()
+	res.StubLatency = h.stubLatency(ctx, res.Requests.Injected)
+	return res, nil
+}
+
+// stubLatency returns, per injected pod, the time from its injection returning to the
+// stand-in's terminated status being written.
+func (h *Harness) stubLatency(ctx context.Context, injected map[string]time.Time) []time.Duration {
+	h.waitStub(ctx, injected)
 	_, finished := h.stubTimes()
-	for key, injected := range res.Requests.Injected {
-		if f, ok := finished[key]; ok {
-			res.StubLatency = append(res.StubLatency, f.Sub(injected))
+	var out []time.Duration
+	for key, at := range injected {
+		if f, ok := finished[key]; ok && !f.Before(at) {
+			out = append(out, f.Sub(at))
 		}
 	}
-	return res, nil
+	return out
 }

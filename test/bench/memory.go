@@ -74,6 +74,8 @@ type Memory struct {
 	// StreamedPods is true when the pod cache synced from a streaming list (a watch with
 	// sendInitialEvents) and sent no LIST of pods.
 	StreamedPods bool `json:"streamedPods"`
+	// Synced is the time from the manager's start to its pod and job caches synced.
+	Synced time.Duration `json:"synced"`
 }
 
 // CacheRun says how MeasureCache runs its manager.
@@ -152,6 +154,7 @@ func RunMemoryChild() error {
 		return fmt.Errorf("building the manager: %w", err)
 	}
 	done := make(chan error, 1)
+	start := time.Now()
 	go func() { done <- mgr.Start(ctx) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return errors.Join(errors.New("waiting for the manager's cache to start"), <-done)
@@ -161,6 +164,7 @@ func RunMemoryChild() error {
 			return fmt.Errorf("waiting for the cache: %w", err)
 		}
 	}
+	synced := time.Since(start)
 	var list corev1.PodList
 	if err := mgr.GetCache().List(ctx, &list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the cached pods: %w", err)
@@ -170,7 +174,7 @@ func RunMemoryChild() error {
 	ms := settledHeap()
 	debug.FreeOSMemory()
 	m := Memory{Pods: pods, HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc,
-		StreamedPods: podStreams.Load() > 0 && podLists.Load() == 0}
+		StreamedPods: podStreams.Load() > 0 && podLists.Load() == 0, Synced: synced}
 	if m.PeakRSS, m.RSS, err = residentSet(); err != nil {
 		return err
 	}

@@ -130,7 +130,14 @@ func floorContainers(jobName, jobUID string, index int) []corev1.EphemeralContai
 // as the API server and a kubelet would write them (so with their managedFields).
 func (h *Harness) createRunningPods(ctx context.Context, ns, prefix string, n int,
 	labelsFor func(i int) map[string]string) ([]*corev1.Pod, error) {
-	pods := make([]*corev1.Pod, n)
+	return h.createPodRange(ctx, ns, prefix, 0, n, labelsFor)
+}
+
+// createPodRange is createRunningPods for the pods numbered from to to-1; it returns them
+// in that order.
+func (h *Harness) createPodRange(ctx context.Context, ns, prefix string, from, to int,
+	labelsFor func(i int) map[string]string) ([]*corev1.Pod, error) {
+	pods := make([]*corev1.Pod, to-from)
 	idx := make(chan int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -151,11 +158,11 @@ func (h *Harness) createRunningPods(ctx context.Context, ns, prefix string, n in
 					mu.Unlock()
 					continue
 				}
-				pods[i] = pod
+				pods[i-from] = pod
 			}
 		})
 	}
-	for i := range n {
+	for i := from; i < to; i++ {
 		idx <- i
 	}
 	close(idx)

@@ -18,29 +18,54 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
 // Targets of the project.
 const (
-	TargetFloorRatio       = 1.3
-	TargetStatusWritesPod  = 0.1
-	TargetHeapRatio        = 0.5
-	TargetHeapMiB          = 47
-	TargetSyncRSSMiB       = 160
+	TargetFloorRatio      = 1.3
+	TargetStatusWritesPod = 0.1
+	TargetHeapRatio       = 0.5
+	TargetHeapMiB         = 47
+	TargetSyncRSSMiB      = 160
+	// TargetHeapFlat bounds the heap in use per cached pod at the largest size measured
+	// against the smallest: the cost per pod stays flat.
+	TargetHeapFlat = 1.1
+	// TargetHeapAtMiB bounds the whole process's heap in use with TargetHeapAtPods pods cached.
+	TargetHeapAtMiB  = 256
+	TargetHeapAtPods = 100_000
+	// TargetGracefulHandover bounds the time from the old leader's last write to the new
+	// leader's first when the old one stops gracefully (SIGTERM) and releases its lease.
+	TargetGracefulHandover = 2 * time.Second
+	// TargetKilledHandoverMargin is what a handover after SIGKILL may take beyond the lease
+	// duration: the standby's jittered retry period (up to 2.2 of it) and a pass.
+	TargetKilledHandoverMargin = 5 * time.Second
+	// TargetResumption bounds the time from the new leader's lease to its first injection.
+	TargetResumption = time.Second
+	// TargetSyncPer10k bounds the time the cache takes to sync, per 10,000 pods.
+	TargetSyncPer10k       = 5 * time.Second
 	TargetRowLagP99        = 2 * time.Second
 	TargetMySQLStoppedTime = 1.05
 	TargetRefusalsTime     = time.Minute
 	TargetPassNanos        = 50_000
+	// TargetManyRatio bounds many jobs at once against the floor of as many windows.
+	TargetManyRatio = 1.2
+	// TargetManyStatusLagP99 bounds the time from a target's end to its job's status counting
+	// it: the write interval (1 s) and the event batching (0.3 s), plus a pass.
+	TargetManyStatusLagP99 = 2 * time.Second
 )
 
 // Machine describes where the figures were taken.
@@ -119,6 +144,23 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[i]
 }
 
+// plural returns the "s" of a count other than one.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// thousands writes n with a comma between groups of three digits, as the report's prose does.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
@@ -137,12 +179,15 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Benchmarks\n\n")
-	w("- date: %s\n- machine: %s\n- command: `%s`\n- kubelet stand-in: %s\n", r.Started.UTC().Format(time.RFC3339),
-		Machine(), command, standIn)
+	w("- date: %s\n- machine: %s\n- command: `%s`\n", r.Started.UTC().Format(time.RFC3339), Machine(), command)
+	if !r.CommandStarted.IsZero() {
+		w("- time: `%s` took %s from its start to this report (the Go benchmarks included)\n", command,
+			time.Since(r.CommandStarted).Round(time.Second))
+	}
+	w("- kubelet stand-in: %s\n", standIn)
 	w("- control plane: envtest kube-apiserver and %s (`bin/k8s`), the manager in the same process as the harness, "+
 		"client limits as in `cmd/main.go`\n", etcdVersion())
-	w("- cache memory (B3): a child process running only a manager built by `internal/manager.New`, its cache " +
-		"holding one namespace; figures over the same process with an empty namespace (the bare process), after two GCs\n\n")
+	w("- %s\n\n", memoryConditions)
 	w("| figure | target | measured | |\n|---|---|---|---|\n")
 	for _, run := range r.Runs {
 		j := run.Job
@@ -210,7 +255,17 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 		w("| B7 one more result and the status, after 100,000 / 10,000 finished targets whose outcomes alternate (Go benchmark) | ≤ 1.2× (a pass stays O(changed); the index lists are bounded) | %.1f µs / %.1f µs = %.2f× | %s |\n",
 			large/1000, small/1000, large/small, met(large <= 1.2*small))
 	}
-	if m := r.Memory; m != nil {
+	if m := r.Many; m != nil {
+		writeManyRows(w, m)
+	}
+	if ho := r.Handover; ho != nil {
+		writeHandoverRows(w, ho)
+	}
+	if ns, ok := benchNanos(goBench, "BenchmarkResume/finished=10000"); ok {
+		w("| B10 a new leader's first passes over a job with 10,000 finished and 10 running targets, up to its first injection: the ledger rebuilt from the status and the cache, the index limit raised (Go benchmark) | ≤ %s | %.1f ms | %s |\n",
+			secs(TargetResumption), ns/1e6, met(ns <= float64(TargetResumption.Nanoseconds())))
+	}
+	if m := r.Memory; m != nil && len(m.Sizes) > 0 {
 		writeMemoryRows(w, m)
 	}
 	if rr := r.Recorder; rr != nil && rr.Up.Rows != nil {
@@ -231,14 +286,20 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 			ms(percentile(run.Job.StubLatency, 0.5)), ms(percentile(run.Job.StubLatency, 0.99)))
 	}
 
+	if m := r.Many; m != nil {
+		w("| stand-in: injection → terminated status written, %d jobs of %d pods, p50 / p99 (floor; jobs) | not the bottleneck | %s / %s; %s / %s | |\n",
+			m.Jobs, m.PodsPerJob, ms(percentile(m.FloorStubLatency, 0.5)), ms(percentile(m.FloorStubLatency, 0.99)),
+			ms(percentile(m.Result.StubLatency, 0.5)), ms(percentile(m.Result.StubLatency, 0.99)))
+	}
+
 	for _, run := range r.Runs {
 		w("\n## Requests of the manager, job over %d pods\n\n%s", run.Pods, run.Job.Requests.table())
 	}
+	if m := r.Many; m != nil {
+		w("\n## Requests of the manager, %d jobs of %d pods at once\n\n%s", m.Jobs, m.PodsPerJob, m.Result.Requests.table())
+	}
 	if m := r.Memory; m != nil && m.Profile != "" {
-		w("\n## Heap profile of the manager with %d cached pods\n\n", m.Pods)
-		w("`go tool pprof -top -sample_index=inuse_space` of the profile the measuring process wrote after the sync "+
-			"(one sample per %d KiB allocated): live bytes by the function that allocated them.\n\n```\n%s\n```\n",
-			ChildMemProfileRate>>10, strings.TrimSpace(m.Profile))
+		writeProfileTop(w, "##", m)
 	}
 	if goBench != "" {
 		w("\n## Go benchmarks of the hot paths\n\n```\n%s\n```\n", strings.TrimSpace(goBench))
@@ -246,29 +307,182 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 	return b.String()
 }
 
-// writeMemoryRows renders the cache measurement (B3): each figure over the bare process,
-// its targets scaled to 10,000 pods.
-func writeMemoryRows(w func(string, ...any), m *MemoryReport) {
-	per10k := func(b uint64) float64 { return mib(b) * 10000 / float64(max(m.Pods, 1)) }
-	perPod := func(b uint64) float64 { return float64(b) / 1024 / float64(max(m.Pods, 1)) }
-	inuse, alloc := diff(m.Trimmed.HeapInuse, m.Empty.HeapInuse), diff(m.Trimmed.HeapAlloc, m.Empty.HeapAlloc)
-	peak, rss := diff(m.Trimmed.PeakRSS, m.Empty.PeakRSS), diff(m.Trimmed.RSS, m.Empty.RSS)
-	w("| B3 heap in use for %d cached pods (%d with a job's container), over the bare process | ≤ %d MiB per 10,000 pods | %.1f MiB (%.2f KiB per pod) | %s |\n",
-		m.Pods, m.Matching, TargetHeapMiB, mib(inuse), perPod(inuse), met(per10k(inuse) <= TargetHeapMiB))
-	w("| B3 live heap (HeapAlloc) for %d cached pods, over the bare process | | %.1f MiB = **%.2f KiB per pod** (heap in use / live %.2f×) | |\n",
-		m.Pods, mib(alloc), perPod(alloc), float64(inuse)/float64(max(alloc, 1)))
-	sync := "one LIST"
-	if m.Trimmed.StreamedPods {
-		sync = "streamed (watch-list)"
+// memoryConditions says how the cache measurement (B3) is taken.
+const memoryConditions = "cache memory (B3): a child process running only a manager built by `internal/manager.New`, " +
+	"its cache holding one namespace, a fifth of whose pods hold a finished job's container; figures over the same " +
+	"process with an empty namespace (the bare process), after two GCs"
+
+// MemorySection renders the cache measurement alone, as `make bench-memory` writes it into
+// docs/benchmarks.md: its conditions, the B3 rows and the heap profile's top at the largest
+// size. Its heading stays the same from run to run, so that a run replaces the last one's.
+func (r *Report) MemorySection(command, standIn string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m := r.Memory
+	sizes := make([]string, len(m.Sizes))
+	for i, sz := range m.Sizes {
+		sizes[i] = thousands(sz.Pods)
 	}
-	w("| B3 peak RSS while the cache of %d pods syncs (initial list %s), over the bare process | ≤ %d MiB per 10,000 pods | %.1f MiB | %s |\n",
-		m.Pods, sync, TargetSyncRSSMiB, mib(peak), met(per10k(peak) <= TargetSyncRSSMiB))
-	w("| B3 RSS for %d cached pods after returning free memory, over the bare process | | %.1f MiB | |\n", m.Pods, mib(rss))
+	w("## Cache memory (`%s`)\n\n", command)
+	w("- date: %s\n- machine: %s\n- command: `%s` at %s pods, in %s (most of it creating the pods)\n",
+		r.Started.UTC().Format(time.RFC3339), Machine(), command, strings.Join(sizes, ", "),
+		time.Since(r.Started).Round(time.Second))
+	w("- control plane: envtest kube-apiserver and %s (`bin/k8s`); kubelet stand-in: %s\n", etcdVersion(), standIn)
+	w("- %s\n\n", memoryConditions)
+	w("| figure | target | measured | |\n|---|---|---|---|\n")
+	writeMemoryRows(w, m)
+	if m.Profile != "" {
+		writeProfileTop(w, "###", m)
+	}
+	return b.String()
+}
+
+// writeProfileTop renders the top of the heap profile at the largest size, under a heading
+// of the given level.
+func writeProfileTop(w func(string, ...any), level string, m *MemoryReport) {
+	w("\n%s Heap profile of the manager with %s cached pods\n\n", level, thousands(m.Sizes[len(m.Sizes)-1].Pods))
+	w("`go tool pprof -top -sample_index=inuse_space` of the profile the measuring process wrote after the sync "+
+		"(one sample per %d KiB allocated): live bytes by the function that allocated them.\n\n```\n%s\n```\n",
+		ChildMemProfileRate>>10, strings.TrimSpace(m.Profile))
+}
+
+// writeHandoverRows renders the leader's handovers (B9) and the resumption they include (B10).
+func writeHandoverRows(w func(string, ...any), r *HandoverReport) {
+	var graceful, killed []string
+	var worstGraceful, worstKilled, worstResume time.Duration
+	var resumes []string
+	finished := int32(0)
+	for _, ho := range r.Handovers {
+		gap := ho.Gap()
+		if ho.Signal == syscall.SIGKILL {
+			killed = append(killed, ms(gap))
+			worstKilled = max(worstKilled, gap)
+		} else {
+			graceful = append(graceful, ms(gap))
+			worstGraceful = max(worstGraceful, gap)
+		}
+		resume := ho.FirstInjection.Sub(ho.Acquired)
+		worstResume = max(worstResume, resume)
+		resumes = append(resumes, ms(resume))
+		finished = max(finished, ho.Finished)
+	}
+	lease := r.Plan.Lease.Lease()
+	w("| B9 handover after a graceful stop (SIGTERM: the lease released), the old leader's last write → the new leader's first write, as the API server answered them; %d stop%s, the standby retrying every %s | ≤ %s each | %s | %s |\n",
+		len(graceful), plural(len(graceful)), r.Plan.Lease.Retry(), secs(TargetGracefulHandover), strings.Join(graceful, ", "),
+		met(len(graceful) > 0 && worstGraceful <= TargetGracefulHandover))
+	w("| B9 handover after SIGKILL (the lease runs out; lease duration %s), the same | ≤ the lease + %s = %s | %s | %s |\n",
+		lease, TargetKilledHandoverMargin, secs(lease+TargetKilledHandoverMargin), strings.Join(killed, ", "),
+		met(len(killed) > 0 && worstKilled <= lease+TargetKilledHandoverMargin))
+	w("| B10 the new leader's write taking the lease → its first injection, in those handovers (job of %d pods, up to %d finished targets; envtest) | ≤ %s | %s | %s |\n",
+		r.Plan.Pods, finished, secs(TargetResumption), strings.Join(resumes, ", "), met(worstResume <= TargetResumption))
+}
+
+// writeManyRows renders many jobs at once (B8) against the floor of as many windows.
+func writeManyRows(w func(string, ...any), m *ManyReport) {
+	res := m.Result
+	targets := m.Jobs * m.PodsPerJob
+	ratio := res.Took.Seconds() / m.Floor.Seconds()
+	succeeded, targetsOK := 0, 0
+	for _, st := range res.Statuses {
+		if st.Phase == appsv1alpha1.EphemeralJobSucceeded {
+			succeeded++
+		}
+		targetsOK += int(st.Succeeded)
+	}
+	w("| B8 %d jobs of %d pods created at once (%d targets, parallelism %d each), first creation to last finished / floor (%d windows of %d) | ≤ %.1f× | %s / %s = **%.2f×**; %d of %d jobs Succeeded, %d targets succeeded | %s |\n",
+		m.Jobs, m.PodsPerJob, targets, m.Parallelism, m.Jobs, m.Parallelism, TargetManyRatio, secs(res.Took), secs(m.Floor),
+		ratio, succeeded, m.Jobs, targetsOK, met(ratio <= TargetManyRatio && succeeded == m.Jobs && targetsOK == targets))
+	writes := res.Requests.WritesPerObject["ephemeraljobs/status"]
+	total, most := 0, 0
+	for _, n := range writes {
+		total += n
+		most = max(most, n)
+	}
+	// A job's status is written at its start, at its end, and in between at most once per
+	// write interval (controller.DefaultStatusWriteInterval) while only its counts move.
+	bound := 2 + int(math.Ceil(res.Took.Seconds()/controller.DefaultStatusWriteInterval.Seconds()))
+	w("| B8 status writes per job (%d jobs over %s) | ≤ 2 + one per %s of the run = %d | mean %.1f, max %d (%d in all) | %s |\n",
+		m.Jobs, secs(res.Took), controller.DefaultStatusWriteInterval, bound, float64(total)/float64(max(m.Jobs, 1)), most,
+		total, met(most <= bound && len(writes) == m.Jobs))
+	conflicts := 0
+	for k, v := range res.Requests.Errors {
+		if strings.HasSuffix(k, " 409") {
+			conflicts += v
+		}
+	}
+	inj := res.Requests.count("WRITE", "pods/ephemeralcontainers")
+	w("| B8 conflicts (409), status or injection / ephemeralcontainers writes | 0 / exactly %d | %d / %d | %s |\n",
+		targets, conflicts, inj, met(conflicts == 0 && inj == targets))
+	p99 := percentile(res.StatusLag, 0.99)
+	w("| B8 a target's end (the stand-in's terminated write) → its job's status counting it, p50 / p99 (%d targets) | p99 ≤ %s | %s / %s | %s |\n",
+		len(res.StatusLag), secs(TargetManyStatusLagP99), ms(percentile(res.StatusLag, 0.5)), ms(p99),
+		met(p99 <= TargetManyStatusLagP99 && len(res.StatusLag) == targets))
+	wl := res.Workers
+	w("| B8 what limits the jobs: the controller's %d workers' time in reconciles / the run (near 1 per worker: the workers); a job's mean wait in the queue; the most injections and status writes sent in one second (near %d: the client's rate limit) | | %s / %s = %.2f per worker (%d reconciles); %s; %d and %d | |\n",
+		wl.Workers, controller.DefaultClientQPS, secs(wl.Busy), secs(res.Took),
+		wl.Busy.Seconds()/res.Took.Seconds()/float64(max(wl.Workers, 1)), wl.Passes, ms(wl.Waited/time.Duration(max(wl.Waits, 1))),
+		res.Requests.PeakWrites["pods/ephemeralcontainers"], res.Requests.PeakWrites["ephemeraljobs/status"])
+	w("| B8 processor time, jobs / floor: of the control plane (kube-apiserver and etcd); of the harness's process (stand-in, manager, clients); of the rest of the machine, beside the measurement | | %s / %s = %.2f×; %s / %s; %s / %s | |\n",
+		secs(res.CPU.ControlPlane), secs(m.FloorCPU.ControlPlane),
+		res.CPU.ControlPlane.Seconds()/max(m.FloorCPU.ControlPlane.Seconds(), 0.001), secs(res.CPU.Harness),
+		secs(m.FloorCPU.Harness), secs(res.CPU.Others()), secs(m.FloorCPU.Others()))
+}
+
+// writeMemoryRows renders the cache measurement (B3): each figure over the bare process,
+// its targets scaled to 10,000 pods, at each size; then how the cost per pod grows.
+func writeMemoryRows(w func(string, ...any), m *MemoryReport) {
+	perPod := func(b uint64, pods int) float64 { return float64(b) / 1024 / float64(max(pods, 1)) }
+	per10k := func(b uint64, pods int) float64 { return mib(b) * 10000 / float64(max(pods, 1)) }
+	for _, sz := range m.Sizes {
+		t := sz.Trimmed
+		inuse, alloc := diff(t.HeapInuse, m.Empty.HeapInuse), diff(t.HeapAlloc, m.Empty.HeapAlloc)
+		peak, rss := diff(t.PeakRSS, m.Empty.PeakRSS), diff(t.RSS, m.Empty.RSS)
+		w("| B3 heap in use for %d cached pods (%d with a job's container), over the bare process | ≤ %d MiB per 10,000 pods | %.1f MiB (%.2f KiB per pod) | %s |\n",
+			sz.Pods, sz.Matching, TargetHeapMiB, mib(inuse), perPod(inuse, sz.Pods), met(per10k(inuse, sz.Pods) <= TargetHeapMiB))
+		w("| B3 live heap (HeapAlloc) for %d cached pods, over the bare process | | %.1f MiB = **%.2f KiB per pod** (heap in use / live %.2f×) | |\n",
+			sz.Pods, mib(alloc), perPod(alloc, sz.Pods), float64(inuse)/float64(max(alloc, 1)))
+		sync := "one LIST"
+		if t.StreamedPods {
+			sync = "streamed (watch-list)"
+		}
+		w("| B3 peak RSS while the cache of %d pods syncs (initial list %s), over the bare process | ≤ %d MiB per 10,000 pods | %.1f MiB | %s |\n",
+			sz.Pods, sync, TargetSyncRSSMiB, mib(peak), met(per10k(peak, sz.Pods) <= TargetSyncRSSMiB))
+		// The bare process's sync is the manager's start: its figure is taken off.
+		perSync := (t.Synced - m.Empty.Synced).Seconds() * 10000 / float64(max(sz.Pods, 1))
+		w("| B3 time to sync the cache of %d pods (the manager's start to its pod and job caches synced), over the bare process's %s | ≤ %s per 10,000 pods | %s (%.2f s per 10,000 pods) | %s |\n",
+			sz.Pods, ms(m.Empty.Synced), secs(TargetSyncPer10k), secs(t.Synced-m.Empty.Synced), perSync,
+			met(perSync <= TargetSyncPer10k.Seconds()))
+		w("| B3 RSS for %d cached pods after returning free memory, over the bare process | | %.1f MiB | |\n",
+			sz.Pods, mib(rss))
+	}
+	if n := len(m.Sizes); n >= 2 {
+		small, large := m.Sizes[0], m.Sizes[n-1]
+		ps := perPod(diff(small.Trimmed.HeapInuse, m.Empty.HeapInuse), small.Pods)
+		pl := perPod(diff(large.Trimmed.HeapInuse, m.Empty.HeapInuse), large.Pods)
+		w("| B3 heap in use per cached pod at %d pods / at %d pods, over the bare process | ≤ %.1f× (flat) | %.2f KiB / %.2f KiB = **%.2f×** | %s |\n",
+			large.Pods, small.Pods, TargetHeapFlat, pl, ps, pl/ps, met(pl <= TargetHeapFlat*ps))
+	}
+	largest := m.Sizes[len(m.Sizes)-1]
+	if largest.Pods >= TargetHeapAtPods {
+		w("| B3 heap in use of the whole manager process (the bare process's %.1f MiB included) with %s cached pods | ≤ %d MiB at %s pods | %.1f MiB | %s |\n",
+			mib(m.Empty.HeapInuse), thousands(largest.Pods), TargetHeapAtMiB, thousands(TargetHeapAtPods), mib(largest.Trimmed.HeapInuse),
+			met(mib(largest.Trimmed.HeapInuse)*float64(TargetHeapAtPods)/float64(largest.Pods) <= TargetHeapAtMiB))
+	} else {
+		// Not measured: the cost per pod of the largest size, which stays flat across sizes
+		// (the row above), carried to the target's size.
+		inuse := diff(largest.Trimmed.HeapInuse, m.Empty.HeapInuse)
+		at := m.Empty.HeapInuse + inuse*uint64(TargetHeapAtPods)/uint64(max(largest.Pods, 1))
+		w("| B3 heap in use of the whole manager process with %s cached pods | ≤ %d MiB at %s pods | not measured: %.1f MiB carried from %s pods (%.2f KiB per pod over the bare process's %.1f MiB) | %s (carried) |\n",
+			thousands(TargetHeapAtPods), TargetHeapAtMiB, thousands(TargetHeapAtPods), mib(at), thousands(largest.Pods),
+			perPod(inuse, largest.Pods), mib(m.Empty.HeapInuse), met(mib(at) <= TargetHeapAtMiB))
+	}
+	small := m.Sizes[0]
+	inuse := diff(small.Trimmed.HeapInuse, m.Empty.HeapInuse)
 	fullInuse := diff(m.Untrimmed.HeapInuse, m.Empty.HeapInuse)
 	ratio := float64(inuse) / float64(max(fullInuse, 1))
 	w("| B3 heap in use for %d cached pods, with TrimPod / full pods | ≤ %.1f× | %.1f MiB / %.1f MiB = **%.2f×** | %s |\n",
-		m.Pods, TargetHeapRatio, mib(inuse), mib(fullInuse), ratio, met(ratio <= TargetHeapRatio))
-	w("| B3 full pods: live heap / peak RSS while syncing / RSS after, over the bare process | | %.1f MiB / %.1f MiB / %.1f MiB | |\n",
-		mib(diff(m.Untrimmed.HeapAlloc, m.Empty.HeapAlloc)), mib(diff(m.Untrimmed.PeakRSS, m.Empty.PeakRSS)),
+		small.Pods, TargetHeapRatio, mib(inuse), mib(fullInuse), ratio, met(ratio <= TargetHeapRatio))
+	w("| B3 full pods (%d): live heap / peak RSS while syncing / RSS after, over the bare process | | %.1f MiB / %.1f MiB / %.1f MiB | |\n",
+		small.Pods, mib(diff(m.Untrimmed.HeapAlloc, m.Empty.HeapAlloc)), mib(diff(m.Untrimmed.PeakRSS, m.Empty.PeakRSS)),
 		mib(diff(m.Untrimmed.RSS, m.Empty.RSS)))
 }

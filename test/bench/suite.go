@@ -24,7 +24,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil/mariadb"
@@ -41,10 +44,16 @@ type Plan struct {
 	// MySQL, when set, runs the largest job with the recorder, once with MySQL up and
 	// once with it stopped (B4).
 	MySQL *mariadb.Server
-	// MemoryPods and MemoryMatching size the cache measurement (B3); none when zero.
-	MemoryPods, MemoryMatching int
+	// MemoryPods are the sizes of the cache measurement (B3), ascending; none when empty.
+	// The pods are created once: each size adds to the pods of the one before.
+	MemoryPods []int
 	// Refusals, when set, times a job over this many pods that all refuse injection.
 	Refusals int
+	// Handover, when set, times the leader's handovers (B9).
+	Handover *HandoverPlan
+	// ManyJobs and ManyPods, when set, time ManyJobs jobs of ManyPods pods each, created at
+	// once, against a bare client keeping as many windows in flight.
+	ManyJobs, ManyPods int
 	// HeapProfile, when set, is where the cache measurement keeps the heap profile of the
 	// manager with its cache full; the report then shows where its bytes go.
 	HeapProfile string
@@ -65,11 +74,28 @@ type SizeRun struct {
 
 // Report is everything a Run measured.
 type Report struct {
-	Started  time.Time
-	Runs     []SizeRun
-	Recorder *RecorderReport
-	Memory   *MemoryReport
-	Refusals *RefusalReport
+	Started time.Time
+	// CommandStarted, when set, is when the command that runs the report started: the
+	// report states how long it took.
+	CommandStarted time.Time
+	Runs           []SizeRun
+	Recorder       *RecorderReport
+	Memory         *MemoryReport
+	Refusals       *RefusalReport
+	Many           *ManyReport
+	Handover       *HandoverReport
+}
+
+// ManyReport is many jobs at once against the floor of as many windows.
+type ManyReport struct {
+	Jobs, PodsPerJob int
+	Parallelism      int32
+	// Floor is the bare client's time, FloorStubLatency its stand-in latencies, FloorCPU the
+	// processor time it used.
+	Floor            time.Duration
+	FloorStubLatency []time.Duration
+	FloorCPU         CPU
+	Result           ManyResult
 }
 
 // RefusalReport is a job whose every pod refuses injection.
@@ -87,14 +113,29 @@ type RecorderReport struct {
 	Stopped JobResult
 }
 
-// MemoryReport is the manager's memory with its cache full, with and without TrimPod,
-// and with an empty cache (the bare process).
+// MemoryReport is the manager's memory with its cache full at each size, with TrimPod,
+// and at the smallest size without; and with an empty cache (the bare process).
 type MemoryReport struct {
-	Pods, Matching            int
-	Empty, Trimmed, Untrimmed Memory
-	// Profile is `go tool pprof -top` of the trimmed manager's heap profile (live bytes).
+	Empty Memory
+	// Sizes are the figures at each size, ascending.
+	Sizes []MemorySize
+	// Untrimmed is the smallest size cached with full pods.
+	Untrimmed Memory
+	// Profile is `go tool pprof -top` of the trimmed manager's heap profile (live bytes) at
+	// the largest size.
 	Profile string
 }
+
+// MemorySize is the manager's memory with Pods pods in its cache, Matching of them holding a
+// finished job's container.
+type MemorySize struct {
+	Pods, Matching int
+	Trimmed        Memory
+}
+
+// matchingShare is one in how many pods of the cache measurement hold a job's container:
+// the same share at every size, so that the cost per pod is comparable.
+const matchingShare = 5
 
 // Run measures what the plan says, on a running harness.
 func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
@@ -177,6 +218,18 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 		}
 	}
 
+	if plan.ManyJobs > 0 {
+		var err error
+		if rep.Many, err = h.runMany(ctx, plan); err != nil {
+			return rep, err
+		}
+	}
+	if plan.Handover != nil {
+		var err error
+		if rep.Handover, err = h.MeasureHandover(ctx, *plan.Handover, logf); err != nil {
+			return rep, err
+		}
+	}
 	if plan.Refusals > 0 {
 		ns, err := h.Namespace(ctx, fmt.Sprintf("refusals-%d", plan.Refusals))
 		if err != nil {
@@ -202,7 +255,7 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 			return rep, err
 		}
 	}
-	if plan.MemoryPods > 0 {
+	if len(plan.MemoryPods) > 0 {
 		m, err := h.measureMemory(ctx, plan)
 		if err != nil {
 			return rep, err
@@ -210,6 +263,45 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 		rep.Memory = m
 	}
 	return rep, nil
+}
+
+// runMany times plan.ManyJobs jobs created at once against the floor of as many windows.
+// Both run over the same pods, the floor first: creating the pods costs as much as either
+// run, and a job's container then takes its derived name beside the floor's, one container
+// more per pod that weighs on the jobs, not on the floor.
+func (h *Harness) runMany(ctx context.Context, plan Plan) (*ManyReport, error) {
+	rep := &ManyReport{Jobs: plan.ManyJobs, PodsPerJob: plan.ManyPods, Parallelism: plan.Parallelism}
+	n := plan.ManyJobs * plan.ManyPods
+	labels, labelsFor := manyPods("many", plan.ManyJobs, plan.ManyPods)
+	ns, err := h.Namespace(ctx, "many")
+	if err != nil {
+		return nil, err
+	}
+	plan.Logf("creating %d pods for %d jobs", n, plan.ManyJobs)
+	pods, err := h.createRunningPods(ctx, ns, "pod", n, labelsFor)
+	if err != nil {
+		return nil, err
+	}
+	cpu, err := readCPU()
+	if err != nil {
+		return nil, err
+	}
+	if rep.Floor, rep.FloorStubLatency, err = h.FloorMany(ctx, ns, groupPods(pods, plan.ManyPods),
+		int(plan.Parallelism)); err != nil {
+		return nil, err
+	}
+	after, err := readCPU()
+	if err != nil {
+		return nil, err
+	}
+	rep.FloorCPU = after.Sub(cpu)
+	plan.Logf("floor of %d windows: %v", plan.ManyJobs, rep.Floor)
+	if rep.Result, err = h.RunJobs(ctx, ManyRun{Namespace: ns, Labels: labels, Parallelism: plan.Parallelism,
+		Timeout: plan.Timeout}); err != nil {
+		return nil, err
+	}
+	plan.Logf("%d jobs of %d pods: %v", plan.ManyJobs, plan.ManyPods, rep.Result.Took)
+	return rep, h.DeletePods(ctx, ns)
 }
 
 // timedJob creates n Running pods in a new namespace and times a job over them.
@@ -232,31 +324,17 @@ func (h *Harness) timedJob(ctx context.Context, plan Plan, n int, prefix string,
 	return res, h.DeletePods(ctx, ns)
 }
 
-// measureMemory fills a namespace with pods, some of them holding a finished job
-// container, and measures a manager's memory caching it, with and without TrimPod, against
-// one caching an empty namespace.
+// measureMemory fills a namespace with pods, one in matchingShare of them holding a
+// finished job container, and measures at each size a manager's memory caching it, with
+// TrimPod, against one caching an empty namespace; at the smallest size also without TrimPod.
 func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, error) {
-	rep := &MemoryReport{Pods: plan.MemoryPods, Matching: plan.MemoryMatching}
+	rep := &MemoryReport{}
 	ns, err := h.Namespace(ctx, "memory")
 	if err != nil {
 		return nil, err
 	}
 	empty, err := h.Namespace(ctx, "empty")
 	if err != nil {
-		return nil, err
-	}
-	plan.Logf("creating %d pods for the cache measurement", plan.MemoryPods)
-	pods, err := h.createRunningPods(ctx, ns, "pod", plan.MemoryPods, func(i int) map[string]string {
-		if i < plan.MemoryMatching {
-			return map[string]string{"app": "target"}
-		}
-		return map[string]string{"app": "other"}
-	})
-	if err != nil {
-		return nil, err
-	}
-	plan.Logf("injecting into %d of them", plan.MemoryMatching)
-	if _, _, err := h.Floor(ctx, ns, pods[:plan.MemoryMatching], 50, FloorWindow); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "ejob-bench-")
@@ -268,20 +346,62 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range []struct {
-		into *Memory
-		run  CacheRun
-	}{
-		{&rep.Empty, CacheRun{Namespace: empty}},
-		{&rep.Trimmed, CacheRun{Namespace: ns, Profile: plan.HeapProfile}},
-		{&rep.Untrimmed, CacheRun{Namespace: ns, FullPods: true}},
-	} {
-		if *m.into, err = MeasureCache(ctx, kubeconfig, m.run); err != nil {
+	measure := func(into *Memory, run CacheRun) error {
+		var err error
+		if *into, err = MeasureCache(ctx, kubeconfig, run); err != nil {
+			return err
+		}
+		plan.Logf("memory of a manager caching %d pods (full pods %v): heap in use %d MiB, live heap %d MiB, peak RSS %d MiB, RSS %d MiB, synced in %v, streamed %v",
+			into.Pods, run.FullPods, into.HeapInuse>>20, into.HeapAlloc>>20, into.PeakRSS>>20, into.RSS>>20,
+			into.Synced.Round(time.Millisecond), into.StreamedPods)
+		return nil
+	}
+	if err := measure(&rep.Empty, CacheRun{Namespace: empty}); err != nil {
+		return nil, err
+	}
+	isMatching := func(i int) bool { return i%matchingShare == 0 }
+	created := 0
+	for k, n := range plan.MemoryPods {
+		if err := checkMemoryFor(n - created); err != nil {
 			return nil, err
 		}
-		plan.Logf("memory of a manager caching %d pods (full pods %v): heap in use %d MiB, live heap %d MiB, peak RSS %d MiB, RSS %d MiB, streamed %v",
-			m.into.Pods, m.run.FullPods, m.into.HeapInuse>>20, m.into.HeapAlloc>>20, m.into.PeakRSS>>20, m.into.RSS>>20,
-			m.into.StreamedPods)
+		plan.Logf("creating pods %d to %d for the cache measurement", created, n-1)
+		start := time.Now()
+		pods, err := h.createPodRange(ctx, ns, "pod", created, n, func(i int) map[string]string {
+			if isMatching(i) {
+				return map[string]string{"app": "target"}
+			}
+			return map[string]string{"app": "other"}
+		})
+		if err != nil {
+			return nil, err
+		}
+		var matching []*corev1.Pod
+		for i, pod := range pods {
+			if isMatching(created + i) {
+				matching = append(matching, pod)
+			}
+		}
+		plan.Logf("injecting into %d of them", len(matching))
+		if _, _, err := h.Floor(ctx, ns, matching, 50, FloorWindow); err != nil {
+			return nil, err
+		}
+		plan.Logf("%d pods created and %d injected in %v", n-created, len(matching), time.Since(start).Round(time.Second))
+		created = n
+		size := MemorySize{Pods: n, Matching: (n + matchingShare - 1) / matchingShare}
+		run := CacheRun{Namespace: ns}
+		if k == len(plan.MemoryPods)-1 {
+			run.Profile = plan.HeapProfile
+		}
+		if err := measure(&size.Trimmed, run); err != nil {
+			return nil, err
+		}
+		rep.Sizes = append(rep.Sizes, size)
+		if k == 0 {
+			if err := measure(&rep.Untrimmed, CacheRun{Namespace: ns, FullPods: true}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if plan.HeapProfile != "" {
 		if rep.Profile, err = topOfProfile(ctx, plan.HeapProfile); err != nil {
@@ -289,6 +409,38 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 		}
 	}
 	return rep, nil
+}
+
+// envtestBytesPerPod is what one more realistic pod costs the machine in this harness:
+// the envtest kube-apiserver held about 8 GB with 40,000 of them, etcd 1.2 GB, and the
+// harness's process (the stand-in's informer) 3.7 GB.
+const envtestBytesPerPod = 320 << 10
+
+// checkMemoryFor refuses to create n more pods when the machine lacks the memory they would
+// take: run out of it, the machine would kill a process of its choosing, not necessarily
+// one of the benchmark's.
+func checkMemoryFor(n int) error {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return nil // not Linux: nothing to check against
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		rest, ok := strings.CutPrefix(line, "MemAvailable:")
+		if !ok {
+			continue
+		}
+		var kb uint64
+		if _, err := fmt.Sscan(rest, &kb); err != nil {
+			return nil
+		}
+		if need := uint64(n) * envtestBytesPerPod; kb<<10 < need {
+			return fmt.Errorf("creating %d more pods takes about %.1f GiB (the envtest kube-apiserver, etcd and the "+
+				"stand-in hold about %d KiB per pod); the machine has %.1f GiB available", n, float64(need)/(1<<30),
+				envtestBytesPerPod>>10, float64(kb)/(1<<20))
+		}
+		return nil
+	}
+	return nil
 }
 
 // topOfProfile returns `go tool pprof -top` of a heap profile: the live bytes by the
