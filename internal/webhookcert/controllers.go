@@ -43,10 +43,10 @@ import (
 )
 
 // SetupWithManager makes the manager's webhook server serve the certificate of the Secret
-// o names, adds the issuer (on the leader) and the loader (on every replica), and returns
-// nothing else: the webhook server's StartedChecker, which completes a TLS handshake, tells
-// when the certificate is served. The manager's cache must be restricted with
-// CacheByObject(o), and its webhook server must be controller-runtime's default one.
+// o names, and adds the issuer (on the leader) and the loader (on every replica). The
+// webhook server's StartedChecker, which completes a TLS handshake, tells when the
+// certificate is served. The manager's cache must be restricted with CacheByObject(o), and
+// its webhook server must be controller-runtime's default one.
 func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	o, err := o.withDefaults()
 	if err != nil {
