@@ -105,11 +105,11 @@ bench-memory: envtest-bins ## Measure only the manager's memory and sync time wi
 		go test ./test/bench -run '^TestBenchMemory$$' -v -timeout 60m
 
 .PHONY: verify
-verify: manifests generate ## Fail when committed generated files (CRD, RBAC, webhook, deepcopy) are stale.
-	@if [ -n "$$(git status --porcelain -- api config)" ]; then \
-		echo "Generated files are stale; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- api config; \
-		git --no-pager diff --stat -- api config; \
+verify: manifests generate build-installer ## Fail when committed generated files (CRD, RBAC, webhook, deepcopy, dist/install.yaml) are stale.
+	@if [ -n "$$(git status --porcelain -- api config dist/install.yaml)" ]; then \
+		echo "Generated files are stale; run 'make manifests generate build-installer' and commit:"; \
+		git status --porcelain -- api config dist/install.yaml; \
+		git --no-pager diff --stat -- api config dist/install.yaml; \
 		exit 1; \
 	fi
 
@@ -179,11 +179,16 @@ docker-buildx: ## Build and push docker image for the manager for cross-platform
 	- $(CONTAINER_TOOL) buildx rm ephemeraljob-operator-builder
 	rm Dockerfile.cross
 
+## build-installer renders through an overlay in a temporary directory under bin/ (kustomize takes
+## relative paths only), so that setting the image edits no file of config/; dist/install.yaml is
+## committed as rendered with the default IMG.
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Generate a consolidated YAML with CRDs and deployment.
-	mkdir -p dist
-	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
-	"$(KUSTOMIZE)" build config/default > dist/install.yaml
+build-installer: manifests generate kustomize ## Render config/default into dist/install.yaml, the one file to `kubectl apply -f` (image: IMG).
+	@mkdir -p dist
+	@tmp="$$(mktemp -d "$(LOCALBIN)/installer.XXXXXX")"; trap 'rm -rf "$$tmp"' EXIT; \
+	printf 'resources:\n- ../../config/default\n' > "$$tmp/kustomization.yaml"; \
+	(cd "$$tmp" && "$(KUSTOMIZE)" edit set image controller=${IMG}); \
+	"$(KUSTOMIZE)" build "$$tmp" > dist/install.yaml
 
 ##@ Deployment
 
@@ -225,7 +230,7 @@ ENVTEST ?= $(LOCALBIN)/setup-envtest
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
 
 ## Tool Versions
-KUSTOMIZE_VERSION ?= v5.7.1
+KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 

@@ -39,7 +39,14 @@ import (
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/webhookcert"
 	// +kubebuilder:scaffold:imports
+)
+
+// The values of --webhook-cert-management.
+const (
+	webhookCertSelf     = "self"
+	webhookCertExternal = "external"
 )
 
 var (
@@ -58,6 +65,8 @@ func main() {
 	var metricsCertPath, metricsCertName, metricsCertKey string
 	var webhookCertPath, webhookCertName, webhookCertKey string
 	var webhookPort int
+	var webhookCertManagement string
+	var webhookCert webhookcert.Options
 	var enableLeaderElection bool
 	var leaderElectionNamespace string
 	var probeAddr string
@@ -85,6 +94,23 @@ func main() {
 	flag.StringVar(&webhookCertName, "webhook-cert-name", "tls.crt", "The name of the webhook certificate file.")
 	flag.StringVar(&webhookCertKey, "webhook-cert-key", "tls.key", "The name of the webhook key file.")
 	flag.IntVar(&webhookPort, "webhook-port", webhook.DefaultPort, "The port the webhook server listens on.")
+	flag.StringVar(&webhookCertManagement, "webhook-cert-management", webhookCertExternal,
+		"Who provides the webhook's serving certificate. 'self': the manager makes a CA and a certificate for "+
+			"<--webhook-service>.<--webhook-namespace>.svc into the Secret --webhook-cert-secret, which must exist "+
+			"(empty at first), writes the CA into the caBundle of --webhook-configuration, renews both 90 days before "+
+			"they expire (the leader writes, every replica serves the Secret's certificate); no cert-manager needed "+
+			"(config/default). 'external': the certificate is read from --webhook-cert-path, and whoever issues it "+
+			"injects the caBundle (config/cert-manager).")
+	flag.StringVar(&webhookCert.SecretName, "webhook-cert-secret", webhookcert.DefaultSecretName,
+		"With --webhook-cert-management=self: the Secret holding the CA and the webhook's certificate.")
+	flag.StringVar(&webhookCert.ServiceName, "webhook-service", webhookcert.DefaultServiceName,
+		"With --webhook-cert-management=self: the Service the API server calls the webhook through.")
+	flag.StringVar(&webhookCert.WebhookConfigurationName, "webhook-configuration",
+		webhookcert.DefaultWebhookConfigurationName,
+		"With --webhook-cert-management=self: the ValidatingWebhookConfiguration whose caBundle the manager writes.")
+	flag.StringVar(&webhookCert.Namespace, "webhook-namespace", "",
+		"With --webhook-cert-management=self: the namespace of the Secret and the Service; empty means the "+
+			"namespace of the pod's service account (set it when running outside a cluster).")
 	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
 		"The directory that contains the metrics server certificate.")
 	flag.StringVar(&metricsCertName, "metrics-cert-name", "tls.crt", "The name of the metrics server certificate file.")
@@ -137,6 +163,20 @@ func main() {
 	webhookServerOptions := webhook.Options{
 		TLSOpts: webhookTLSOpts,
 		Port:    webhookPort,
+	}
+
+	switch webhookCertManagement {
+	case webhookCertExternal:
+	case webhookCertSelf:
+		if len(webhookCertPath) > 0 {
+			setupLog.Error(errors.New("--webhook-cert-path is read with --webhook-cert-management=external only: "+
+				"drop one of them"), "invalid flag")
+			os.Exit(1)
+		}
+	default:
+		setupLog.Error(fmt.Errorf("--webhook-cert-management %q is not supported: use self or external",
+			webhookCertManagement), "invalid flag")
+		os.Exit(1)
 	}
 
 	if len(webhookCertPath) > 0 {
@@ -211,6 +251,9 @@ func main() {
 		Recorder:                recorder.Options{Region: region, OutputBytes: recordOutputBytes},
 		StatusWriteInterval:     statusWriteInterval,
 		MaxConcurrentReconciles: maxConcurrentReconciles,
+	}
+	if webhookCertManagement == webhookCertSelf {
+		managerOpts.WebhookCert = &webhookCert
 	}
 	if metaStorage == "mysql" {
 		managerOpts.MySQL = &mysqlConfig

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ import (
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/controller"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/leader"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/webhookcert"
 	webhookv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/webhooks/v1alpha1"
 )
 
@@ -62,8 +64,12 @@ func AddToScheme(s *runtime.Scheme) error {
 // Options choose what the manager runs besides the controller.
 type Options struct {
 	// Webhooks serves the validating webhook; the manager's webhook server then needs
-	// a serving certificate.
+	// a serving certificate, from its CertDir unless WebhookCert is set.
 	Webhooks bool
+	// WebhookCert, with Webhooks, makes the manager issue, rotate and serve its webhook's
+	// certificate itself (see webhookcert); an empty Namespace means the pod's. The webhook
+	// server must then be controller-runtime's default one; its CertDir is not read.
+	WebhookCert *webhookcert.Options
 	// MySQL, when set, records jobs and the pods they target in this database.
 	MySQL *recorder.Config
 	// Recorder tunes the MySQL recorder.
@@ -126,6 +132,18 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 			byObject[obj] = o
 		}
 	}
+	var certOpts *webhookcert.Options
+	if opts.Webhooks && opts.WebhookCert != nil {
+		certOpts = new(*opts.WebhookCert)
+		if certOpts.Namespace == "" {
+			ns, err := podNamespace("--webhook-namespace")
+			if err != nil {
+				return nil, fmt.Errorf("the webhook certificate needs the namespace of its Secret and Service: %w", err)
+			}
+			certOpts.Namespace = ns
+		}
+		maps.Copy(byObject, webhookcert.CacheByObject(*certOpts))
+	}
 	mgrOpts.Cache.ByObject = byObject
 
 	reconciler := &controller.EphemeralJobReconciler{StatusWriteInterval: opts.StatusWriteInterval,
@@ -151,6 +169,17 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 	if opts.Webhooks {
 		if err := webhookv1alpha1.SetupEphemeralJobWebhookWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the EphemeralJob webhook: %w", err)
+		}
+	}
+	if certOpts != nil {
+		if err := webhookcert.SetupWithManager(mgr, *certOpts); err != nil {
+			return nil, fmt.Errorf("setting up the webhook certificate: %w", err)
+		}
+	}
+	if opts.Webhooks {
+		// Ready once the webhook completes a TLS handshake: not before it has a certificate.
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, fmt.Errorf("setting up the webhook ready check: %w", err)
 		}
 	}
 	if opts.MySQL != nil {
@@ -192,12 +221,10 @@ func newFence(cfg *rest.Config, o *ctrl.Options, identity string) (*leader.Fence
 	}
 	ns := o.LeaderElectionNamespace
 	if ns == "" {
-		b, err := os.ReadFile(inClusterNamespaceFile)
-		if err != nil {
-			return nil, errors.New("leader election needs the namespace of its lease: " +
-				"set --leader-election-namespace when running outside a cluster")
+		var err error
+		if ns, err = podNamespace("--leader-election-namespace"); err != nil {
+			return nil, fmt.Errorf("leader election needs the namespace of its lease: %w", err)
 		}
-		ns = strings.TrimSpace(string(b))
 	}
 	if identity == "" {
 		host, err := os.Hostname()
@@ -226,3 +253,13 @@ func newFence(cfg *rest.Config, o *ctrl.Options, identity string) (*leader.Fence
 
 // inClusterNamespaceFile holds the namespace of the pod's service account.
 const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// podNamespace returns the namespace of the pod's service account; flag names the flag that
+// sets the namespace outside a cluster.
+func podNamespace(flag string) (string, error) {
+	b, err := os.ReadFile(inClusterNamespaceFile)
+	if err != nil {
+		return "", errors.New("set " + flag + " when running outside a cluster")
+	}
+	return strings.TrimSpace(string(b)), nil
+}

@@ -47,6 +47,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/webhookcert"
 )
 
 const (
@@ -63,6 +64,12 @@ func render(dir string) []*unstructured.Unstructured {
 // renderPath runs `kubectl kustomize` on a directory and splits the result into objects.
 func renderPath(dir string) []*unstructured.Unstructured {
 	GinkgoHelper()
+	return decode(kustomize(dir))
+}
+
+// kustomize runs `kubectl kustomize` on a directory and returns its output.
+func kustomize(dir string) []byte {
+	GinkgoHelper()
 	kubectl := filepath.Join(testutil.AssetsDir(), "kubectl")
 	out, err := exec.Command(kubectl, "kustomize", dir).Output()
 	var exitErr *exec.ExitError
@@ -70,7 +77,12 @@ func renderPath(dir string) []*unstructured.Unstructured {
 		Fail("kubectl kustomize " + dir + ": " + string(exitErr.Stderr))
 	}
 	Expect(err).NotTo(HaveOccurred())
+	return out
+}
 
+// decode splits a stream of YAML documents into objects.
+func decode(out []byte) []*unstructured.Unstructured {
+	GinkgoHelper()
 	var objs []*unstructured.Unstructured
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	for {
@@ -151,20 +163,60 @@ func applyServerSide(objs []*unstructured.Unstructured) {
 	}
 	file := filepath.Join(GinkgoT().TempDir(), "manifests.yaml")
 	Expect(os.WriteFile(file, buf.Bytes(), 0o600)).To(Succeed())
-	cmd := exec.Command(filepath.Join(testutil.AssetsDir(), "kubectl"), "--kubeconfig", kubeconfig,
-		"apply", "--server-side", "--field-manager=deploy-test", "-f", file)
-	out, err := cmd.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "kubectl apply --server-side:\n%s", out)
+	kubectlApply(file, "--server-side", "--field-manager=deploy-test")
 }
 
-var _ = Describe("config/default", Ordered, func() {
+// kubectlApply runs `kubectl apply -f file` with the given flags, as a user would.
+func kubectlApply(file string, flags ...string) {
+	GinkgoHelper()
+	args := append([]string{"--kubeconfig", kubeconfig, "apply", "-f", file}, flags...)
+	out, err := exec.Command(filepath.Join(testutil.AssetsDir(), "kubectl"), args...).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "kubectl apply %v:\n%s", flags, out)
+}
+
+// withoutCertManager returns the objects that are not cert-manager's, which an API server
+// without cert-manager's CRDs refuses.
+func withoutCertManager(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var plain []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetObjectKind().GroupVersionKind().Group != certManager {
+			plain = append(plain, o)
+		}
+	}
+	return plain
+}
+
+// allowed asks the API server whether the manager's ServiceAccount may act on a resource.
+func allowed(ctx context.Context, attrs authorizationv1.ResourceAttributes) bool {
+	GinkgoHelper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               "system:serviceaccount:" + namespace + ":ephemeraljob-operator-controller-manager",
+		ResourceAttributes: &attrs,
+	}}
+	Expect(k8sClient.Create(ctx, sar)).To(Succeed())
+	return sar.Status.Allowed
+}
+
+// installFile is the manifest a user applies: config/default, rendered by `make build-installer`.
+var installFile = filepath.Join(testutil.RepoRoot(), "dist", "install.yaml")
+
+var _ = Describe("dist/install.yaml", Ordered, func() {
 	var objs []*unstructured.Unstructured
 
 	BeforeAll(func() {
-		objs = render("default")
+		data, err := os.ReadFile(installFile)
+		Expect(err).NotTo(HaveOccurred(), "run 'make build-installer'")
+		objs = decode(data)
 	})
 
-	It("holds every part of a deployment", func() {
+	It("is config/default as rendered now", func() {
+		data, err := os.ReadFile(installFile)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(data)).To(Equal(string(kustomize(filepath.Join(testutil.RepoRoot(), "config", "default")))),
+			"dist/install.yaml is stale: run 'make build-installer' and commit it")
+	})
+
+	It("holds every part of a deployment and nothing of cert-manager", func() {
 		kinds := sets.New[string]()
 		for _, o := range objs {
 			kinds.Insert(o.GetKind())
@@ -172,53 +224,49 @@ var _ = Describe("config/default", Ordered, func() {
 				!strings.HasPrefix(o.GetKind(), "Cluster") && o.GetKind() != "ValidatingWebhookConfiguration" {
 				Expect(o.GetNamespace()).To(Equal(namespace), "%s %s", o.GetKind(), o.GetName())
 			}
+			Expect(o.GetObjectKind().GroupVersionKind().Group).NotTo(Equal(certManager), "%s %s", o.GetKind(), o.GetName())
+			for k := range o.GetAnnotations() {
+				Expect(k).NotTo(HavePrefix(certManager), "%s %s", o.GetKind(), o.GetName())
+			}
 		}
 		Expect(sets.List(kinds)).To(ContainElements(
 			"Namespace", "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding",
-			"ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-			"ValidatingWebhookConfiguration", "Certificate", "Issuer", "PodDisruptionBudget"))
+			"ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "Secret",
+			"ValidatingWebhookConfiguration", "PodDisruptionBudget"))
+		Expect(kinds.Has("Certificate")).To(BeFalse())
+		Expect(kinds.Has("Issuer")).To(BeFalse())
 	})
 
-	It("runs the manager safely, with probes, requests, leader election and both certificates", func() {
-		var deploy appsv1.Deployment
-		find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
-		pod := deploy.Spec.Template.Spec
-		Expect(pod.SecurityContext.RunAsNonRoot).To(HaveValue(BeTrue()))
-		Expect(pod.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
-		Expect(pod.ServiceAccountName).To(Equal("ephemeraljob-operator-controller-manager"))
-		Expect(pod.Containers).To(HaveLen(1))
+	It("runs the manager safely, with probes, requests and limits, leader election and its own webhook certificate",
+		func() {
+			var deploy appsv1.Deployment
+			find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
+			pod := deploy.Spec.Template.Spec
+			Expect(pod.SecurityContext.RunAsNonRoot).To(HaveValue(BeTrue()))
+			Expect(pod.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
+			Expect(pod.ServiceAccountName).To(Equal("ephemeraljob-operator-controller-manager"))
+			Expect(pod.Containers).To(HaveLen(1))
 
-		c := pod.Containers[0]
-		Expect(c.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
-		Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
-		Expect(c.SecurityContext.Capabilities.Drop).To(ContainElement(corev1.Capability("ALL")))
-		Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
-		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
-		Expect(c.Resources.Requests).To(HaveKey(corev1.ResourceCPU))
-		Expect(c.Resources.Requests).To(HaveKey(corev1.ResourceMemory))
-		Expect(c.Args).To(ContainElements(
-			"--leader-elect",
-			"--metrics-bind-address=:8443",
-			"--webhook-cert-path=/tmp/k8s-webhook-server/serving-certs",
-			"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"))
-
-		secrets := map[string]string{}
-		for _, v := range pod.Volumes {
-			if v.Secret != nil {
-				secrets[v.Name] = v.Secret.SecretName
+			c := pod.Containers[0]
+			Expect(c.Image).To(Equal("controller:latest"), "dist/install.yaml is rendered with the default IMG")
+			Expect(c.SecurityContext.AllowPrivilegeEscalation).To(HaveValue(BeFalse()))
+			Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(HaveValue(BeTrue()))
+			Expect(c.SecurityContext.Capabilities.Drop).To(ContainElement(corev1.Capability("ALL")))
+			Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
+			Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+			for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				Expect(c.Resources.Requests).To(HaveKey(r))
+				Expect(c.Resources.Limits).To(HaveKey(r))
 			}
-		}
-		Expect(secrets).To(Equal(map[string]string{
-			"webhook-certs": "webhook-server-cert",
-			"metrics-certs": "metrics-server-cert",
-		}))
-		mounts := map[string]string{}
-		for _, m := range c.VolumeMounts {
-			mounts[m.Name] = m.MountPath
-		}
-		Expect(mounts).To(HaveKeyWithValue("webhook-certs", "/tmp/k8s-webhook-server/serving-certs"))
-		Expect(mounts).To(HaveKeyWithValue("metrics-certs", "/tmp/k8s-metrics-server/metrics-certs"))
-	})
+			Expect(c.Args).To(ContainElements("--leader-elect", "--metrics-bind-address=:8443",
+				"--webhook-cert-management=self"))
+			// The certificates are served from memory: no file to mount, none to write.
+			for _, arg := range c.Args {
+				Expect(arg).NotTo(HavePrefix("--webhook-cert-path"))
+				Expect(arg).NotTo(HavePrefix("--metrics-cert-path"))
+			}
+			Expect(pod.Volumes).To(BeEmpty())
+		})
 
 	It("runs two replicas with leader election, rolled one at a time, spread over nodes and kept by a PodDisruptionBudget",
 		func() {
@@ -259,39 +307,38 @@ var _ = Describe("config/default", Ordered, func() {
 			Expect(labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels)).To(BeTrue())
 		})
 
-	It("routes the webhook and metrics Services to the manager, with matching certificates", func() {
-		var deploy appsv1.Deployment
-		find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
-		podLabels := deploy.Spec.Template.Labels
-		ports := sets.New[int32]()
-		for _, p := range deploy.Spec.Template.Spec.Containers[0].Ports {
-			ports.Insert(p.ContainerPort)
-		}
-
-		for _, tc := range []struct{ service, certificate, secret string }{
-			{"ephemeraljob-operator-webhook-service", "ephemeraljob-operator-serving-cert", "webhook-server-cert"},
-			{"ephemeraljob-operator-controller-manager-metrics-service", "ephemeraljob-operator-metrics-certs", "metrics-server-cert"},
-		} {
-			var svc corev1.Service
-			find(objs, "Service", tc.service, &svc)
-			for k, v := range svc.Spec.Selector {
-				Expect(podLabels).To(HaveKeyWithValue(k, v), "Service %s selects the manager's pods", tc.service)
+	It("names the Secret, Service and webhook configuration as the manager's defaults do, and routes the Services",
+		func() {
+			var deploy appsv1.Deployment
+			find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
+			podLabels := deploy.Spec.Template.Labels
+			ports := sets.New[int32]()
+			for _, p := range deploy.Spec.Template.Spec.Containers[0].Ports {
+				ports.Insert(p.ContainerPort)
 			}
+			for _, name := range []string{webhookcert.DefaultServiceName,
+				"ephemeraljob-operator-controller-manager-metrics-service"} {
+				var svc corev1.Service
+				find(objs, "Service", name, &svc)
+				for k, v := range svc.Spec.Selector {
+					Expect(podLabels).To(HaveKeyWithValue(k, v), "Service %s selects the manager's pods", name)
+				}
+			}
+			var webhookSvc corev1.Service
+			find(objs, "Service", webhookcert.DefaultServiceName, &webhookSvc)
+			Expect(webhookSvc.Spec.Ports).To(HaveLen(1))
+			Expect(ports.Has(webhookSvc.Spec.Ports[0].TargetPort.IntVal)).To(BeTrue(),
+				"the webhook Service targets a port the manager serves")
 
-			var cert unstructured.Unstructured
-			find(objs, "Certificate", tc.certificate, &cert)
-			dnsNames, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
-			Expect(dnsNames).To(ContainElement(tc.service + "." + namespace + ".svc"))
-			secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
-			Expect(secretName).To(Equal(tc.secret))
-		}
-
-		var webhookSvc corev1.Service
-		find(objs, "Service", "ephemeraljob-operator-webhook-service", &webhookSvc)
-		Expect(webhookSvc.Spec.Ports).To(HaveLen(1))
-		Expect(ports.Has(webhookSvc.Spec.Ports[0].TargetPort.IntVal)).To(BeTrue(),
-			"the webhook Service targets a port the manager serves")
-	})
+			// The manager updates the Secret, and may not create one: it ships empty.
+			var secret corev1.Secret
+			find(objs, "Secret", webhookcert.DefaultSecretName, &secret)
+			Expect(secret.Namespace).To(Equal(namespace))
+			Expect(secret.Data).To(BeEmpty())
+			Expect(secret.StringData).To(BeEmpty())
+			var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+			find(objs, "ValidatingWebhookConfiguration", webhookcert.DefaultWebhookConfigurationName, &vwc)
+		})
 
 	It("grants no right to read pods' logs and fetches no output", func() {
 		Expect(podLogGrants(objs)).To(BeEmpty())
@@ -302,54 +349,91 @@ var _ = Describe("config/default", Ordered, func() {
 		}
 	})
 
-	It("registers the validating webhook for create and update, failing closed, with cert-manager's CA", func() {
-		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		find(objs, "ValidatingWebhookConfiguration", "ephemeraljob-operator-validating-webhook-configuration", &vwc)
-		Expect(vwc.Annotations).To(HaveKeyWithValue("cert-manager.io/inject-ca-from",
-			namespace+"/ephemeraljob-operator-serving-cert"))
-		Expect(vwc.Webhooks).To(HaveLen(1))
-		wh := vwc.Webhooks[0]
-		Expect(wh.FailurePolicy).To(HaveValue(Equal(admissionregistrationv1.Fail)))
-		Expect(wh.SideEffects).To(HaveValue(Equal(admissionregistrationv1.SideEffectClassNone)))
-		Expect(wh.TimeoutSeconds).To(HaveValue(BeNumerically("<=", 10)))
-		Expect(wh.ClientConfig.Service.Name).To(Equal("ephemeraljob-operator-webhook-service"))
-		Expect(wh.ClientConfig.Service.Namespace).To(Equal(namespace))
-		Expect(wh.Rules).To(HaveLen(1))
-		Expect(wh.Rules[0].Operations).To(ConsistOf(
-			admissionregistrationv1.Create, admissionregistrationv1.Update))
-		Expect(wh.Rules[0].Resources).To(ConsistOf("ephemeraljobs"))
-	})
+	It("registers the validating webhook for create and update, failing closed, its caBundle left to the manager",
+		func() {
+			var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+			find(objs, "ValidatingWebhookConfiguration", webhookcert.DefaultWebhookConfigurationName, &vwc)
+			Expect(vwc.Webhooks).To(HaveLen(1))
+			wh := vwc.Webhooks[0]
+			Expect(wh.ClientConfig.CABundle).To(BeEmpty())
+			Expect(wh.FailurePolicy).To(HaveValue(Equal(admissionregistrationv1.Fail)))
+			Expect(wh.SideEffects).To(HaveValue(Equal(admissionregistrationv1.SideEffectClassNone)))
+			Expect(wh.TimeoutSeconds).To(HaveValue(BeNumerically("<=", 10)))
+			Expect(wh.ClientConfig.Service.Name).To(Equal(webhookcert.DefaultServiceName))
+			Expect(wh.ClientConfig.Service.Namespace).To(Equal(namespace))
+			Expect(wh.Rules).To(HaveLen(1))
+			Expect(wh.Rules[0].Operations).To(ConsistOf(
+				admissionregistrationv1.Create, admissionregistrationv1.Update))
+			Expect(wh.Rules[0].Resources).To(ConsistOf("ephemeraljobs"))
+		})
 
-	It("is accepted by a real kube-apiserver (everything but cert-manager's objects)", func(ctx context.Context) {
-		var plain []*unstructured.Unstructured
-		for _, o := range objs {
-			if o.GetObjectKind().GroupVersionKind().Group != certManager {
-				plain = append(plain, o)
-			}
-		}
-		applyServerSide(plain)
+	It("is accepted in full by a real kube-apiserver, and applied again keeps what the manager wrote",
+		func(ctx context.Context) {
+			kubectlApply(installFile, "--server-side", "--field-manager=deploy-test")
 
-		var crd apiextensionsv1.CustomResourceDefinition
-		Eventually(func(g Gomega) {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "ephemeraljobs.apps.kruise.io"}, &crd)).To(Succeed())
-			established := false
-			for _, c := range crd.Status.Conditions {
-				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-					established = true
+			var crd apiextensionsv1.CustomResourceDefinition
+			Eventually(func(g Gomega) {
+				g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "ephemeraljobs.apps.kruise.io"}, &crd)).To(Succeed())
+				established := false
+				for _, c := range crd.Status.Conditions {
+					if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+						established = true
+					}
 				}
+				g.Expect(established).To(BeTrue(), "the CRD is established")
+			}).Should(Succeed())
+			for _, o := range objs {
+				got := &unstructured.Unstructured{}
+				got.SetGroupVersionKind(o.GroupVersionKind())
+				Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(o), got)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
 			}
-			g.Expect(established).To(BeTrue(), "the CRD is established")
-		}).Should(Succeed())
 
-		var deploy appsv1.Deployment
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "ephemeraljob-operator-controller-manager"},
-			&deploy)).To(Succeed())
-		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "ephemeraljob-operator-validating-webhook-configuration"},
-			&vwc)).To(Succeed())
+			// The manager writes the certificate and the caBundle, under its field manager.
+			secret := &corev1.Secret{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: webhookcert.DefaultSecretName},
+				secret)).To(Succeed())
+			patch := client.MergeFrom(secret.DeepCopy())
+			secret.Data = map[string][]byte{webhookcert.CertKey: []byte("cert"), webhookcert.KeyKey: []byte("key")}
+			Expect(k8sClient.Patch(ctx, secret, patch, client.FieldOwner("ephemeraljob-operator"))).To(Succeed())
+			vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: webhookcert.DefaultWebhookConfigurationName}, vwc)).To(Succeed())
+			vwcPatch := client.MergeFrom(vwc.DeepCopy())
+			vwc.Webhooks[0].ClientConfig.CABundle = []byte("bundle")
+			Expect(k8sClient.Patch(ctx, vwc, vwcPatch, client.FieldOwner("ephemeraljob-operator"))).To(Succeed())
 
-		// Applying the same manifests again changes nothing and conflicts with nothing.
-		applyServerSide(plain)
+			// Applying the same manifests again, as an upgrade does, server-side or not, changes
+			// nothing, conflicts with nothing, and keeps what the manager wrote.
+			kubectlApply(installFile, "--server-side", "--field-manager=deploy-test")
+			kubectlApply(installFile)
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+			Expect(secret.Data).To(HaveKeyWithValue(webhookcert.CertKey, []byte("cert")))
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vwc), vwc)).To(Succeed())
+			Expect(vwc.Webhooks[0].ClientConfig.CABundle).To(Equal([]byte("bundle")))
+		})
+
+	It("lets the manager read and patch its Secret and webhook configuration, and no others", func(ctx context.Context) {
+		// After the spec above applied the RBAC.
+		secret := func(verb, name string) authorizationv1.ResourceAttributes {
+			return authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb, Resource: "secrets", Name: name}
+		}
+		vwc := func(verb, name string) authorizationv1.ResourceAttributes {
+			return authorizationv1.ResourceAttributes{Verb: verb, Group: "admissionregistration.k8s.io",
+				Resource: "validatingwebhookconfigurations", Name: name}
+		}
+		for _, verb := range []string{"get", "list", "watch", "patch"} {
+			Expect(allowed(ctx, secret(verb, webhookcert.DefaultSecretName))).To(BeTrue(), "%s its Secret", verb)
+			Expect(allowed(ctx, vwc(verb, webhookcert.DefaultWebhookConfigurationName))).To(BeTrue(),
+				"%s its webhook configuration", verb)
+			Expect(allowed(ctx, secret(verb, "another"))).To(BeFalse(), "%s another Secret", verb)
+			Expect(allowed(ctx, vwc(verb, "another"))).To(BeFalse(), "%s another webhook configuration", verb)
+		}
+		// list and watch are allowed only with the Secret's name as field selector.
+		Expect(allowed(ctx, secret("list", ""))).To(BeFalse(), "list every Secret of the namespace")
+		Expect(allowed(ctx, secret("create", ""))).To(BeFalse(), "create Secrets")
+		Expect(allowed(ctx, vwc("list", ""))).To(BeFalse(), "list every webhook configuration")
+		otherNamespace := secret("get", webhookcert.DefaultSecretName)
+		otherNamespace.Namespace = "default"
+		Expect(allowed(ctx, otherNamespace)).To(BeFalse(), "get a Secret of that name in another namespace")
 	})
 })
 
@@ -384,13 +468,7 @@ var _ = Describe("config/mysql", func() {
 		// A MySQL outage must not take the webhook out of service.
 		Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz?exclude=mysql"))
 
-		var plain []*unstructured.Unstructured
-		for _, o := range objs {
-			if o.GetObjectKind().GroupVersionKind().Group != certManager {
-				plain = append(plain, o)
-			}
-		}
-		applyServerSide(plain)
+		applyServerSide(objs)
 	})
 })
 
@@ -411,22 +489,74 @@ var _ = Describe("config/components/record-output", func() {
 		Expect(deploy.Spec.Template.Spec.Containers[0].Args).To(ContainElements(
 			"--meta-storage=mysql", "--record-output-bytes=65536"))
 
-		var plain []*unstructured.Unstructured
-		for _, o := range objs {
-			if o.GetObjectKind().GroupVersionKind().Group != certManager {
-				plain = append(plain, o)
+		applyServerSide(objs)
+		// The API server lets the manager's ServiceAccount read pods' logs, and nothing more than before.
+		for verb, want := range map[string]bool{"get": true, "list": false} {
+			Expect(allowed(ctx, authorizationv1.ResourceAttributes{
+				Namespace: "default", Verb: verb, Resource: "pods", Subresource: "log"})).To(Equal(want), "%s pods/log", verb)
+		}
+	})
+})
+
+var _ = Describe("config/cert-manager", func() {
+	It("has cert-manager issue both certificates and inject the CA, and the manager read them", func() {
+		objs := render("cert-manager")
+
+		var deploy appsv1.Deployment
+		find(objs, "Deployment", "ephemeraljob-operator-controller-manager", &deploy)
+		c := deploy.Spec.Template.Spec.Containers[0]
+		Expect(c.Args).To(ContainElements(
+			"--webhook-cert-management=external",
+			"--webhook-cert-path=/tmp/k8s-webhook-server/serving-certs",
+			"--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"))
+		Expect(c.Args).NotTo(ContainElement("--webhook-cert-management=self"))
+		secrets := map[string]string{}
+		for _, v := range deploy.Spec.Template.Spec.Volumes {
+			if v.Secret != nil {
+				secrets[v.Name] = v.Secret.SecretName
 			}
 		}
-		applyServerSide(plain)
-		// The API server lets the manager's ServiceAccount read pods' logs, and nothing more than before.
-		for verb, allowed := range map[string]bool{"get": true, "list": false} {
-			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User: "system:serviceaccount:" + namespace + ":ephemeraljob-operator-controller-manager",
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: "default", Verb: verb, Resource: "pods", Subresource: "log"},
-			}}
-			Expect(k8sClient.Create(ctx, sar)).To(Succeed())
-			Expect(sar.Status.Allowed).To(Equal(allowed), "%s pods/log", verb)
+		Expect(secrets).To(Equal(map[string]string{
+			"webhook-certs": "webhook-server-cert",
+			"metrics-certs": "metrics-server-cert",
+		}))
+		mounts := map[string]string{}
+		for _, m := range c.VolumeMounts {
+			mounts[m.Name] = m.MountPath
 		}
+		Expect(mounts).To(HaveKeyWithValue("webhook-certs", "/tmp/k8s-webhook-server/serving-certs"))
+		Expect(mounts).To(HaveKeyWithValue("metrics-certs", "/tmp/k8s-metrics-server/metrics-certs"))
+
+		for _, tc := range []struct{ service, certificate, secret string }{
+			{webhookcert.DefaultServiceName, "ephemeraljob-operator-serving-cert", "webhook-server-cert"},
+			{"ephemeraljob-operator-controller-manager-metrics-service", "ephemeraljob-operator-metrics-certs",
+				"metrics-server-cert"},
+		} {
+			var cert unstructured.Unstructured
+			find(objs, "Certificate", tc.certificate, &cert)
+			Expect(cert.GetNamespace()).To(Equal(namespace))
+			dnsNames, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+			Expect(dnsNames).To(ContainElement(tc.service + "." + namespace + ".svc"))
+			secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
+			Expect(secretName).To(Equal(tc.secret))
+			issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
+			var iss unstructured.Unstructured
+			find(objs, "Issuer", issuer, &iss)
+			Expect(iss.GetNamespace()).To(Equal(namespace))
+		}
+
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		find(objs, "ValidatingWebhookConfiguration", webhookcert.DefaultWebhookConfigurationName, &vwc)
+		Expect(vwc.Annotations).To(HaveKeyWithValue("cert-manager.io/inject-ca-from",
+			namespace+"/ephemeraljob-operator-serving-cert"))
+
+		// Nothing of the self-managed certificate is left: its Secret, and the Role to write it.
+		for _, o := range objs {
+			Expect(o.GetKind() == "Secret" && o.GetName() == webhookcert.DefaultSecretName).To(BeFalse())
+			Expect(o.GetKind() == "Role" && o.GetName() == "ephemeraljob-operator-manager-role").To(BeFalse())
+			Expect(o.GetKind() == "RoleBinding" && o.GetName() == "ephemeraljob-operator-manager-rolebinding").To(BeFalse())
+		}
+
+		applyServerSide(withoutCertManager(objs))
 	})
 })

@@ -1,0 +1,227 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package webhookcert
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
+)
+
+// SetupWithManager makes the manager's webhook server serve the certificate of the Secret
+// o names, and adds the issuer (on the leader) and the loader (on every replica). The
+// webhook server's StartedChecker, which completes a TLS handshake, tells when the
+// certificate is served. The manager's cache must be restricted with CacheByObject(o), and
+// its webhook server must be controller-runtime's default one.
+func SetupWithManager(mgr ctrl.Manager, o Options) error {
+	o, err := o.withDefaults()
+	if err != nil {
+		return err
+	}
+	server, ok := mgr.GetWebhookServer().(*webhook.DefaultServer)
+	if !ok {
+		return fmt.Errorf("a self-managed webhook certificate needs controller-runtime's default webhook server, not %T",
+			mgr.GetWebhookServer())
+	}
+	l := &loader{client: mgr.GetClient(), key: o.secretKey()}
+	// Read at each handshake: the server starts before the cache, and serves once the loader
+	// has the certificate.
+	server.Options.TLSOpts = append(server.Options.TLSOpts, func(c *tls.Config) { c.GetCertificate = l.getCertificate })
+
+	isSecret := builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		return obj.GetNamespace() == o.Namespace && obj.GetName() == o.SecretName
+	}))
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("webhook-cert-loader").
+		For(&corev1.Secret{}, isSecret).
+		// Every replica serves the webhook, the standby too.
+		WithOptions(controller.Options{NeedLeaderElection: new(false)}).
+		Complete(l)
+	if err != nil {
+		return fmt.Errorf("setting up the webhook certificate loader: %w", err)
+	}
+
+	toSecret := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: o.secretKey()}}
+	})
+	isConfiguration := builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		return obj.GetName() == o.WebhookConfigurationName
+	}))
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("webhook-cert-issuer").
+		For(&corev1.Secret{}, isSecret).
+		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, toSecret, isConfiguration).
+		Complete(&issuer{client: mgr.GetClient(), opts: o, clock: clock.RealClock{}})
+	if err != nil {
+		return fmt.Errorf("setting up the webhook certificate issuer: %w", err)
+	}
+	return nil
+}
+
+// loader holds the serving certificate of the Secret, as its watch last delivered it.
+type loader struct {
+	client client.Reader
+	key    types.NamespacedName
+	cert   atomic.Pointer[tls.Certificate]
+}
+
+// getCertificate is the webhook server's tls.Config.GetCertificate.
+func (l *loader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := l.cert.Load(); c != nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("no serving certificate yet: the leader writes it into the Secret %s", l.key)
+}
+
+// Reconcile takes the Secret's serving certificate when it changed. A Secret gone or emptied
+// leaves the certificate in use: serving it is better than serving none, and the issuer
+// reports the Secret's problem.
+func (l *loader) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	var secret corev1.Secret
+	if err := l.client.Get(ctx, l.key, &secret); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	pair, err := keyPair(secret.Data)
+	if errors.Is(err, errNotIssued) {
+		return reconcile.Result{}, nil
+	}
+	if err != nil {
+		// Nothing but a new version of the Secret changes this.
+		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("the Secret %s: %w", l.key, err))
+	}
+	if cur := l.cert.Load(); cur != nil && bytes.Equal(cur.Certificate[0], pair.Certificate[0]) {
+		return reconcile.Result{}, nil
+	}
+	l.cert.Store(pair)
+	logf.FromContext(ctx).Info("Serving the webhook certificate of the Secret", "notAfter", pair.Leaf.NotAfter)
+	return reconcile.Result{}, nil
+}
+
+// issuer keeps the Secret's CA and serving certificate current and the webhook
+// configuration's caBundle equal to the Secret's bundle, one write per pass. It runs on the
+// leader only, so that one writer makes each CA; the Secret holds all its state, so that a
+// standby that becomes leader goes on where the last one stopped. Its writes carry the
+// resourceVersion they were computed from.
+type issuer struct {
+	client client.Client
+	opts   Options
+	clock  clock.PassiveClock
+}
+
+// The issuer updates only the Secret and the webhook configuration the install creates, by
+// name; list and watch are authorized for a request with a metadata.name field selector,
+// which the cache sends (CacheByObject).
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=webhook-server-cert,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,resourceNames=validating-webhook-configuration,verbs=get;list;watch;patch
+
+// Reconcile takes the next step of decide.
+func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	key := r.opts.secretKey()
+	var secret corev1.Secret
+	if err := r.client.Get(ctx, key, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("the Secret %s, which holds the webhook's certificate, does not exist: "+
+				"create it, empty (dist/install.yaml does); the manager may update it but not create Secrets", key)
+		}
+		return reconcile.Result{}, fmt.Errorf("reading the Secret %s: %w", key, err)
+	}
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := r.client.Get(ctx, types.NamespacedName{Name: r.opts.WebhookConfigurationName}, &vwc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("the ValidatingWebhookConfiguration %s does not exist: apply it "+
+				"(dist/install.yaml holds it), or name yours with --webhook-configuration", r.opts.WebhookConfigurationName)
+		}
+		return reconcile.Result{}, fmt.Errorf("reading the ValidatingWebhookConfiguration %s: %w",
+			r.opts.WebhookConfigurationName, err)
+	}
+	bundles := make([][]byte, 0, len(vwc.Webhooks))
+	for _, w := range vwc.Webhooks {
+		bundles = append(bundles, w.ClientConfig.CABundle)
+	}
+
+	now := r.clock.Now()
+	p := decide(now, secret.Data, bundles, r.opts)
+	if p.step == stepNone {
+		return reconcile.Result{RequeueAfter: p.renewAfter}, nil
+	}
+	logf.FromContext(ctx).Info("Rotating the webhook certificate", "step", p.step.String())
+	switch p.step {
+	case stepNewCA:
+		ca, err := newCA(now, r.opts)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, r.patchSecret(ctx, &secret, map[string][]byte{
+			CABundleKey: bundleWithNewCA(now, ca, secret.Data[CABundleKey]),
+			CAKeyKey:    ca.KeyPEM,
+		})
+	case stepInjectCABundle:
+		patch := client.MergeFromWithOptions(vwc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		for i := range vwc.Webhooks {
+			vwc.Webhooks[i].ClientConfig.CABundle = secret.Data[CABundleKey]
+		}
+		if err := r.client.Patch(ctx, &vwc, patch, client.FieldOwner(appsv1alpha1.FieldManager)); err != nil {
+			return reconcile.Result{}, fmt.Errorf("writing the caBundle of the ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
+		}
+		return reconcile.Result{}, nil
+	default: // stepNewCert
+		ca, err := signingCAArtifacts(secret.Data)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		cert, certKey, err := newServingCert(now, ca, r.opts)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, r.patchSecret(ctx, &secret, map[string][]byte{CertKey: cert, KeyKey: certKey})
+	}
+}
+
+// patchSecret writes data into the Secret, if it has not changed since it was read.
+func (r *issuer) patchSecret(ctx context.Context, secret *corev1.Secret, data map[string][]byte) error {
+	patch := client.MergeFromWithOptions(secret.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	if secret.Data == nil {
+		secret.Data = map[string][]byte{}
+	}
+	for k, v := range data {
+		secret.Data[k] = v
+	}
+	if err := r.client.Patch(ctx, secret, patch, client.FieldOwner(appsv1alpha1.FieldManager)); err != nil {
+		return fmt.Errorf("writing the Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+	}
+	return nil
+}
