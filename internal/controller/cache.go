@@ -46,9 +46,10 @@ import (
 // keeping some of them in place would leave the rest of their memory spans unusable; the
 // kept parts are allocated together instead. Strings that repeat across pods
 // (namespace, label keys and values, container names, phase, host IP) and whole label
-// sets and container lists that repeat (the pods of one ReplicaSet) are shared between the
-// cached pods. Readers of the cache already must not modify what it returns without a
-// copy; with the sharing, such a modification would reach other pods too.
+// sets and container lists that repeat (the pods of one ReplicaSet, a target's resources
+// included) are shared between the cached pods. Readers of the cache already must not
+// modify what it returns without a copy; with the sharing, such a modification would
+// reach other pods too.
 //
 // Injection stays correct with a trimmed pod: the ephemeralcontainers subresource takes
 // only spec.ephemeralContainers from the body and keeps everything else from the stored
@@ -218,8 +219,9 @@ func (in *interner) labelSet(labels map[string]string) map[string]string {
 }
 
 // containerList keeps each container's name and restart policy, and the resources of
-// the containers in targets. Lists without resources are shared by every pod with the
-// same names and policies.
+// the containers in targets. A list is shared by every pod with the same names, policies
+// and targets' resources: the pods of one ReplicaSet share it whether or not a job
+// targets them.
 func (in *interner) containerList(cs []corev1.Container, targets map[string]bool) []corev1.Container {
 	if len(cs) == 0 {
 		return nil
@@ -227,21 +229,34 @@ func (in *interner) containerList(cs []corev1.Container, targets map[string]bool
 	shareable := true
 	var b strings.Builder
 	for i := range cs {
-		if targets[cs[i].Name] {
-			shareable = false
-			break
-		}
+		// A NUL cannot occur in a container name or a restart policy; a target's resources
+		// come with the length of their serialization, which may hold any byte. That
+		// serialization is protobuf, canonical: its generated code writes map entries in
+		// key order and each quantity as its canonical string. Resources that serialize
+		// alike read alike in every way a reader reads them (value, string, JSON); decoded
+		// from the API server, which derives a quantity's format from that string, they
+		// are equal field by field.
 		b.WriteString(cs[i].Name)
 		b.WriteByte(0)
 		if p := cs[i].RestartPolicy; p != nil {
 			b.WriteString(string(*p))
 		}
 		b.WriteByte(0)
-	}
-	if shareable {
-		if c, ok := in.containers[b.String()]; ok {
-			return c
+		if targets[cs[i].Name] {
+			res, err := cs[i].Resources.Marshal()
+			if err != nil {
+				// Nothing the API server sends fails to serialize; should something, its
+				// list is not shared.
+				shareable = false
+			}
+			b.WriteString(strconv.Itoa(len(res)))
+			b.WriteByte(0)
+			b.Write(res)
 		}
+	}
+	key := b.String()
+	if c, ok := in.containers[key]; ok && shareable {
+		return c
 	}
 	out := make([]corev1.Container, len(cs))
 	for i := range cs {
@@ -254,11 +269,12 @@ func (in *interner) containerList(cs []corev1.Container, targets map[string]bool
 			cs[i].Resources.DeepCopyInto(&out[i].Resources)
 		}
 	}
-	if shareable {
-		if len(in.containers) >= maxInternedContainers {
-			clear(in.containers)
-		}
-		in.containers[b.String()] = out
+	if !shareable {
+		return out
 	}
+	if len(in.containers) >= maxInternedContainers {
+		clear(in.containers)
+	}
+	in.containers[key] = out
 	return out
 }

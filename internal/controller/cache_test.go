@@ -350,6 +350,76 @@ func TestTrimPodSharesRepeatedParts(t *testing.T) {
 	}
 }
 
+// TestTrimPodSharesTargetedContainers checks that pods whose targets keep the same
+// resources (the pods of one ReplicaSet a job ran in) share their container list, and that
+// pods whose targets or resources differ do not.
+func TestTrimPodSharesTargetedContainers(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	labels := map[string]string{"app": "web"}
+	a := trimmed(t, fullPod("a", labels, running))
+	b := trimmed(t, fullPod("b", labels, running))
+	// 0.1 CPU is 100m: the same quantity, written otherwise.
+	respelled := fullPod("respelled", labels, running)
+	respelled.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("0.1")
+	moreCPU := fullPod("more-cpu", labels, running)
+	moreCPU.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("150m")
+	sidecar := fullPod("sidecar", labels, running)
+	sidecar.Spec.EphemeralContainers[0].TargetContainerName = "sidecar"
+	if &a.Spec.Containers[0] != &b.Spec.Containers[0] || &a.Spec.InitContainers[0] != &b.Spec.InitContainers[0] {
+		t.Errorf("pods whose target keeps the same resources do not share their containers")
+	}
+	if got := trimmed(t, respelled); &got.Spec.Containers[0] != &a.Spec.Containers[0] {
+		t.Errorf("resources that differ only in how a quantity is written are not shared")
+	}
+	for name, pod := range map[string]*corev1.Pod{"more CPU": moreCPU, "another target": sidecar} {
+		got := trimmed(t, pod)
+		if &got.Spec.Containers[0] == &a.Spec.Containers[0] {
+			t.Errorf("%s: shares the container list of a pod with other kept resources", name)
+		}
+		for i, c := range got.Spec.Containers {
+			want := corev1.ResourceRequirements{}
+			if c.Name == pod.Spec.EphemeralContainers[0].TargetContainerName {
+				want = pod.Spec.Containers[i].Resources
+			}
+			if !equality.Semantic.DeepEqual(c.Resources, want) {
+				t.Errorf("%s: container %s keeps resources %+v, want %+v", name, c.Name, c.Resources, want)
+			}
+		}
+	}
+}
+
+// TestInjectionLeavesSharedPartsAlone checks that an injection into a cached pod, whose
+// containers are shared with other cached pods, changes none of them: the controller
+// sends a copy.
+func TestInjectionLeavesSharedPartsAlone(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	labels := map[string]string{"app": "web"}
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Container("debug", "app").Obj()
+	pods := []*corev1.Pod{fullPod("a", labels, running), fullPod("b", labels, running)}
+	for _, p := range pods { // as the fake client takes them
+		p.ManagedFields, p.ResourceVersion = nil, ""
+	}
+	w := newWorld(t, job, pods...)
+	stored := w.pods()
+	a, b := trimmed(t, &stored[0]), trimmed(t, &stored[1])
+	a.Annotations = map[string]string{annotationObjectBytes: "1"} // dropped from what is sent
+	if &a.Spec.Containers[0] != &b.Spec.Containers[0] {
+		t.Fatalf("the pods do not share their containers")
+	}
+	wantA, wantB := a.DeepCopy(), b.DeepCopy()
+	ctx, cancel := w.r.writeContext()
+	defer cancel()
+	if err := w.r.inject(ctx, w.getJob(), a, 1); err != nil {
+		t.Fatalf("inject: %v", err)
+	}
+	if got := w.pods()[0].Spec.EphemeralContainers; len(got) != 2 {
+		t.Fatalf("the pod holds %d ephemeral containers after the injection, want 2", len(got))
+	}
+	if !reflect.DeepEqual(a, wantA) || !reflect.DeepEqual(b, wantB) {
+		t.Errorf("the injection modified cached pods: %+v, %+v; want %+v, %+v", a, b, wantA, wantB)
+	}
+}
+
 // TestInternerIsBounded checks that values which stop repeating cannot grow the tables
 // without bound.
 func TestInternerIsBounded(t *testing.T) {
