@@ -45,11 +45,12 @@ import (
 // The copy is compact: a pod decoded from the API server is many small objects, and
 // keeping some of them in place would leave the rest of their memory spans unusable; the
 // kept parts are allocated together instead. Strings that repeat across pods
-// (namespace, label keys and values, container names, phase, host IP) and whole label
-// sets and container lists that repeat (the pods of one ReplicaSet, a target's resources
-// included) are shared between the cached pods. Readers of the cache already must not
-// modify what it returns without a copy; with the sharing, such a modification would
-// reach other pods too.
+// (namespace, label keys and values, container names, phase, host IP, the strings a
+// job's ephemeral containers repeat from pod to pod and their reasons) and whole label
+// sets and container lists that repeat (the pods of one ReplicaSet, a target's
+// resources included) are shared between the cached pods. Readers of the cache already
+// must not modify what it returns without a copy; with the sharing, such a
+// modification would reach other pods too.
 //
 // Injection stays correct with a trimmed pod: the ephemeralcontainers subresource takes
 // only spec.ephemeralContainers from the body and keeps everything else from the stored
@@ -119,7 +120,7 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 		out.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, n)
 		for i := range pod.Spec.EphemeralContainers {
 			c := &pod.Spec.EphemeralContainers[i]
-			c.DeepCopyInto(&out.Spec.EphemeralContainers[i])
+			in.ephemeralContainer(c, &out.Spec.EphemeralContainers[i])
 			targets[c.TargetContainerName] = true
 		}
 	}
@@ -142,10 +143,43 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 			st := &pod.Status.EphemeralContainerStatuses[i]
 			kept := &out.Status.EphemeralContainerStatuses[i]
 			kept.Name = in.str(st.Name)
-			st.State.DeepCopyInto(&kept.State)
+			in.state(&st.State, &kept.State)
 		}
 	}
 	return out
+}
+
+// ephemeralContainer copies c into out whole, with the strings that the containers of
+// one job repeat from pod to pod (names, image, command, environment) shared between
+// pods: the decoder allocated each apart.
+func (in *interner) ephemeralContainer(c, out *corev1.EphemeralContainer) {
+	c.DeepCopyInto(out)
+	out.Name = in.str(out.Name)
+	out.Image = in.str(out.Image)
+	out.TargetContainerName = in.str(out.TargetContainerName)
+	out.ImagePullPolicy = corev1.PullPolicy(in.str(string(out.ImagePullPolicy)))
+	out.TerminationMessagePath = in.str(out.TerminationMessagePath)
+	out.TerminationMessagePolicy = corev1.TerminationMessagePolicy(in.str(string(out.TerminationMessagePolicy)))
+	for _, list := range [][]string{out.Command, out.Args} {
+		for i := range list {
+			list[i] = in.str(list[i])
+		}
+	}
+	for i := range out.Env {
+		out.Env[i].Name = in.str(out.Env[i].Name)
+		out.Env[i].Value = in.str(out.Env[i].Value)
+	}
+}
+
+// state copies st into out, with its reason shared between pods.
+func (in *interner) state(st, out *corev1.ContainerState) {
+	st.DeepCopyInto(out)
+	if w := out.Waiting; w != nil {
+		w.Reason = in.str(w.Reason)
+	}
+	if t := out.Terminated; t != nil {
+		t.Reason = in.str(t.Reason)
+	}
 }
 
 // annotationObjectBytes carries, on a cached pod only, the size of the pod as the API server

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -384,6 +385,46 @@ func TestTrimPodSharesTargetedContainers(t *testing.T) {
 			if !equality.Semantic.DeepEqual(c.Resources, want) {
 				t.Errorf("%s: container %s keeps resources %+v, want %+v", name, c.Name, c.Resources, want)
 			}
+		}
+	}
+}
+
+// decoded returns pod as the informer receives it: decoded from protobuf, each string
+// allocated apart.
+func decoded(t *testing.T, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	data, err := pod.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &corev1.Pod{}
+	if err := out.Unmarshal(data); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestTrimPodSharesTheStringsOfAJobsContainers checks that the ephemeral containers a job
+// put into two pods, and their reasons, share the strings that repeat, not only equal them.
+func TestTrimPodSharesTheStringsOfAJobsContainers(t *testing.T) {
+	labels := map[string]string{"app": "web"}
+	done := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}
+	a := trimmed(t, decoded(t, fullPod("a", labels, done)))
+	b := trimmed(t, decoded(t, fullPod("b", labels, done)))
+	ca, cb := &a.Spec.EphemeralContainers[0], &b.Spec.EphemeralContainers[0]
+	for field, pair := range map[string][2]string{
+		"name":      {ca.Name, cb.Name},
+		"image":     {ca.Image, cb.Image},
+		"command":   {ca.Command[2], cb.Command[2]},
+		"target":    {ca.TargetContainerName, cb.TargetContainerName},
+		"env name":  {ca.Env[1].Name, cb.Env[1].Name},
+		"env value": {ca.Env[1].Value, cb.Env[1].Value},
+		"terminated reason": {a.Status.EphemeralContainerStatuses[0].State.Terminated.Reason,
+			b.Status.EphemeralContainerStatuses[0].State.Terminated.Reason},
+		"message path": {ca.TerminationMessagePath, cb.TerminationMessagePath},
+	} {
+		if pair[0] != pair[1] || unsafe.StringData(pair[0]) != unsafe.StringData(pair[1]) {
+			t.Errorf("%s: %q and %q are not one shared string", field, pair[0], pair[1])
 		}
 	}
 }
