@@ -97,13 +97,16 @@ func newInterner() *interner {
 func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	// The strings of this pod alone share one allocation: apart, each would be a small
+	// object among the decoder's garbage, and keep a memory span of its own in use.
+	own := copiedTogether(pod.Name, string(pod.UID), pod.ResourceVersion, pod.Status.PodIP)
 	out := &corev1.Pod{
 		TypeMeta: pod.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
-			Name:              strings.Clone(pod.Name),
+			Name:              own[0],
 			Namespace:         in.str(pod.Namespace),
-			UID:               types.UID(strings.Clone(string(pod.UID))),
-			ResourceVersion:   strings.Clone(pod.ResourceVersion),
+			UID:               types.UID(own[1]),
+			ResourceVersion:   own[2],
 			CreationTimestamp: pod.CreationTimestamp,
 			DeletionTimestamp: pod.DeletionTimestamp.DeepCopy(),
 			Labels:            in.labelSet(pod.Labels),
@@ -111,7 +114,7 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 		Status: corev1.PodStatus{
 			Phase:  corev1.PodPhase(in.str(string(pod.Status.Phase))),
 			HostIP: in.str(pod.Status.HostIP),
-			PodIP:  strings.Clone(pod.Status.PodIP),
+			PodIP:  own[3],
 		},
 	}
 	var targets map[string]bool
@@ -180,6 +183,25 @@ func (in *interner) state(st, out *corev1.ContainerState) {
 	if t := out.Terminated; t != nil {
 		t.Reason = in.str(t.Reason)
 	}
+}
+
+// copiedTogether returns copies of ss that share one allocation.
+func copiedTogether(ss ...string) []string {
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range ss {
+		b.WriteString(s)
+	}
+	all := b.String()
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i], all = all[:len(s)], all[len(s):]
+	}
+	return out
 }
 
 // annotationObjectBytes carries, on a cached pod only, the size of the pod as the API server

@@ -429,6 +429,27 @@ func TestTrimPodSharesTheStringsOfAJobsContainers(t *testing.T) {
 	}
 }
 
+// TestTrimPodCopiesThePodsOwnStringsTogether checks that the strings of one pod alone
+// are copies, not the decoder's, in one allocation.
+func TestTrimPodCopiesThePodsOwnStringsTogether(t *testing.T) {
+	pod := fullPod("pod-a", map[string]string{"app": "web"})
+	pod.UID = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+	in := decoded(t, pod)
+	got := trimmed(t, in)
+	own := []string{got.Name, string(got.UID), got.ResourceVersion, got.Status.PodIP}
+	for i, s := range own {
+		if s != []string{in.Name, string(in.UID), in.ResourceVersion, in.Status.PodIP}[i] {
+			t.Fatalf("kept %q, want the pod's", s)
+		}
+		if i > 0 && unsafe.Pointer(unsafe.StringData(s)) != unsafe.Add(unsafe.Pointer(unsafe.StringData(own[i-1])), len(own[i-1])) {
+			t.Errorf("%q does not follow %q in one allocation", s, own[i-1])
+		}
+	}
+	if unsafe.StringData(got.Name) == unsafe.StringData(in.Name) {
+		t.Errorf("the name is the decoder's")
+	}
+}
+
 // TestInjectionLeavesSharedPartsAlone checks that an injection into a cached pod, whose
 // containers are shared with other cached pods, changes none of them: the controller
 // sends a copy.
