@@ -45,10 +45,12 @@ import (
 // The copy is compact: a pod decoded from the API server is many small objects, and
 // keeping some of them in place would leave the rest of their memory spans unusable; the
 // kept parts are allocated together instead. Strings that repeat across pods
-// (namespace, label keys and values, container names, phase, host IP) and whole label
-// sets and container lists that repeat (the pods of one ReplicaSet) are shared between the
-// cached pods. Readers of the cache already must not modify what it returns without a
-// copy; with the sharing, such a modification would reach other pods too.
+// (namespace, label keys and values, container names, phase, host IP, the strings a
+// job's ephemeral containers repeat from pod to pod and their reasons) and whole label
+// sets and container lists that repeat (the pods of one ReplicaSet, a target's
+// resources included) are shared between the cached pods. Readers of the cache already
+// must not modify what it returns without a copy; with the sharing, such a
+// modification would reach other pods too.
 //
 // Injection stays correct with a trimmed pod: the ephemeralcontainers subresource takes
 // only spec.ephemeralContainers from the body and keeps everything else from the stored
@@ -95,13 +97,16 @@ func newInterner() *interner {
 func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	// The strings of this pod alone share one allocation: apart, each would be a small
+	// object among the decoder's garbage, and keep a memory span of its own in use.
+	own := copiedTogether(pod.Name, string(pod.UID), pod.ResourceVersion, pod.Status.PodIP)
 	out := &corev1.Pod{
 		TypeMeta: pod.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
-			Name:              strings.Clone(pod.Name),
+			Name:              own[0],
 			Namespace:         in.str(pod.Namespace),
-			UID:               types.UID(strings.Clone(string(pod.UID))),
-			ResourceVersion:   strings.Clone(pod.ResourceVersion),
+			UID:               types.UID(own[1]),
+			ResourceVersion:   own[2],
 			CreationTimestamp: pod.CreationTimestamp,
 			DeletionTimestamp: pod.DeletionTimestamp.DeepCopy(),
 			Labels:            in.labelSet(pod.Labels),
@@ -109,7 +114,7 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 		Status: corev1.PodStatus{
 			Phase:  corev1.PodPhase(in.str(string(pod.Status.Phase))),
 			HostIP: in.str(pod.Status.HostIP),
-			PodIP:  strings.Clone(pod.Status.PodIP),
+			PodIP:  own[3],
 		},
 	}
 	var targets map[string]bool
@@ -118,7 +123,7 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 		out.Spec.EphemeralContainers = make([]corev1.EphemeralContainer, n)
 		for i := range pod.Spec.EphemeralContainers {
 			c := &pod.Spec.EphemeralContainers[i]
-			c.DeepCopyInto(&out.Spec.EphemeralContainers[i])
+			in.ephemeralContainer(c, &out.Spec.EphemeralContainers[i])
 			targets[c.TargetContainerName] = true
 		}
 	}
@@ -141,8 +146,60 @@ func (in *interner) trim(pod *corev1.Pod) *corev1.Pod {
 			st := &pod.Status.EphemeralContainerStatuses[i]
 			kept := &out.Status.EphemeralContainerStatuses[i]
 			kept.Name = in.str(st.Name)
-			st.State.DeepCopyInto(&kept.State)
+			in.state(&st.State, &kept.State)
 		}
+	}
+	return out
+}
+
+// ephemeralContainer copies c into out whole, with the strings that the containers of
+// one job repeat from pod to pod (names, image, command, environment) shared between
+// pods: the decoder allocated each apart.
+func (in *interner) ephemeralContainer(c, out *corev1.EphemeralContainer) {
+	c.DeepCopyInto(out)
+	out.Name = in.str(out.Name)
+	out.Image = in.str(out.Image)
+	out.TargetContainerName = in.str(out.TargetContainerName)
+	out.ImagePullPolicy = corev1.PullPolicy(in.str(string(out.ImagePullPolicy)))
+	out.TerminationMessagePath = in.str(out.TerminationMessagePath)
+	out.TerminationMessagePolicy = corev1.TerminationMessagePolicy(in.str(string(out.TerminationMessagePolicy)))
+	for _, list := range [][]string{out.Command, out.Args} {
+		for i := range list {
+			list[i] = in.str(list[i])
+		}
+	}
+	for i := range out.Env {
+		out.Env[i].Name = in.str(out.Env[i].Name)
+		out.Env[i].Value = in.str(out.Env[i].Value)
+	}
+}
+
+// state copies st into out, with its reason shared between pods.
+func (in *interner) state(st, out *corev1.ContainerState) {
+	st.DeepCopyInto(out)
+	if w := out.Waiting; w != nil {
+		w.Reason = in.str(w.Reason)
+	}
+	if t := out.Terminated; t != nil {
+		t.Reason = in.str(t.Reason)
+	}
+}
+
+// copiedTogether returns copies of ss that share one allocation.
+func copiedTogether(ss ...string) []string {
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, s := range ss {
+		b.WriteString(s)
+	}
+	all := b.String()
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i], all = all[:len(s)], all[len(s):]
 	}
 	return out
 }
@@ -218,8 +275,9 @@ func (in *interner) labelSet(labels map[string]string) map[string]string {
 }
 
 // containerList keeps each container's name and restart policy, and the resources of
-// the containers in targets. Lists without resources are shared by every pod with the
-// same names and policies.
+// the containers in targets. A list is shared by every pod with the same names, policies
+// and targets' resources: the pods of one ReplicaSet share it whether or not a job
+// targets them.
 func (in *interner) containerList(cs []corev1.Container, targets map[string]bool) []corev1.Container {
 	if len(cs) == 0 {
 		return nil
@@ -227,21 +285,34 @@ func (in *interner) containerList(cs []corev1.Container, targets map[string]bool
 	shareable := true
 	var b strings.Builder
 	for i := range cs {
-		if targets[cs[i].Name] {
-			shareable = false
-			break
-		}
+		// A NUL cannot occur in a container name or a restart policy; a target's resources
+		// come with the length of their serialization, which may hold any byte. That
+		// serialization is protobuf, canonical: its generated code writes map entries in
+		// key order and each quantity as its canonical string. Resources that serialize
+		// alike read alike in every way a reader reads them (value, string, JSON); decoded
+		// from the API server, which derives a quantity's format from that string, they
+		// are equal field by field.
 		b.WriteString(cs[i].Name)
 		b.WriteByte(0)
 		if p := cs[i].RestartPolicy; p != nil {
 			b.WriteString(string(*p))
 		}
 		b.WriteByte(0)
-	}
-	if shareable {
-		if c, ok := in.containers[b.String()]; ok {
-			return c
+		if targets[cs[i].Name] {
+			res, err := cs[i].Resources.Marshal()
+			if err != nil {
+				// Nothing the API server sends fails to serialize; should something, its
+				// list is not shared.
+				shareable = false
+			}
+			b.WriteString(strconv.Itoa(len(res)))
+			b.WriteByte(0)
+			b.Write(res)
 		}
+	}
+	key := b.String()
+	if c, ok := in.containers[key]; ok && shareable {
+		return c
 	}
 	out := make([]corev1.Container, len(cs))
 	for i := range cs {
@@ -254,11 +325,12 @@ func (in *interner) containerList(cs []corev1.Container, targets map[string]bool
 			cs[i].Resources.DeepCopyInto(&out[i].Resources)
 		}
 	}
-	if shareable {
-		if len(in.containers) >= maxInternedContainers {
-			clear(in.containers)
-		}
-		in.containers[b.String()] = out
+	if !shareable {
+		return out
 	}
+	if len(in.containers) >= maxInternedContainers {
+		clear(in.containers)
+	}
+	in.containers[key] = out
 	return out
 }

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -347,6 +348,137 @@ func TestTrimPodSharesRepeatedParts(t *testing.T) {
 	}
 	if &a.Spec.Containers[0] == &injected.Spec.Containers[0] || injected.Spec.Containers[0].Resources.Requests == nil {
 		t.Errorf("an injected pod shares the container list without the target's resources")
+	}
+}
+
+// TestTrimPodSharesTargetedContainers checks that pods whose targets keep the same
+// resources (the pods of one ReplicaSet a job ran in) share their container list, and that
+// pods whose targets or resources differ do not.
+func TestTrimPodSharesTargetedContainers(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	labels := map[string]string{"app": "web"}
+	a := trimmed(t, fullPod("a", labels, running))
+	b := trimmed(t, fullPod("b", labels, running))
+	// 0.1 CPU is 100m: the same quantity, written otherwise.
+	respelled := fullPod("respelled", labels, running)
+	respelled.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("0.1")
+	moreCPU := fullPod("more-cpu", labels, running)
+	moreCPU.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("150m")
+	sidecar := fullPod("sidecar", labels, running)
+	sidecar.Spec.EphemeralContainers[0].TargetContainerName = "sidecar"
+	if &a.Spec.Containers[0] != &b.Spec.Containers[0] || &a.Spec.InitContainers[0] != &b.Spec.InitContainers[0] {
+		t.Errorf("pods whose target keeps the same resources do not share their containers")
+	}
+	if got := trimmed(t, respelled); &got.Spec.Containers[0] != &a.Spec.Containers[0] {
+		t.Errorf("resources that differ only in how a quantity is written are not shared")
+	}
+	for name, pod := range map[string]*corev1.Pod{"more CPU": moreCPU, "another target": sidecar} {
+		got := trimmed(t, pod)
+		if &got.Spec.Containers[0] == &a.Spec.Containers[0] {
+			t.Errorf("%s: shares the container list of a pod with other kept resources", name)
+		}
+		for i, c := range got.Spec.Containers {
+			want := corev1.ResourceRequirements{}
+			if c.Name == pod.Spec.EphemeralContainers[0].TargetContainerName {
+				want = pod.Spec.Containers[i].Resources
+			}
+			if !equality.Semantic.DeepEqual(c.Resources, want) {
+				t.Errorf("%s: container %s keeps resources %+v, want %+v", name, c.Name, c.Resources, want)
+			}
+		}
+	}
+}
+
+// decoded returns pod as the informer receives it: decoded from protobuf, each string
+// allocated apart.
+func decoded(t *testing.T, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	data, err := pod.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &corev1.Pod{}
+	if err := out.Unmarshal(data); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestTrimPodSharesTheStringsOfAJobsContainers checks that the ephemeral containers a job
+// put into two pods, and their reasons, share the strings that repeat, not only equal them.
+func TestTrimPodSharesTheStringsOfAJobsContainers(t *testing.T) {
+	labels := map[string]string{"app": "web"}
+	done := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}
+	a := trimmed(t, decoded(t, fullPod("a", labels, done)))
+	b := trimmed(t, decoded(t, fullPod("b", labels, done)))
+	ca, cb := &a.Spec.EphemeralContainers[0], &b.Spec.EphemeralContainers[0]
+	for field, pair := range map[string][2]string{
+		"name":      {ca.Name, cb.Name},
+		"image":     {ca.Image, cb.Image},
+		"command":   {ca.Command[2], cb.Command[2]},
+		"target":    {ca.TargetContainerName, cb.TargetContainerName},
+		"env name":  {ca.Env[1].Name, cb.Env[1].Name},
+		"env value": {ca.Env[1].Value, cb.Env[1].Value},
+		"terminated reason": {a.Status.EphemeralContainerStatuses[0].State.Terminated.Reason,
+			b.Status.EphemeralContainerStatuses[0].State.Terminated.Reason},
+		"message path": {ca.TerminationMessagePath, cb.TerminationMessagePath},
+	} {
+		if pair[0] != pair[1] || unsafe.StringData(pair[0]) != unsafe.StringData(pair[1]) {
+			t.Errorf("%s: %q and %q are not one shared string", field, pair[0], pair[1])
+		}
+	}
+}
+
+// TestTrimPodCopiesThePodsOwnStringsTogether checks that the strings of one pod alone
+// are copies, not the decoder's, in one allocation.
+func TestTrimPodCopiesThePodsOwnStringsTogether(t *testing.T) {
+	pod := fullPod("pod-a", map[string]string{"app": "web"})
+	pod.UID = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+	in := decoded(t, pod)
+	got := trimmed(t, in)
+	own := []string{got.Name, string(got.UID), got.ResourceVersion, got.Status.PodIP}
+	for i, s := range own {
+		if s != []string{in.Name, string(in.UID), in.ResourceVersion, in.Status.PodIP}[i] {
+			t.Fatalf("kept %q, want the pod's", s)
+		}
+		if i > 0 && unsafe.Pointer(unsafe.StringData(s)) != unsafe.Add(unsafe.Pointer(unsafe.StringData(own[i-1])), len(own[i-1])) {
+			t.Errorf("%q does not follow %q in one allocation", s, own[i-1])
+		}
+	}
+	if unsafe.StringData(got.Name) == unsafe.StringData(in.Name) {
+		t.Errorf("the name is the decoder's")
+	}
+}
+
+// TestInjectionLeavesSharedPartsAlone checks that an injection into a cached pod, whose
+// containers are shared with other cached pods, changes none of them: the controller
+// sends a copy.
+func TestInjectionLeavesSharedPartsAlone(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	labels := map[string]string{"app": "web"}
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Container("debug", "app").Obj()
+	pods := []*corev1.Pod{fullPod("a", labels, running), fullPod("b", labels, running)}
+	for _, p := range pods { // as the fake client takes them
+		p.ManagedFields, p.ResourceVersion = nil, ""
+	}
+	w := newWorld(t, job, pods...)
+	stored := w.pods()
+	a, b := trimmed(t, &stored[0]), trimmed(t, &stored[1])
+	a.Annotations = map[string]string{annotationObjectBytes: "1"} // dropped from what is sent
+	if &a.Spec.Containers[0] != &b.Spec.Containers[0] {
+		t.Fatalf("the pods do not share their containers")
+	}
+	wantA, wantB := a.DeepCopy(), b.DeepCopy()
+	ctx, cancel := w.r.writeContext()
+	defer cancel()
+	if err := w.r.inject(ctx, w.getJob(), a, 1); err != nil {
+		t.Fatalf("inject: %v", err)
+	}
+	if got := w.pods()[0].Spec.EphemeralContainers; len(got) != 2 {
+		t.Fatalf("the pod holds %d ephemeral containers after the injection, want 2", len(got))
+	}
+	if !reflect.DeepEqual(a, wantA) || !reflect.DeepEqual(b, wantB) {
+		t.Errorf("the injection modified cached pods: %+v, %+v; want %+v, %+v", a, b, wantA, wantB)
 	}
 }
 
