@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # e2e-node.sh runs the end-to-end suite (test/e2enode) on a real single-node cluster:
-# etcd, kube-apiserver, kube-scheduler, kube-controller-manager, containerd, runc and a
-# kubelet, all on loopback under one temporary directory, then tears everything down.
+# etcd, kube-apiserver, kube-scheduler, kube-controller-manager, containerd, runc, a
+# kubelet and kube-proxy, all under one temporary directory, then tears everything down.
+#
+# Networking: pods get addresses of POD_SUBNET on the bridge BRIDGE (CNI bridge plugin);
+# kube-apiserver listens on the node IP (the machine's first global IPv4 address), which
+# pods reach through the bridge's gateway, and the lease endpoint reconciler points the
+# kubernetes Service there; kube-proxy (nftables mode) routes Service ClusterIPs, for pods
+# and for the host, whose kube-apiserver calls webhooks through their Service's ClusterIP.
 #
 # It needs root on Linux with cgroups. It installs Debian's containerd, runc,
-# containernetworking-plugins and busybox-static when they are missing, builds the
-# Kubernetes binaries through the Go module proxy into bin/ (cached after the first run),
-# writes the images the suite's manifests name as OCI image-layout tarballs and imports
-# them into containerd: nothing is pulled from a registry.
+# containernetworking-plugins, nftables and busybox-static when they are missing, builds
+# the Kubernetes binaries through the Go module proxy into bin/ (cached after the first
+# run), writes the images the suite's manifests name as OCI image-layout tarballs and
+# imports them into containerd: nothing is pulled from a registry.
 #
 # Environment:
 #   E2E_NODE_KEEP=1             keep the components' logs (the path is printed at the end)
@@ -23,6 +29,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 BRIDGE=ejobe2e0
 POD_SUBNET=10.244.0.0/24
+SERVICE_SUBNET=10.96.0.0/16
+KUBERNETES_SERVICE_IP=10.96.0.1
 
 log() { echo "e2e-node: $*" >&2; }
 die() { echo "e2e-node: $*" >&2; exit 1; }
@@ -42,6 +50,7 @@ pkgs=()
 command -v containerd >/dev/null 2>&1 || pkgs+=(containerd)
 command -v runc >/dev/null 2>&1 || pkgs+=(runc)
 [ -x /usr/lib/cni/bridge ] || pkgs+=(containernetworking-plugins)
+command -v nft >/dev/null 2>&1 || pkgs+=(nftables)
 [ "$(dpkg-query -W -f='${Status}' busybox-static 2>/dev/null)" = "install ok installed" ] || pkgs+=(busybox-static)
 [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || pkgs+=(mariadb-server)
 [ -x /usr/bin/etcd ] || command -v etcd >/dev/null 2>&1 || pkgs+=(etcd-server)
@@ -64,7 +73,7 @@ mkdir -p "$K8S_BIN"
 for b in kube-apiserver kubectl etcd; do
   [ -e "$K8S_BIN/$b" ] || ln -sf "$ENVTEST_DIR/$b" "$K8S_BIN/$b"
 done
-K8S_VERSION=$K8S_VERSION ENVTEST_BIN_DIR="$K8S_BIN" ENVTEST_EXTRA_BINS="kubelet kube-scheduler kube-controller-manager" \
+K8S_VERSION=$K8S_VERSION ENVTEST_BIN_DIR="$K8S_BIN" ENVTEST_EXTRA_BINS="kubelet kube-scheduler kube-controller-manager kube-proxy" \
   "$ROOT/hack/envtest-bins.sh" >/dev/null
 KUBECTL="$K8S_BIN/kubectl"
 
@@ -129,8 +138,17 @@ clean_iptables() {
     done
   done
 }
-# The kubelet tunes these sysctls; the teardown puts them back.
-SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+# kube-proxy keeps its rules in nftables tables of its own.
+NFT_TABLES=("ip kube-proxy" "ip6 kube-proxy")
+declare -A NFT_BEFORE=()
+for t in "${NFT_TABLES[@]}"; do
+  # shellcheck disable=SC2086
+  nft list table $t >/dev/null 2>&1 && NFT_BEFORE[$t]=1
+done
+# The kubelet and kube-proxy tune these sysctls, the script sets bridge-nf-call-iptables;
+# the teardown puts them back.
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes
+  net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max)
 declare -A SYSCTL_BEFORE=()
 for s in "${SYSCTLS[@]}"; do SYSCTL_BEFORE[$s]="$(sysctl -n "$s" 2>/dev/null || true)"; done
 
@@ -219,6 +237,10 @@ teardown() {
   done
   if [ "$BRIDGE_BEFORE" = 0 ] && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
   clean_iptables
+  for t in "${NFT_TABLES[@]}"; do
+    # shellcheck disable=SC2086
+    [ -z "${NFT_BEFORE[$t]:-}" ] && nft list table $t >/dev/null 2>&1 && nft delete table $t
+  done
   for s in "${SYSCTLS[@]}"; do
     [ -n "${SYSCTL_BEFORE[$s]}" ] && sysctl -q -w "$s=${SYSCTL_BEFORE[$s]}" >/dev/null 2>&1
   done
@@ -271,8 +293,10 @@ NODE_IP="$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]
 [ -n "$NODE_IP" ] || die "the machine has no global IPv4 address to use as the node IP"
 NODE="$(hostname | tr '[:upper:]' '[:lower:]')"
 if ! getent ahostsv4 "$NODE" 2>/dev/null | awk '{print $1}' | grep -q '^127\.'; then NODE=localhost; fi
-read -r ETCD_PORT ETCD_PEER_PORT API_PORT KUBELET_PORT KUBELET_HEALTHZ_PORT <<<"$("$NODETOOL" ports 5)"
-SERVER="https://127.0.0.1:$API_PORT"
+read -r ETCD_PORT ETCD_PEER_PORT API_PORT KUBELET_PORT KUBELET_HEALTHZ_PORT PROXY_HEALTHZ_PORT PROXY_METRICS_PORT \
+  <<<"$("$NODETOOL" ports 7)"
+# The API server listens on the node IP: pods reach it there, through the kubernetes Service.
+SERVER="https://$NODE_IP:$API_PORT"
 PKI="$R/pki"
 "$NODETOOL" pki "$PKI" "$SERVER" "$NODE" "$NODE_IP"
 ADMIN="$PKI/admin.kubeconfig"
@@ -298,11 +322,11 @@ run_bg etcd "$K8S_BIN/etcd" --name e2e-node --data-dir "$R/etcd" \
 wait_for etcd 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
 run_bg kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --secure-port "$API_PORT" --advertise-address 127.0.0.1 --endpoint-reconciler-type none \
+  --bind-address "$NODE_IP" --secure-port "$API_PORT" --advertise-address "$NODE_IP" \
   --cert-dir "$R/apiserver" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
   --client-ca-file "$PKI/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
   --service-account-issuer https://kubernetes.default.svc.cluster.local --service-account-key-file "$PKI/sa.pub" \
-  --service-account-signing-key-file "$PKI/sa.key" --service-cluster-ip-range 10.96.0.0/16 --allow-privileged \
+  --service-account-signing-key-file "$PKI/sa.key" --service-cluster-ip-range "$SERVICE_SUBNET" --allow-privileged \
   --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
   --kubelet-preferred-address-types Hostname,InternalIP
 wait_for kube-apiserver 90 kube-apiserver k get --raw /readyz
@@ -400,6 +424,32 @@ run_bg kubelet "$K8S_BIN/kubelet" --config "$R/kubelet-config.yaml" --kubeconfig
   --root-dir "$R/kubelet" --cert-dir "$R/kubelet-pki" --hostname-override "$NODE" --node-ip "$NODE_IP" --v 2
 wait_for "node $NODE to register" 120 kubelet k get node "$NODE"
 wait_for "node $NODE to be Ready" 120 kubelet k wait --for=condition=Ready "node/$NODE" --timeout=2s
+
+# --- kube-proxy ------------------------------------------------------------------------------------
+# nftables mode, in tables of its own. Bridged traffic between pods passes netfilter
+# (br_netfilter), so that a pod reaching another pod on the bridge through a Service gets
+# the answer translated back. Conntrack and oom_score_adj are left as they are: the
+# machine may not grant CAP_SYS_RESOURCE.
+modprobe br_netfilter 2>/dev/null || true
+sysctl -q -w net.bridge.bridge-nf-call-iptables=1 >/dev/null 2>&1 ||
+  log "cannot set net.bridge.bridge-nf-call-iptables: Services between pods on the bridge may not answer"
+cat >"$R/kube-proxy-config.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
+hostnameOverride: $NODE
+healthzBindAddress: 127.0.0.1:$PROXY_HEALTHZ_PORT
+metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
+clusterCIDR: $POD_SUBNET
+detectLocalMode: ClusterCIDR
+oomScoreAdj: 0
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+log "starting kube-proxy"
+run_bg kube-proxy "$K8S_BIN/kube-proxy" --config "$R/kube-proxy-config.yaml" --v 2
+wait_for "the kubernetes Service's ClusterIP to reach the API server" 60 kube-proxy \
+  curl -sf --max-time 2 --cacert "$PKI/ca.crt" "https://$KUBERNETES_SERVICE_IP/readyz"
 wait_for "the default ServiceAccount" 60 kube-controller-manager k get serviceaccount default -n default
 log "cluster up in $(($(date +%s) - start))s"
 

@@ -166,6 +166,7 @@ func pki(args []string) error {
 		{file: "kubelet", cn: "system:node:" + node, orgs: []string{"system:nodes"}, client: true, kubeconfig: true},
 		{file: "scheduler", cn: "system:kube-scheduler", client: true, kubeconfig: true},
 		{file: "controller-manager", cn: "system:kube-controller-manager", client: true, kubeconfig: true},
+		{file: "kube-proxy", cn: "system:kube-proxy", client: true, kubeconfig: true},
 		{file: "operator", cn: "ephemeraljob-operator", client: true, kubeconfig: true},
 	}
 	for _, id := range ids {
