@@ -12,8 +12,12 @@
 # It needs root on Linux with cgroups. It installs Debian's containerd, runc,
 # containernetworking-plugins, nftables and busybox-static when they are missing, builds
 # the Kubernetes binaries through the Go module proxy into bin/ (cached after the first
-# run), writes the images the suite's manifests name as OCI image-layout tarballs and
-# imports them into containerd: nothing is pulled from a registry.
+# run), writes the images the suite's manifests name as OCI image-layout tarballs, the
+# operator's own with `make image-oci`, and imports them into containerd: nothing is
+# pulled from a registry.
+#
+# The suite runs twice on the same cluster: with the operator as a host process, then
+# deployed as pods (the specs labelled operator-pods); see test/e2enode/suite_test.go.
 #
 # Environment:
 #   E2E_NODE_KEEP=1             keep the components' logs (the path is printed at the end)
@@ -31,6 +35,8 @@ BRIDGE=ejobe2e0
 POD_SUBNET=10.244.0.0/24
 SERVICE_SUBNET=10.96.0.0/16
 KUBERNETES_SERVICE_IP=10.96.0.1
+# The operator's image: pods name it so, `make image-oci` writes it.
+OPERATOR_IMAGE=ephemeraljob-operator:e2e-node
 
 log() { echo "e2e-node: $*" >&2; }
 die() { echo "e2e-node: $*" >&2; exit 1; }
@@ -88,6 +94,8 @@ log "building the operator, the images' programs and the suite"
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/pause" ./test/e2enode/images/pause
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/helloworld" ./test/e2enode/images/helloworld
   go test -c -o "$OUT/e2enode.test" ./test/e2enode
+  # The operator's image, as a user builds it without a container engine.
+  make --no-print-directory image-oci IMG="$OPERATOR_IMAGE" IMAGE_OCI="$OUT/operator-image.tar" >&2
 )
 NODETOOL="$OUT/nodetool"
 
@@ -383,7 +391,7 @@ log "starting containerd, importing images"
 run_bg containerd containerd --config "$R/containerd/config.toml"
 ctr_() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 wait_for containerd 30 containerd ctr --address "$CONTAINERD_SOCK" version
-for img in "$R"/images/*.tar; do
+for img in "$R"/images/*.tar "$OUT/operator-image.tar"; do
   ctr_ images import "$img" >>"$R/logs/images.log" 2>&1 || { cat "$R/logs/images.log" >&2; die "importing $img failed"; }
 done
 
@@ -454,18 +462,33 @@ wait_for "the default ServiceAccount" 60 kube-controller-manager k get serviceac
 log "cluster up in $(($(date +%s) - start))s"
 
 # --- The suite ---------------------------------------------------------------------------------------
-# The suite starts its own MariaDB and the operator (under $R/tmp, so the teardown finds them).
-set +e
-(
-  cd "$ROOT/test/e2enode"
+# The suite runs twice. First with the operator as a host process: the suite starts its
+# own MariaDB and the operator (under $R/tmp, so the teardown finds them). Then with the
+# operator deployed as pods of the image `make image-oci` wrote (the operator-pods specs).
+suite() { # suite MODE: run the suite with the operator run as MODE
   # shellcheck disable=SC2086
-  TMPDIR="$R/tmp" E2E_NODE_KUBECONFIG="$ADMIN" E2E_NODE_OPERATOR_KUBECONFIG="$PKI/operator.kubeconfig" \
-    E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" \
-    E2E_NODE_CA="$PKI/ca.crt" \
-    E2E_NODE_WEBHOOK_CERT="$PKI/webhook.crt" E2E_NODE_WEBHOOK_KEY="$PKI/webhook.key" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
-    "$OUT/e2enode.test" -test.v -test.timeout 20m -ginkgo.v ${E2E_NODE_GINKGO_ARGS:-}
-)
-rc=$?
+  (
+    cd "$ROOT/test/e2enode"
+    TMPDIR="$R/tmp" E2E_NODE_KUBECONFIG="$ADMIN" E2E_NODE_OPERATOR_KUBECONFIG="$PKI/operator.kubeconfig" \
+      E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" \
+      E2E_NODE_CA="$PKI/ca.crt" \
+      E2E_NODE_WEBHOOK_CERT="$PKI/webhook.crt" E2E_NODE_WEBHOOK_KEY="$PKI/webhook.key" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
+      E2E_NODE_OPERATOR="$1" E2E_NODE_OPERATOR_IMAGE="$OPERATOR_IMAGE" \
+      "$OUT/e2enode.test" -test.v -test.timeout 20m -ginkgo.v ${E2E_NODE_GINKGO_ARGS:-}
+  )
+}
+set +e
+rc=0
+for mode in process pods; do
+  suite_start=$(date +%s)
+  log "running the suite with the operator as $mode"
+  suite "$mode"
+  mode_rc=$?
+  log "the suite with the operator as $mode took $(($(date +%s) - suite_start))s"
+  if [ $mode_rc != 0 ]; then
+    log "the suite failed with the operator as $mode (exit $mode_rc)"
+    rc=$mode_rc
+  fi
+done
 set -e
-[ $rc = 0 ] || log "the suite failed (exit $rc)"
 exit $rc
