@@ -162,7 +162,7 @@ IMAGE_OCI ?= $(LOCALBIN)/manager-image.tar
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 .PHONY: image-oci
-image-oci: ## Build the manager's image as an OCI archive ($(IMAGE_OCI)) without a container engine; load it with `ctr -n k8s.io images import`.
+image-oci: ## Build the Dockerfile's image without a container engine, as an OCI archive (IMAGE_OCI, default bin/manager-image.tar) for `ctr -n k8s.io images import`; its base is written from scratch, not distroless (see IMAGE_OCI above).
 	@mkdir -p "$(LOCALBIN)/image"
 	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o "$(LOCALBIN)/image/manager" ./cmd
 	go build -o "$(LOCALBIN)/image/nodetool" ./test/e2enode/nodetool

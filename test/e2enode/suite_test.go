@@ -336,3 +336,32 @@ func tail(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+func TestOperatorLabelFilter(t *testing.T) {
+	tests := []struct {
+		filter, mode, want string
+	}{
+		{"", operatorAsProcess, "!operator-pods"},
+		{"", operatorAsPods, "operator-pods"},
+		{"bench", operatorAsProcess, "(bench) && !operator-pods"},
+		{"bench || slow", operatorAsPods, "(bench || slow) && operator-pods"},
+	}
+	for _, tt := range tests {
+		if got := operatorLabelFilter(tt.filter, tt.mode); got != tt.want {
+			t.Errorf("operatorLabelFilter(%q, %q) = %q, want %q", tt.filter, tt.mode, got, tt.want)
+		}
+	}
+}
+
+func TestOperatorMode(t *testing.T) {
+	for env, want := range map[string]string{"": operatorAsProcess, "process": operatorAsProcess, "pods": operatorAsPods} {
+		t.Setenv(envOperator, env)
+		if got, err := operatorMode(); err != nil || got != want {
+			t.Errorf("%s=%q: operatorMode() = %q, %v; want %q", envOperator, env, got, err, want)
+		}
+	}
+	t.Setenv(envOperator, "pod")
+	if got, err := operatorMode(); err == nil {
+		t.Errorf("%s=pod: operatorMode() = %q, want an error", envOperator, got)
+	}
+}
