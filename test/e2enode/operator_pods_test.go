@@ -17,6 +17,8 @@ limitations under the License.
 package e2enode
 
 import (
+	"strings"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -47,6 +49,12 @@ var _ = Describe("The operator deployed as pods", Label(labelOperatorPods), func
 				g.Expect(p.Status.PodIP).NotTo(BeEmpty())
 			}
 		}).Should(Succeed())
+		// The ServiceAccount admission plugin gave each pod a projected token and the CA that
+		// kube-controller-manager publishes: what the in-cluster client reads.
+		for _, p := range pods {
+			Expect(projectedAPIAccess(&p)).To(ConsistOf("serviceAccountToken", "configMap kube-root-ca.crt", "downwardAPI"),
+				"pod %s", p.Name)
+		}
 
 		By("one of them holding the leader election lease")
 		names := []string{pods[0].Name, pods[1].Name}
@@ -100,6 +108,27 @@ var _ = Describe("The operator deployed as pods", Label(labelOperatorPods), func
 		Expect(st.State.Terminated.ExitCode).To(BeZero())
 	})
 })
+
+// projectedAPIAccess lists the sources of the pod's projected kube-api-access volume.
+func projectedAPIAccess(pod *corev1.Pod) []string {
+	var sources []string
+	for _, v := range pod.Spec.Volumes {
+		if !strings.HasPrefix(v.Name, "kube-api-access-") || v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			switch {
+			case s.ServiceAccountToken != nil:
+				sources = append(sources, "serviceAccountToken")
+			case s.ConfigMap != nil:
+				sources = append(sources, "configMap "+s.ConfigMap.Name)
+			case s.DownwardAPI != nil:
+				sources = append(sources, "downwardAPI")
+			}
+		}
+	}
+	return sources
+}
 
 // isReady reports whether the pod's Ready condition is True.
 func isReady(pod *corev1.Pod) bool {
