@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # e2e-node.sh runs the end-to-end suite (test/e2enode) on a real single-node cluster:
-# etcd, kube-apiserver, kube-scheduler, kube-controller-manager, containerd, runc and a
-# kubelet, all on loopback under one temporary directory, then tears everything down.
+# etcd, kube-apiserver, kube-scheduler, kube-controller-manager, containerd, runc, a
+# kubelet and kube-proxy, all under one temporary directory, then tears everything down.
+#
+# Networking: pods get addresses of POD_SUBNET on the bridge BRIDGE (CNI bridge plugin);
+# kube-apiserver listens on the node IP (the machine's first global IPv4 address), which
+# pods reach through the bridge's gateway, and the lease endpoint reconciler points the
+# kubernetes Service there; kube-proxy (nftables mode) routes Service ClusterIPs, for pods
+# and for the host, whose kube-apiserver calls webhooks through their Service's ClusterIP.
 #
 # It needs root on Linux with cgroups. It installs Debian's containerd, runc,
-# containernetworking-plugins and busybox-static when they are missing, builds the
-# Kubernetes binaries through the Go module proxy into bin/ (cached after the first run),
-# writes the images the suite's manifests name as OCI image-layout tarballs and imports
-# them into containerd: nothing is pulled from a registry.
+# containernetworking-plugins, nftables and busybox-static when they are missing, builds
+# the Kubernetes binaries through the Go module proxy into bin/ (cached after the first
+# run), writes the images the suite's manifests name as OCI image-layout tarballs, the
+# operator's own with `make image-oci`, and imports them into containerd: nothing is
+# pulled from a registry.
+#
+# The suite runs twice on the same cluster: with the operator as a host process, then
+# deployed as pods (the specs labelled operator-pods); see test/e2enode/suite_test.go.
 #
 # Environment:
 #   E2E_NODE_KEEP=1             keep the components' logs (the path is printed at the end)
@@ -23,6 +33,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 BRIDGE=ejobe2e0
 POD_SUBNET=10.244.0.0/24
+SERVICE_SUBNET=10.96.0.0/16
+KUBERNETES_SERVICE_IP=10.96.0.1
+# The operator's image: pods name it so, `make image-oci` writes it.
+OPERATOR_IMAGE=ephemeraljob-operator:e2e-node
 
 log() { echo "e2e-node: $*" >&2; }
 die() { echo "e2e-node: $*" >&2; exit 1; }
@@ -42,6 +56,7 @@ pkgs=()
 command -v containerd >/dev/null 2>&1 || pkgs+=(containerd)
 command -v runc >/dev/null 2>&1 || pkgs+=(runc)
 [ -x /usr/lib/cni/bridge ] || pkgs+=(containernetworking-plugins)
+command -v nft >/dev/null 2>&1 || pkgs+=(nftables)
 [ "$(dpkg-query -W -f='${Status}' busybox-static 2>/dev/null)" = "install ok installed" ] || pkgs+=(busybox-static)
 [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || pkgs+=(mariadb-server)
 [ -x /usr/bin/etcd ] || command -v etcd >/dev/null 2>&1 || pkgs+=(etcd-server)
@@ -64,7 +79,7 @@ mkdir -p "$K8S_BIN"
 for b in kube-apiserver kubectl etcd; do
   [ -e "$K8S_BIN/$b" ] || ln -sf "$ENVTEST_DIR/$b" "$K8S_BIN/$b"
 done
-K8S_VERSION=$K8S_VERSION ENVTEST_BIN_DIR="$K8S_BIN" ENVTEST_EXTRA_BINS="kubelet kube-scheduler kube-controller-manager" \
+K8S_VERSION=$K8S_VERSION ENVTEST_BIN_DIR="$K8S_BIN" ENVTEST_EXTRA_BINS="kubelet kube-scheduler kube-controller-manager kube-proxy" \
   "$ROOT/hack/envtest-bins.sh" >/dev/null
 KUBECTL="$K8S_BIN/kubectl"
 
@@ -79,6 +94,8 @@ log "building the operator, the images' programs and the suite"
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/pause" ./test/e2enode/images/pause
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/helloworld" ./test/e2enode/images/helloworld
   go test -c -o "$OUT/e2enode.test" ./test/e2enode
+  # The operator's image, as a user builds it without a container engine.
+  make --no-print-directory image-oci IMG="$OPERATOR_IMAGE" IMAGE_OCI="$OUT/operator-image.tar" >&2
 )
 NODETOOL="$OUT/nodetool"
 
@@ -129,8 +146,17 @@ clean_iptables() {
     done
   done
 }
-# The kubelet tunes these sysctls; the teardown puts them back.
-SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+# kube-proxy keeps its rules in nftables tables of its own.
+NFT_TABLES=("ip kube-proxy" "ip6 kube-proxy")
+declare -A NFT_BEFORE=()
+for t in "${NFT_TABLES[@]}"; do
+  # shellcheck disable=SC2086
+  nft list table $t >/dev/null 2>&1 && NFT_BEFORE[$t]=1
+done
+# The kubelet and kube-proxy tune these sysctls, the script sets bridge-nf-call-iptables;
+# the teardown puts them back.
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes
+  net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max)
 declare -A SYSCTL_BEFORE=()
 for s in "${SYSCTLS[@]}"; do SYSCTL_BEFORE[$s]="$(sysctl -n "$s" 2>/dev/null || true)"; done
 
@@ -219,6 +245,10 @@ teardown() {
   done
   if [ "$BRIDGE_BEFORE" = 0 ] && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
   clean_iptables
+  for t in "${NFT_TABLES[@]}"; do
+    # shellcheck disable=SC2086
+    [ -z "${NFT_BEFORE[$t]:-}" ] && nft list table $t >/dev/null 2>&1 && nft delete table $t
+  done
   for s in "${SYSCTLS[@]}"; do
     [ -n "${SYSCTL_BEFORE[$s]}" ] && sysctl -q -w "$s=${SYSCTL_BEFORE[$s]}" >/dev/null 2>&1
   done
@@ -271,8 +301,10 @@ NODE_IP="$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]
 [ -n "$NODE_IP" ] || die "the machine has no global IPv4 address to use as the node IP"
 NODE="$(hostname | tr '[:upper:]' '[:lower:]')"
 if ! getent ahostsv4 "$NODE" 2>/dev/null | awk '{print $1}' | grep -q '^127\.'; then NODE=localhost; fi
-read -r ETCD_PORT ETCD_PEER_PORT API_PORT KUBELET_PORT KUBELET_HEALTHZ_PORT <<<"$("$NODETOOL" ports 5)"
-SERVER="https://127.0.0.1:$API_PORT"
+read -r ETCD_PORT ETCD_PEER_PORT API_PORT KUBELET_PORT KUBELET_HEALTHZ_PORT PROXY_HEALTHZ_PORT PROXY_METRICS_PORT \
+  <<<"$("$NODETOOL" ports 7)"
+# The API server listens on the node IP: pods reach it there, through the kubernetes Service.
+SERVER="https://$NODE_IP:$API_PORT"
 PKI="$R/pki"
 "$NODETOOL" pki "$PKI" "$SERVER" "$NODE" "$NODE_IP"
 ADMIN="$PKI/admin.kubeconfig"
@@ -298,11 +330,11 @@ run_bg etcd "$K8S_BIN/etcd" --name e2e-node --data-dir "$R/etcd" \
 wait_for etcd 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
 run_bg kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --secure-port "$API_PORT" --advertise-address 127.0.0.1 --endpoint-reconciler-type none \
+  --bind-address "$NODE_IP" --secure-port "$API_PORT" --advertise-address "$NODE_IP" \
   --cert-dir "$R/apiserver" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
   --client-ca-file "$PKI/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
   --service-account-issuer https://kubernetes.default.svc.cluster.local --service-account-key-file "$PKI/sa.pub" \
-  --service-account-signing-key-file "$PKI/sa.key" --service-cluster-ip-range 10.96.0.0/16 --allow-privileged \
+  --service-account-signing-key-file "$PKI/sa.key" --service-cluster-ip-range "$SERVICE_SUBNET" --allow-privileged \
   --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
   --kubelet-preferred-address-types Hostname,InternalIP
 wait_for kube-apiserver 90 kube-apiserver k get --raw /readyz
@@ -359,7 +391,7 @@ log "starting containerd, importing images"
 run_bg containerd containerd --config "$R/containerd/config.toml"
 ctr_() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 wait_for containerd 30 containerd ctr --address "$CONTAINERD_SOCK" version
-for img in "$R"/images/*.tar; do
+for img in "$R"/images/*.tar "$OUT/operator-image.tar"; do
   ctr_ images import "$img" >>"$R/logs/images.log" 2>&1 || { cat "$R/logs/images.log" >&2; die "importing $img failed"; }
 done
 
@@ -400,22 +432,63 @@ run_bg kubelet "$K8S_BIN/kubelet" --config "$R/kubelet-config.yaml" --kubeconfig
   --root-dir "$R/kubelet" --cert-dir "$R/kubelet-pki" --hostname-override "$NODE" --node-ip "$NODE_IP" --v 2
 wait_for "node $NODE to register" 120 kubelet k get node "$NODE"
 wait_for "node $NODE to be Ready" 120 kubelet k wait --for=condition=Ready "node/$NODE" --timeout=2s
+
+# --- kube-proxy ------------------------------------------------------------------------------------
+# nftables mode, in tables of its own. Bridged traffic between pods passes netfilter
+# (br_netfilter), so that a pod reaching another pod on the bridge through a Service gets
+# the answer translated back. Conntrack and oom_score_adj are left as they are: the
+# machine may not grant CAP_SYS_RESOURCE.
+modprobe br_netfilter 2>/dev/null || true
+sysctl -q -w net.bridge.bridge-nf-call-iptables=1 >/dev/null 2>&1 ||
+  log "cannot set net.bridge.bridge-nf-call-iptables: Services between pods on the bridge may not answer"
+cat >"$R/kube-proxy-config.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
+hostnameOverride: $NODE
+healthzBindAddress: 127.0.0.1:$PROXY_HEALTHZ_PORT
+metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
+clusterCIDR: $POD_SUBNET
+detectLocalMode: ClusterCIDR
+oomScoreAdj: 0
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+log "starting kube-proxy"
+run_bg kube-proxy "$K8S_BIN/kube-proxy" --config "$R/kube-proxy-config.yaml" --v 2
+wait_for "the kubernetes Service's ClusterIP to reach the API server" 60 kube-proxy \
+  curl -sf --max-time 2 --cacert "$PKI/ca.crt" "https://$KUBERNETES_SERVICE_IP/readyz"
 wait_for "the default ServiceAccount" 60 kube-controller-manager k get serviceaccount default -n default
 log "cluster up in $(($(date +%s) - start))s"
 
 # --- The suite ---------------------------------------------------------------------------------------
-# The suite starts its own MariaDB and the operator (under $R/tmp, so the teardown finds them).
-set +e
-(
-  cd "$ROOT/test/e2enode"
+# The suite runs twice. First with the operator as a host process: the suite starts its
+# own MariaDB and the operator (under $R/tmp, so the teardown finds them). Then with the
+# operator deployed as pods of the image `make image-oci` wrote (the operator-pods specs).
+suite() { # suite MODE: run the suite with the operator run as MODE
   # shellcheck disable=SC2086
-  TMPDIR="$R/tmp" E2E_NODE_KUBECONFIG="$ADMIN" E2E_NODE_OPERATOR_KUBECONFIG="$PKI/operator.kubeconfig" \
-    E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" \
-    E2E_NODE_CA="$PKI/ca.crt" \
-    E2E_NODE_WEBHOOK_CERT="$PKI/webhook.crt" E2E_NODE_WEBHOOK_KEY="$PKI/webhook.key" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
-    "$OUT/e2enode.test" -test.v -test.timeout 20m -ginkgo.v ${E2E_NODE_GINKGO_ARGS:-}
-)
-rc=$?
+  (
+    cd "$ROOT/test/e2enode"
+    TMPDIR="$R/tmp" E2E_NODE_KUBECONFIG="$ADMIN" E2E_NODE_OPERATOR_KUBECONFIG="$PKI/operator.kubeconfig" \
+      E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" \
+      E2E_NODE_CA="$PKI/ca.crt" \
+      E2E_NODE_WEBHOOK_CERT="$PKI/webhook.crt" E2E_NODE_WEBHOOK_KEY="$PKI/webhook.key" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
+      E2E_NODE_OPERATOR="$1" E2E_NODE_OPERATOR_IMAGE="$OPERATOR_IMAGE" \
+      "$OUT/e2enode.test" -test.v -test.timeout 20m -ginkgo.v ${E2E_NODE_GINKGO_ARGS:-}
+  )
+}
+set +e
+rc=0
+for mode in process pods; do
+  suite_start=$(date +%s)
+  log "running the suite with the operator as $mode"
+  suite "$mode"
+  mode_rc=$?
+  log "the suite with the operator as $mode took $(($(date +%s) - suite_start))s"
+  if [ $mode_rc != 0 ]; then
+    log "the suite failed with the operator as $mode (exit $mode_rc)"
+    rc=$mode_rc
+  fi
+done
 set -e
-[ $rc = 0 ] || log "the suite failed (exit $rc)"
 exit $rc

@@ -50,18 +50,7 @@ var _ = Describe("EphemeralJob on a real kubelet", func() {
 	var ns string
 
 	BeforeEach(func(ctx SpecContext) {
-		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-node-"}}
-		Expect(k8s.Create(ctx, obj)).To(Succeed())
-		ns = obj.Name
-		DeferCleanup(func(ctx SpecContext) {
-			// Pods first with a short grace period: the stand-ins ignore SIGTERM as PID 1.
-			Expect(k8s.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.GracePeriodSeconds(1))).To(Succeed())
-			Expect(k8s.Delete(ctx, obj)).To(Succeed())
-		})
-		// Pods mount their ServiceAccount's token: wait until the controller manager made it.
-		Eventually(func() error {
-			return k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default"}, &corev1.ServiceAccount{})
-		}).Should(Succeed())
+		ns = testNamespace(ctx)
 	})
 
 	It("runs Story 1 twice on the same pods, applied with its Deployments; kubectl ejob results shows the real output", func(ctx SpecContext) {
@@ -419,6 +408,24 @@ func resultRows(out string) map[string]*resultRow {
 	}
 	flush()
 	return rows
+}
+
+// testNamespace creates a namespace for one spec, deleted with its pods when the spec ends.
+func testNamespace(ctx context.Context) string {
+	GinkgoHelper()
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-node-"}}
+	Expect(k8s.Create(ctx, obj)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		// Pods first with a short grace period: the stand-ins ignore SIGTERM as PID 1.
+		Expect(k8s.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(obj.Name), client.GracePeriodSeconds(1))).
+			To(Succeed())
+		Expect(k8s.Delete(ctx, obj)).To(Succeed())
+	})
+	// Pods mount their ServiceAccount's token: wait until the controller manager made it.
+	Eventually(func() error {
+		return k8s.Get(ctx, client.ObjectKey{Namespace: obj.Name, Name: "default"}, &corev1.ServiceAccount{})
+	}).Should(Succeed())
+	return obj.Name
 }
 
 // sample returns the path of a manifest in config/samples.

@@ -19,9 +19,14 @@ limitations under the License.
 // (`make test-e2e-node`) brings the cluster up and points the suite at it through the
 // E2E_NODE_* environment variables; without them the suite is skipped.
 //
-// The suite starts the operator as a separate process built from ./cmd, with its
-// validating webhook registered by URL and its MySQL recorder writing to a private MariaDB,
-// and authorized only by the ClusterRole in config/rbac.
+// The suite runs the operator one of two ways, chosen by E2E_NODE_OPERATOR:
+//   - process (the default): a separate process built from ./cmd, with its validating
+//     webhook registered by URL and its MySQL recorder writing to a private MariaDB, and
+//     authorized only by the ClusterRole in config/rbac; every spec but those labelled
+//     operator-pods runs against it.
+//   - pods: a Deployment of the operator's image rendered from config/ (see
+//     deployed_operator_test.go), its webhook called through its Service; only the specs
+//     labelled operator-pods run against it.
 package e2enode
 
 import (
@@ -69,8 +74,20 @@ const (
 	envWebhookCert        = "E2E_NODE_WEBHOOK_CERT"
 	envWebhookKey         = "E2E_NODE_WEBHOOK_KEY"
 	envNodeName           = "E2E_NODE_NAME"
-	envLogDir             = "E2E_NODE_LOG_DIR" // where the operator's log goes (default: the temporary directory)
+	envLogDir             = "E2E_NODE_LOG_DIR"        // where the operator's log goes (default: the temporary directory)
+	envOperator           = "E2E_NODE_OPERATOR"       // how the operator runs: process (default) or pods
+	envOperatorImage      = "E2E_NODE_OPERATOR_IMAGE" // the image `make image-oci` wrote and the node holds
 )
+
+// How the suite runs the operator (E2E_NODE_OPERATOR).
+const (
+	operatorAsProcess = "process"
+	operatorAsPods    = "pods"
+)
+
+// labelOperatorPods marks the specs that need the operator deployed as pods; they run
+// only when E2E_NODE_OPERATOR is pods, and the others only when it is not.
+const labelOperatorPods = "operator-pods"
 
 const operatorUser = "ephemeraljob-operator"
 
@@ -82,14 +99,46 @@ var (
 	kubectl string
 	store   *recorder.MySQLStore
 	db      *mariadb.Server
+	// operator is the operator's Deployment when the suite runs it as pods, nil otherwise.
+	operator *deployedOperator
 )
+
+// operatorMode returns E2E_NODE_OPERATOR, process when unset.
+func operatorMode() (string, error) {
+	switch m := os.Getenv(envOperator); m {
+	case "", operatorAsProcess:
+		return operatorAsProcess, nil
+	case operatorAsPods:
+		return m, nil
+	default:
+		return "", fmt.Errorf("%s=%q: want %s or %s", envOperator, m, operatorAsProcess, operatorAsPods)
+	}
+}
+
+// operatorLabelFilter narrows a label filter to the specs the operator's mode can run.
+func operatorLabelFilter(filter, mode string) string {
+	own := "!" + labelOperatorPods
+	if mode == operatorAsPods {
+		own = labelOperatorPods
+	}
+	if filter == "" {
+		return own
+	}
+	return "(" + filter + ") && " + own
+}
 
 func TestE2ENode(t *testing.T) {
 	if os.Getenv(envKubeconfig) == "" {
 		t.Skipf("%s is not set: run `make test-e2e-node` (root on Linux) to run this suite on a real kubelet", envKubeconfig)
 	}
+	mode, err := operatorMode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "EphemeralJob e2e suite on a real node")
+	suiteConfig, reporterConfig := GinkgoConfiguration()
+	suiteConfig.LabelFilter = operatorLabelFilter(suiteConfig.LabelFilter, mode)
+	RunSpecs(t, "EphemeralJob e2e suite on a real node (operator: "+mode+")", suiteConfig, reporterConfig)
 }
 
 func mustEnv(name string) string {
@@ -123,6 +172,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		_, err := kubectlOutput("wait", "--for=condition=Established", "crd/ephemeraljobs.apps.kruise.io", "--timeout=10s")
 		return err
 	}).WithTimeout(time.Minute).Should(Succeed())
+	if mode, _ := operatorMode(); mode == operatorAsPods {
+		By("deploying the operator as pods from config/")
+		operator = deployOperator(ctx, renderOperator(mustEnv(envOperatorImage)))
+		return
+	}
+
 	runKubectl("apply", "-f", filepath.Join(root, "config", "rbac", "role.yaml"))
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "ephemeraljob-e2e-operator"},
@@ -280,4 +335,33 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+func TestOperatorLabelFilter(t *testing.T) {
+	tests := []struct {
+		filter, mode, want string
+	}{
+		{"", operatorAsProcess, "!operator-pods"},
+		{"", operatorAsPods, "operator-pods"},
+		{"bench", operatorAsProcess, "(bench) && !operator-pods"},
+		{"bench || slow", operatorAsPods, "(bench || slow) && operator-pods"},
+	}
+	for _, tt := range tests {
+		if got := operatorLabelFilter(tt.filter, tt.mode); got != tt.want {
+			t.Errorf("operatorLabelFilter(%q, %q) = %q, want %q", tt.filter, tt.mode, got, tt.want)
+		}
+	}
+}
+
+func TestOperatorMode(t *testing.T) {
+	for env, want := range map[string]string{"": operatorAsProcess, "process": operatorAsProcess, "pods": operatorAsPods} {
+		t.Setenv(envOperator, env)
+		if got, err := operatorMode(); err != nil || got != want {
+			t.Errorf("%s=%q: operatorMode() = %q, %v; want %q", envOperator, env, got, err, want)
+		}
+	}
+	t.Setenv(envOperator, "pod")
+	if got, err := operatorMode(); err == nil {
+		t.Errorf("%s=pod: operatorMode() = %q, want an error", envOperator, got)
+	}
 }

@@ -22,8 +22,12 @@ limitations under the License.
 //
 // The image command lays out a root filesystem from host files: -busybox PATH installs
 // busybox at /bin/busybox with a symlink per applet, -add SRC:DST copies a file, -file
-// DST=CONTENT writes one. The image's index.json carries the io.containerd.image.name
-// annotation, so `ctr images import` names the image REF.
+// DST=CONTENT writes one, -ca-certs PATH installs a CA bundle at
+// /etc/ssl/certs/ca-certificates.crt, and -nonroot adds the user and group nonroot (65532)
+// with its home, as distroless images have them, and runs the image as 65532:65532. The
+// image's index.json carries the io.containerd.image.name annotation with REF normalized
+// as the kubelet asks for it (controller:v1 is docker.io/library/controller:v1), so that
+// `ctr -n k8s.io images import` names the image as pods name it.
 package main
 
 import (
@@ -162,6 +166,7 @@ func pki(args []string) error {
 		{file: "kubelet", cn: "system:node:" + node, orgs: []string{"system:nodes"}, client: true, kubeconfig: true},
 		{file: "scheduler", cn: "system:kube-scheduler", client: true, kubeconfig: true},
 		{file: "controller-manager", cn: "system:kube-controller-manager", client: true, kubeconfig: true},
+		{file: "kube-proxy", cn: "system:kube-proxy", client: true, kubeconfig: true},
 		{file: "operator", cn: "ephemeraljob-operator", client: true, kubeconfig: true},
 	}
 	for _, id := range ids {
@@ -276,11 +281,15 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // entry is one file, directory or symlink of the image's layer.
 type entry struct {
-	mode    int64
-	data    []byte
-	link    string
-	typeflg byte
+	mode     int64
+	data     []byte
+	link     string
+	typeflg  byte
+	uid, gid int
 }
+
+// nonrootUID is the user and group distroless images name nonroot.
+const nonrootUID = 65532
 
 func image(args []string) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
@@ -289,6 +298,8 @@ func image(args []string) error {
 	busybox := fs.String("busybox", "", "a static busybox binary to install at /bin/busybox with its applets")
 	entrypoint := fs.String("entrypoint", "", "the entrypoint as a JSON array")
 	cmd := fs.String("cmd", "", "the command as a JSON array")
+	caCerts := fs.String("ca-certs", "", "a CA bundle to install at /etc/ssl/certs/ca-certificates.crt")
+	nonroot := fs.Bool("nonroot", false, "add the user and group nonroot (65532) and run as 65532:65532")
 	var adds, files listFlag
 	fs.Var(&adds, "add", "SRC:DST copies a host file into the image (repeatable)")
 	fs.Var(&files, "file", "DST=CONTENT writes a file into the image (repeatable)")
@@ -304,8 +315,24 @@ func image(args []string) error {
 		entries[d] = entry{typeflg: tar.TypeDir, mode: 0o755}
 	}
 	entries["tmp"] = entry{typeflg: tar.TypeDir, mode: 0o1777}
-	entries["etc/passwd"] = entry{typeflg: tar.TypeReg, mode: 0o644, data: []byte("root:x:0:0:root:/root:/bin/sh\n")}
-	entries["etc/group"] = entry{typeflg: tar.TypeReg, mode: 0o644, data: []byte("root:x:0:\n")}
+	passwd, group, user := "root:x:0:0:root:/root:/bin/sh\n", "root:x:0:\n", ""
+	if *nonroot {
+		passwd += fmt.Sprintf("nonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", nonrootUID, nonrootUID)
+		group += fmt.Sprintf("nonroot:x:%d:\n", nonrootUID)
+		entries["home"] = entry{typeflg: tar.TypeDir, mode: 0o755}
+		entries["home/nonroot"] = entry{typeflg: tar.TypeDir, mode: 0o700, uid: nonrootUID, gid: nonrootUID}
+		user = fmt.Sprintf("%d:%d", nonrootUID, nonrootUID)
+	}
+	entries["etc/passwd"] = entry{typeflg: tar.TypeReg, mode: 0o644, data: []byte(passwd)}
+	entries["etc/group"] = entry{typeflg: tar.TypeReg, mode: 0o644, data: []byte(group)}
+	if *caCerts != "" {
+		data, err := os.ReadFile(*caCerts)
+		if err != nil {
+			return fmt.Errorf("-ca-certs: %w", err)
+		}
+		addParents(entries, "etc/ssl/certs/ca-certificates.crt")
+		entries["etc/ssl/certs/ca-certificates.crt"] = entry{typeflg: tar.TypeReg, mode: 0o644, data: data}
+	}
 	if *busybox != "" {
 		data, err := os.ReadFile(*busybox)
 		if err != nil {
@@ -357,7 +384,34 @@ func image(args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeLayout(*out, *name, layer, ep, cm)
+	ref, err := normalizeRef(*name)
+	if err != nil {
+		return err
+	}
+	return writeLayout(*out, ref, layer, imageConfig{entrypoint: ep, cmd: cm, user: user})
+}
+
+// normalizeRef spells an image reference the way the kubelet asks containerd for it: with
+// a registry (docker.io when the first component names none), library/ for docker.io's
+// one-component names, and the tag latest when there is neither tag nor digest.
+func normalizeRef(ref string) (string, error) {
+	if ref == "" || strings.ContainsAny(ref, " \t\n") || strings.HasSuffix(ref, ":") || strings.HasSuffix(ref, "/") {
+		return "", fmt.Errorf("-name %q is not an image reference", ref)
+	}
+	first, rest, hasSlash := strings.Cut(ref, "/")
+	if !hasSlash || (!strings.ContainsAny(first, ".:") && first != "localhost") {
+		if !hasSlash {
+			ref = "library/" + ref
+		}
+		ref = "docker.io/" + ref
+	} else if first == "docker.io" && !strings.Contains(rest, "/") {
+		ref = "docker.io/library/" + rest
+	}
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	if !strings.Contains(last, ":") && !strings.Contains(last, "@") {
+		ref += ":latest"
+	}
+	return ref, nil
 }
 
 func addParents(entries map[string]entry, dst string) {
@@ -379,7 +433,8 @@ func layerTar(entries map[string]entry) ([]byte, error) {
 	epoch := time.Unix(0, 0)
 	for _, n := range names {
 		e := entries[n]
-		h := &tar.Header{Name: n, Typeflag: e.typeflg, Mode: e.mode, ModTime: epoch, Format: tar.FormatPAX}
+		h := &tar.Header{Name: n, Typeflag: e.typeflg, Mode: e.mode, Uid: e.uid, Gid: e.gid, ModTime: epoch,
+			Format: tar.FormatPAX}
 		switch e.typeflg {
 		case tar.TypeDir:
 			h.Name += "/"
@@ -415,18 +470,28 @@ func digestOf(b []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// imageConfig is what the image's config says about running it.
+type imageConfig struct {
+	entrypoint, cmd []string
+	user            string // "" runs as root
+}
+
 // writeLayout writes the OCI image layout (oci-layout, index.json, blobs) as a tarball.
-func writeLayout(out, name string, layer []byte, entrypoint, cmd []string) error {
+func writeLayout(out, name string, layer []byte, ic imageConfig) error {
+	runConfig := map[string]any{
+		"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		"Entrypoint": ic.entrypoint,
+		"Cmd":        ic.cmd,
+		"WorkingDir": "/",
+	}
+	if ic.user != "" {
+		runConfig["User"] = ic.user
+	}
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
-		"config": map[string]any{
-			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Entrypoint": entrypoint,
-			"Cmd":        cmd,
-			"WorkingDir": "/",
-		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digestOf(layer)}},
+		"config":       runConfig,
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{digestOf(layer)}},
 	})
 	if err != nil {
 		return err
