@@ -131,8 +131,8 @@ func (l *loader) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	return reconcile.Result{}, nil
 }
 
-// issuer keeps the Secret's CA and serving certificate current and the webhook
-// configuration's caBundle equal to the Secret's bundle, one write per pass. It runs on the
+// issuer keeps the Secret's CA and serving certificate current and the Secret's CAs in the
+// webhook configuration's caBundle, one write per pass. It runs on the
 // leader only, so that one writer makes each CA; the Secret holds all its state, so that a
 // standby that becomes leader goes on where the last one stopped. Its writes carry the
 // resourceVersion they were computed from.
@@ -191,8 +191,9 @@ func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		})
 	case stepInjectCABundle:
 		patch := client.MergeFromWithOptions(vwc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		bundle := mergedBundle(now, secret.Data[CABundleKey], bundles)
 		for i := range vwc.Webhooks {
-			vwc.Webhooks[i].ClientConfig.CABundle = secret.Data[CABundleKey]
+			vwc.Webhooks[i].ClientConfig.CABundle = bundle
 		}
 		if err := r.client.Patch(ctx, &vwc, patch, client.FieldOwner(appsv1alpha1.FieldManager)); err != nil {
 			return reconcile.Result{}, fmt.Errorf("writing the caBundle of the ValidatingWebhookConfiguration %s: %w", vwc.Name, err)

@@ -17,9 +17,9 @@ limitations under the License.
 package webhookcert
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"slices"
 	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
@@ -48,7 +48,8 @@ const (
 	// stepNewCA: the signing CA is missing, broken, or expires within the lookahead; put a new
 	// one first in the bundle, keeping the earlier CAs that still hold.
 	stepNewCA
-	// stepInjectCABundle: a webhook of the configuration does not carry the Secret's bundle.
+	// stepInjectCABundle: a webhook of the configuration does not trust every CA of the
+	// Secret's bundle that has not expired.
 	stepInjectCABundle
 	// stepNewCert: the serving certificate is missing, not signed by the signing CA, lacks a
 	// name, or expires within the lookahead.
@@ -87,8 +88,9 @@ func decide(now time.Time, data map[string][]byte, caBundles [][]byte, c Options
 	if !ok || renewDue(now, ca.NotAfter, c.Lookahead) {
 		return plan{step: stepNewCA}
 	}
+	cas := unexpired(now, parseBundle(data[CABundleKey]))
 	for _, b := range caBundles {
-		if !bytes.Equal(b, data[CABundleKey]) {
+		if !includes(b, cas) {
 			return plan{step: stepInjectCABundle}
 		}
 	}
@@ -136,6 +138,28 @@ func servingCert(now time.Time, data map[string][]byte, c Options) (*x509.Certif
 		return nil, false
 	}
 	return certs[0], true
+}
+
+// unexpired returns the certificates that have not expired at now.
+func unexpired(now time.Time, certs []*x509.Certificate) []*x509.Certificate {
+	var valid []*x509.Certificate
+	for _, c := range certs {
+		if now.Before(c.NotAfter) {
+			valid = append(valid, c)
+		}
+	}
+	return valid
+}
+
+// includes says whether the PEM bundle holds every certificate of certs.
+func includes(bundle []byte, certs []*x509.Certificate) bool {
+	held := parseBundle(bundle)
+	for _, c := range certs {
+		if !slices.ContainsFunc(held, c.Equal) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseBundle returns the certificates of a PEM bundle, skipping blocks that are not

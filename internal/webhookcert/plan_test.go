@@ -19,6 +19,7 @@ package webhookcert
 import (
 	"crypto/x509"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -58,6 +59,7 @@ func TestDecide(t *testing.T) {
 	withLocalhost := testOpts
 	withLocalhost.ExtraDNSNames = []string{"localhost"}
 	bundle := [][]byte{current[CABundleKey]}
+	expiredCA := issued(t, t0.Add(-200*time.Hour), t0.Add(-200*time.Hour), testOpts)[CABundleKey]
 
 	for _, tc := range []struct {
 		name    string
@@ -92,6 +94,15 @@ func TestDecide(t *testing.T) {
 			data: current, bundles: bundle, want: plan{step: stepNewCert}},
 		{name: "everything current waits until the serving certificate enters the lookahead", now: t0.Add(time.Hour),
 			data: current, bundles: bundle, want: plan{step: stepNone, renewAfter: 19 * time.Hour}},
+		{name: "a webhook trusting the Secret's CA among other certificates needs nothing", now: t0.Add(time.Hour),
+			data: current, bundles: [][]byte{append(append([]byte(nil), other[CertKey]...), current[CABundleKey]...)},
+			want: plan{step: stepNone, renewAfter: 19 * time.Hour}},
+		{name: "a webhook lacking one of the Secret's CAs gets them", now: t0,
+			data:    with(current, CABundleKey, append(append([]byte(nil), current[CABundleKey]...), other[CABundleKey]...)),
+			bundles: bundle, want: plan{step: stepInjectCABundle}},
+		{name: "an expired CA of the Secret need not be trusted", now: t0.Add(time.Hour),
+			data:    with(current, CABundleKey, append(append([]byte(nil), current[CABundleKey]...), expiredCA...)),
+			bundles: bundle, want: plan{step: stepNone, renewAfter: 19 * time.Hour}},
 		{name: "a configuration without webhooks needs no bundle", now: t0,
 			data: current, bundles: nil, want: plan{step: stepNone, renewAfter: 20 * time.Hour}},
 	} {
@@ -140,6 +151,116 @@ func TestBundleWithNewCAKeepsTheCAsThatHold(t *testing.T) {
 	}
 }
 
+func TestMergedBundle(t *testing.T) {
+	ours := issued(t, t0, t0, testOpts)
+	previous := issued(t, t0.Add(-90*time.Hour), t0.Add(-90*time.Hour), testOpts)
+	expired := issued(t, t0.Add(-200*time.Hour), t0.Add(-200*time.Hour), testOpts)
+	// cert-manager's self-signed issuer puts the serving certificate itself, no CA, into caBundle.
+	foreign := issued(t, t0, t0, testOpts)[CertKey]
+	cat := func(pems ...[]byte) []byte { return slices.Concat(pems...) }
+	names := func(b []byte) []string {
+		var n []string
+		for _, c := range parseBundle(b) {
+			switch {
+			case c.Equal(parseBundle(ours[CABundleKey])[0]):
+				n = append(n, "ours")
+			case c.Equal(parseBundle(previous[CABundleKey])[0]):
+				n = append(n, "previous")
+			case c.Equal(parseBundle(foreign)[0]):
+				n = append(n, "foreign")
+			default:
+				n = append(n, c.Subject.CommonName)
+			}
+		}
+		return n
+	}
+
+	for _, tc := range []struct {
+		name    string
+		secret  []byte
+		bundles [][]byte
+		want    []string
+	}{
+		{name: "the Secret's CAs alone into an empty configuration", secret: cat(ours[CABundleKey], previous[CABundleKey]),
+			bundles: [][]byte{nil}, want: []string{"ours", "previous"}},
+		{name: "what the configuration trusts is kept after the Secret's CAs, once",
+			secret:  ours[CABundleKey],
+			bundles: [][]byte{cat(foreign, previous[CABundleKey]), cat(foreign, ours[CABundleKey])},
+			want:    []string{"ours", "foreign", "previous"}},
+		{name: "expired certificates are dropped, the Secret's and the configuration's",
+			secret:  cat(ours[CABundleKey], expired[CABundleKey]),
+			bundles: [][]byte{cat(expired[CertKey], foreign)}, want: []string{"ours", "foreign"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := names(mergedBundle(t0, tc.secret, tc.bundles)); !slices.Equal(got, tc.want) {
+				t.Errorf("the bundle holds %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("at most maxBundleCerts certificates, the Secret's first", func(t *testing.T) {
+		var many []byte
+		for range maxBundleCerts + 3 {
+			many = append(many, issued(t, t0, t0, testOpts)[CertKey]...)
+		}
+		got := parseBundle(mergedBundle(t0, ours[CABundleKey], [][]byte{many}))
+		if len(got) != maxBundleCerts || !got[0].Equal(parseBundle(ours[CABundleKey])[0]) {
+			t.Errorf("the bundle holds %d certificates, the Secret's CA first: %v; want %d", len(got),
+				got[0].Equal(parseBundle(ours[CABundleKey])[0]), maxBundleCerts)
+		}
+	})
+}
+
+// TestEmptiedSecretKeepsTheServedCertificateTrusted: the Secret emptied by hand while the
+// replicas serve the certificate it held, from memory; the issuer starts over with a new CA,
+// and the certificate still served stays trusted at every step.
+func TestEmptiedSecretKeepsTheServedCertificateTrusted(t *testing.T) {
+	o := testOpts
+	served := issued(t, t0, t0, o)
+	published := served[CABundleKey]
+	data := map[string][]byte{}
+	now := t0.Add(time.Hour)
+	for range 5 {
+		p := decide(now, data, [][]byte{published}, o)
+		switch p.step {
+		case stepNewCA:
+			ca, err := newCA(now, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = map[string][]byte{CABundleKey: ca.CertPEM, CAKeyKey: ca.KeyPEM}
+		case stepInjectCABundle:
+			published = mergedBundle(now, data[CABundleKey], [][]byte{published})
+		case stepNewCert:
+			ca, err := signingCAArtifacts(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cert, key, err := newServingCert(now, ca, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = with(with(data, CertKey, cert), KeyKey, key)
+		}
+		roots := x509.NewCertPool()
+		for _, c := range parseBundle(published) {
+			roots.AddCert(c)
+		}
+		for _, pem := range [][]byte{served[CertKey], data[CertKey]} {
+			if len(pem) == 0 {
+				continue
+			}
+			if _, err := parseBundle(pem)[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: "svc.ns.svc",
+				CurrentTime: now}); err != nil {
+				t.Fatalf("after the step %s, a served certificate is not trusted: %v", p.step, err)
+			}
+		}
+	}
+	if data[CertKey] == nil {
+		t.Error("the issuer issued no serving certificate into the emptied Secret")
+	}
+}
+
 // TestRotationKeepsTheServedCertificateTrusted plays the issuer's steps over three CA
 // lifetimes, with a configuration that takes each write of the bundle at once, and checks at
 // every moment that the certificate the replicas serve (the Secret's) verifies against the
@@ -164,7 +285,7 @@ func TestRotationKeepsTheServedCertificateTrusted(t *testing.T) {
 			data = with(with(data, CABundleKey, bundleWithNewCA(now, ca, data[CABundleKey])), CAKeyKey, ca.KeyPEM)
 			cas[string(ca.CertPEM)] = true
 		case stepInjectCABundle:
-			published = data[CABundleKey]
+			published = mergedBundle(now, data[CABundleKey], [][]byte{published})
 		case stepNewCert:
 			ca, err := signingCAArtifacts(data)
 			if err != nil {

@@ -215,6 +215,47 @@ func bundleWithNewCA(now time.Time, ca *rotator.KeyPairArtifacts, old []byte) []
 	return bundle
 }
 
+// The bounds of the caBundle the issuer writes: the Secret's CAs always, then as many of the
+// certificates the configuration trusted before as fit. A bundle is rewritten only when it
+// lacks one of the Secret's CAs, which happens once a CA lifetime; the bounds keep a bundle
+// that others filled (by hand, or cert-manager's CA injector before an upgrade) from growing
+// with each rewrite.
+const (
+	maxBundleCerts = 10
+	maxBundleBytes = 64 << 10
+)
+
+// mergedBundle returns the caBundle to write into the configuration: the Secret's certificates
+// that have not expired at now, then every certificate of the configuration's bundles that
+// has not expired and is not among them, within the bounds. Keeping what the configuration
+// already trusts keeps trusted the certificates replicas may still serve and the Secret no
+// longer holds: another issuer's, during an upgrade from cert-manager, or the previous CA's
+// after the Secret was emptied or replaced by hand.
+func mergedBundle(now time.Time, secretBundle []byte, caBundles [][]byte) []byte {
+	var bundle []byte
+	kept := 0
+	seen := map[string]bool{}
+	add := func(c *x509.Certificate, bounded bool) {
+		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		if seen[string(c.Raw)] || !now.Before(c.NotAfter) ||
+			bounded && (kept >= maxBundleCerts || len(bundle)+len(block) > maxBundleBytes) {
+			return
+		}
+		seen[string(c.Raw)] = true
+		bundle = append(bundle, block...)
+		kept++
+	}
+	for _, c := range parseBundle(secretBundle) {
+		add(c, false)
+	}
+	for _, b := range caBundles {
+		for _, c := range parseBundle(b) {
+			add(c, true)
+		}
+	}
+	return bundle
+}
+
 // keyPair parses the serving certificate and key of the Secret's data.
 func keyPair(data map[string][]byte) (*tls.Certificate, error) {
 	if len(data[CertKey]) == 0 || len(data[KeyKey]) == 0 {
