@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -140,6 +141,12 @@ type issuer struct {
 	client client.Client
 	opts   Options
 	clock  clock.PassiveClock
+
+	// trustedCA is the signing CA that every webhook of the configuration was last seen to
+	// trust, first seen so at trustedSince. It lives in memory: a new leader waits the
+	// delay again, which costs nothing but time. One worker reads and writes them.
+	trustedCA    []byte
+	trustedSince time.Time
 }
 
 // The issuer updates only the Secret and the webhook configuration the install creates, by
@@ -174,7 +181,7 @@ func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	}
 
 	now := r.clock.Now()
-	p := decide(now, secret.Data, bundles, r.opts)
+	p := decide(now, secret.Data, bundles, r.caTrustedSince(now, secret.Data, bundles), r.opts)
 	if p.step == stepNone {
 		return reconcile.Result{RequeueAfter: p.renewAfter}, nil
 	}
@@ -210,6 +217,25 @@ func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		}
 		return reconcile.Result{}, r.patchSecret(ctx, &secret, map[string][]byte{CertKey: cert, KeyKey: certKey})
 	}
+}
+
+// caTrustedSince returns since when the issuer has seen every caBundle trust the Secret's
+// signing CA, or zero when one does not.
+func (r *issuer) caTrustedSince(now time.Time, data map[string][]byte, caBundles [][]byte) time.Time {
+	cas := parseBundle(data[CABundleKey])
+	if len(cas) == 0 {
+		return time.Time{}
+	}
+	for _, b := range caBundles {
+		if !includes(b, cas[:1]) {
+			r.trustedCA = nil
+			return time.Time{}
+		}
+	}
+	if !bytes.Equal(r.trustedCA, cas[0].Raw) {
+		r.trustedCA, r.trustedSince = cas[0].Raw, now
+	}
+	return r.trustedSince
 }
 
 // patchSecret writes data into the Secret, if it has not changed since it was read.

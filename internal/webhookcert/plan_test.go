@@ -28,7 +28,7 @@ var (
 	t0       = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	testOpts = Options{
 		Namespace: "ns", SecretName: "cert", ServiceName: "svc", WebhookConfigurationName: "vwc",
-		CAValidity: 100 * time.Hour, CertValidity: 30 * time.Hour, Lookahead: 10 * time.Hour,
+		CAValidity: 100 * time.Hour, CertValidity: 30 * time.Hour, Lookahead: 10 * time.Hour, NewCADelay: 2 * time.Hour,
 	}
 )
 
@@ -60,12 +60,24 @@ func TestDecide(t *testing.T) {
 	withLocalhost.ExtraDNSNames = []string{"localhost"}
 	bundle := [][]byte{current[CABundleKey]}
 	expiredCA := issued(t, t0.Add(-200*time.Hour), t0.Add(-200*time.Hour), testOpts)[CABundleKey]
+	// At 91 h, a new CA first in the Secret's bundle, the previous one after it, and the
+	// serving certificate the previous one signed at 80 h, usable until 100 h.
+	rotatedAt := t0.Add(91 * time.Hour)
+	previous := issued(t, t0, t0.Add(80*time.Hour), testOpts)
+	newCA, err := newCA(rotatedAt, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := with(with(previous, CABundleKey, bundleWithNewCA(rotatedAt, newCA, previous[CABundleKey])),
+		CAKeyKey, newCA.KeyPEM)
+	rotatedBundle := [][]byte{rotated[CABundleKey]}
 
 	for _, tc := range []struct {
 		name    string
 		now     time.Time
 		data    map[string][]byte
 		bundles [][]byte
+		since   time.Time // since when the configuration trusts the signing CA
 		opts    Options
 		want    plan
 	}{
@@ -91,7 +103,20 @@ func TestDecide(t *testing.T) {
 		{name: "a serving certificate lacking a wanted name is replaced", now: t0, opts: withLocalhost,
 			data: current, bundles: bundle, want: plan{step: stepNewCert}},
 		{name: "a serving certificate within the lookahead of its expiry is replaced", now: t0.Add(20 * time.Hour),
-			data: current, bundles: bundle, want: plan{step: stepNewCert}},
+			data: current, bundles: bundle, since: t0, want: plan{step: stepNewCert}},
+		{name: "a new CA signs nothing while the configuration has trusted it for less than the delay",
+			now: rotatedAt.Add(30 * time.Minute), data: rotated, bundles: rotatedBundle, since: rotatedAt,
+			want: plan{step: stepNone, renewAfter: 90 * time.Minute}},
+		{name: "a new CA the issuer has just seen trusted waits the whole delay", now: rotatedAt,
+			data: rotated, bundles: rotatedBundle, want: plan{step: stepNone, renewAfter: 2 * time.Hour}},
+		{name: "a new CA signs once the configuration has trusted it for the delay",
+			now: rotatedAt.Add(2 * time.Hour), data: rotated, bundles: rotatedBundle, since: rotatedAt,
+			want: plan{step: stepNewCert}},
+		{name: "a new CA signs at once when no usable certificate is served", now: rotatedAt,
+			data: with(rotated, CertKey, nil), bundles: rotatedBundle, since: rotatedAt, want: plan{step: stepNewCert}},
+		{name: "an expired certificate is no usable one", now: t0.Add(101 * time.Hour),
+			data: with(rotated, CABundleKey, newCA.CertPEM), bundles: [][]byte{newCA.CertPEM}, since: t0.Add(101 * time.Hour),
+			want: plan{step: stepNewCert}},
 		{name: "everything current waits until the serving certificate enters the lookahead", now: t0.Add(time.Hour),
 			data: current, bundles: bundle, want: plan{step: stepNone, renewAfter: 19 * time.Hour}},
 		{name: "a webhook trusting the Secret's CA among other certificates needs nothing", now: t0.Add(time.Hour),
@@ -111,7 +136,7 @@ func TestDecide(t *testing.T) {
 			if tc.opts.Namespace != "" {
 				o = tc.opts
 			}
-			if got := decide(tc.now, tc.data, tc.bundles, o); got != tc.want {
+			if got := decide(tc.now, tc.data, tc.bundles, tc.since, o); got != tc.want {
 				t.Errorf("decide = %v after %s, want %v after %s", got.step, got.renewAfter, tc.want.step, tc.want.renewAfter)
 			}
 		})
@@ -125,7 +150,7 @@ func TestNewServingCertNeverOutlivesItsCA(t *testing.T) {
 		t.Errorf("the serving certificate expires at %s, its CA at %s", leaf.NotAfter, ca.NotAfter)
 	}
 	// decide then renews both with the CA, not the certificate alone, at 90 h.
-	if got := decide(t0.Add(89*time.Hour), data, [][]byte{data[CABundleKey]}, testOpts); got.renewAfter != time.Hour {
+	if got := decide(t0.Add(89*time.Hour), data, [][]byte{data[CABundleKey]}, t0, testOpts); got.renewAfter != time.Hour {
 		t.Errorf("decide = %v after %s, want none after 1h", got.step, got.renewAfter)
 	}
 }
@@ -221,7 +246,7 @@ func TestEmptiedSecretKeepsTheServedCertificateTrusted(t *testing.T) {
 	data := map[string][]byte{}
 	now := t0.Add(time.Hour)
 	for range 5 {
-		p := decide(now, data, [][]byte{published}, o)
+		p := decide(now, data, [][]byte{published}, time.Time{}, o)
 		switch p.step {
 		case stepNewCA:
 			ca, err := newCA(now, o)
@@ -264,15 +289,18 @@ func TestEmptiedSecretKeepsTheServedCertificateTrusted(t *testing.T) {
 // TestRotationKeepsTheServedCertificateTrusted plays the issuer's steps over three CA
 // lifetimes, with a configuration that takes each write of the bundle at once, and checks at
 // every moment that the certificate the replicas serve (the Secret's) verifies against the
-// bundle the API server uses (the configuration's).
+// bundle the API server uses (the configuration's), and that after the first, a CA signs
+// only once the bundle has trusted it for the delay.
 func TestRotationKeepsTheServedCertificateTrusted(t *testing.T) {
 	o := testOpts
 	data := map[string][]byte{}
 	var published []byte
+	publishedAt := map[string]time.Time{} // when each CA entered the published bundle
 	served := map[string]bool{}
 	cas := map[string]bool{}
+	r := &issuer{}
 	for now := t0; now.Before(t0.Add(300 * time.Hour)); {
-		p := decide(now, data, [][]byte{published}, o)
+		p := decide(now, data, [][]byte{published}, r.caTrustedSince(now, data, [][]byte{published}), o)
 		switch p.step {
 		case stepNone:
 			now = now.Add(p.renewAfter)
@@ -286,10 +314,18 @@ func TestRotationKeepsTheServedCertificateTrusted(t *testing.T) {
 			cas[string(ca.CertPEM)] = true
 		case stepInjectCABundle:
 			published = mergedBundle(now, data[CABundleKey], [][]byte{published})
+			for _, c := range parseBundle(published) {
+				if _, ok := publishedAt[string(c.Raw)]; !ok {
+					publishedAt[string(c.Raw)] = now
+				}
+			}
 		case stepNewCert:
 			ca, err := signingCAArtifacts(data)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if since := now.Sub(publishedAt[string(ca.Cert.Raw)]); len(served) > 0 && since < o.NewCADelay {
+				t.Fatalf("at %s, a CA trusted for %s signed while a usable certificate was served", now.Sub(t0), since)
 			}
 			cert, key, err := newServingCert(now, ca, o)
 			if err != nil {

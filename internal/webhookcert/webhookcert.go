@@ -63,6 +63,13 @@ const (
 	DefaultLookahead    = 90 * 24 * time.Hour
 )
 
+// DefaultNewCADelay is how long a new CA is trusted by the webhook configuration before a
+// serving certificate it signs is written. Each kube-apiserver reads the configuration
+// through its own informer: a watch event reaches them all within seconds, and two minutes
+// also cover one that lists again after its watch broke. The certificate it replaces has the
+// lookahead, 90 days, left to live.
+const DefaultNewCADelay = 2 * time.Minute
+
 const (
 	caName         = "ephemeraljob-operator-webhook-ca"
 	caOrganization = "ephemeraljob-operator"
@@ -92,6 +99,11 @@ type Options struct {
 	// valid (a serving certificate never outlives its CA); each is replaced Lookahead before
 	// it expires. Zero means the defaults.
 	CAValidity, CertValidity, Lookahead time.Duration
+	// NewCADelay is how long the configuration must have trusted a new CA, as the issuer saw
+	// it, before a serving certificate that CA signs replaces one still usable; with no usable
+	// certificate in the Secret, one is issued at once. It must be shorter than Lookahead, the
+	// time the replaced certificate has left. Zero means DefaultNewCADelay.
+	NewCADelay time.Duration
 }
 
 // withDefaults fills the zero lifetimes and checks the options.
@@ -105,6 +117,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Lookahead == 0 {
 		o.Lookahead = DefaultLookahead
 	}
+	if o.NewCADelay == 0 {
+		o.NewCADelay = DefaultNewCADelay
+	}
 	if o.Namespace == "" || o.SecretName == "" || o.ServiceName == "" || o.WebhookConfigurationName == "" {
 		return o, fmt.Errorf("the webhook certificate needs a namespace (%q), a Secret (%q), a Service (%q) "+
 			"and a ValidatingWebhookConfiguration (%q)", o.Namespace, o.SecretName, o.ServiceName, o.WebhookConfigurationName)
@@ -112,6 +127,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CAValidity <= o.Lookahead || o.CertValidity <= o.Lookahead {
 		return o, fmt.Errorf("the CA validity (%s) and the certificate validity (%s) must be longer than the lookahead (%s), "+
 			"or a new certificate would be due for renewal at once", o.CAValidity, o.CertValidity, o.Lookahead)
+	}
+	if o.NewCADelay >= o.Lookahead {
+		return o, fmt.Errorf("the delay before a new CA signs (%s) must be shorter than the lookahead (%s), "+
+			"or the certificate it replaces would expire first", o.NewCADelay, o.Lookahead)
 	}
 	return o, nil
 }

@@ -59,6 +59,9 @@ const (
 	serviceName       = "webhook-service"
 )
 
+// newCADelay is how long the managers let a new CA be trusted before it signs.
+const newCADelay = 1500 * time.Millisecond
+
 // replica is one manager, serving the webhook on its own port.
 type replica struct {
 	name string
@@ -219,7 +222,7 @@ var _ = Describe("a self-managed webhook certificate", func() {
 			versions := recordVersions(ctx, ns.Name)
 
 			// Short lifetimes, so that within the spec the serving certificate is renewed at about
-			// 4 s and 8 s, and the CA, with a certificate it signs, at about 12 s.
+			// 4 s and 8 s, and the CA at about 12 s, with a certificate it signs a second later.
 			o := webhookcert.Options{
 				Namespace: ns.Name, SecretName: secretName, ServiceName: serviceName,
 				WebhookConfigurationName: configurationName,
@@ -228,6 +231,7 @@ var _ = Describe("a self-managed webhook certificate", func() {
 				// localhost too (cert-controller's certificates carry DNS names, no IP address).
 				ExtraDNSNames: []string{"localhost"},
 				CAValidity:    16 * time.Second, CertValidity: 8 * time.Second, Lookahead: 4 * time.Second,
+				NewCADelay: newCADelay,
 			}
 			leader := startReplica("leader", managerCfg, o)
 			DeferCleanup(func() { leader.stop(); Expect(<-leader.done).To(Succeed()) })
@@ -366,12 +370,20 @@ var _ = Describe("a self-managed webhook certificate", func() {
 
 			// In the order the API server stored the writes, every serving certificate was
 			// written after a caBundle that trusts it: no replica, however fast it loads the
-			// Secret, serves a certificate the API server has not been told to trust.
+			// Secret, serves a certificate the API server has not been told to trust. After the
+			// first, a certificate a new CA signed was written no sooner than the delay after a
+			// caBundle trusting that CA: an API server whose informer lags has time to see it.
 			var bundle []byte
 			certs := 0
+			trustedSince := map[string]time.Time{} // each CA, by fingerprint
 			for _, v := range versions() {
 				if v.caBundle != nil {
 					bundle = v.caBundle
+					for _, ca := range parseCerts(bundle) {
+						if _, ok := trustedSince[fingerprint(ca)]; !ok {
+							trustedSince[fingerprint(ca)] = v.seen
+						}
+					}
 					continue
 				}
 				if len(v.cert) == 0 {
@@ -383,9 +395,15 @@ var _ = Describe("a self-managed webhook certificate", func() {
 					roots.AddCert(ca)
 				}
 				leaf := parseCerts(v.cert)[0]
-				_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "localhost", CurrentTime: v.seen})
+				chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "localhost", CurrentTime: v.seen})
 				Expect(err).NotTo(HaveOccurred(), "the serving certificate %s (resourceVersion %d) was written before "+
 					"a caBundle that trusts it", fingerprint(leaf), v.resourceVersion)
+				if certs > 1 {
+					// The watches deliver both objects' versions within milliseconds of each other.
+					trusted := v.seen.Sub(trustedSince[fingerprint(chains[0][1])])
+					Expect(trusted).To(BeNumerically(">=", newCADelay-250*time.Millisecond), "the serving "+
+						"certificate %s was written %s after a caBundle trusting its CA", fingerprint(leaf), trusted)
+				}
 			}
 			Expect(certs).To(BeNumerically(">=", 4), "the Secret's serving certificate was written at least 4 times")
 		})
