@@ -44,9 +44,9 @@ import (
 )
 
 // SetupWithManager makes the manager's webhook server serve the certificate of the Secret
-// o names, and adds the issuer (on the leader) and the loader (on every replica). The
-// webhook server's StartedChecker, which completes a TLS handshake, tells when the
-// certificate is served. The manager's cache must be restricted with CacheByObject(o), and
+// o names, and adds the issuer (on the leader; on every replica for the first certificate)
+// and the loader (on every replica). The webhook server's StartedChecker, which completes a
+// TLS handshake, tells when the certificate is served. The manager's cache must be restricted with CacheByObject(o), and
 // its webhook server must be controller-runtime's default one.
 func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	o, err := o.withDefaults()
@@ -90,6 +90,19 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return fmt.Errorf("setting up the webhook certificate issuer: %w", err)
 	}
+	// The first certificate, on every replica: the leader may be a replica that issues none,
+	// as the old pods of a rolling upgrade from an install whose certificate cert-manager
+	// issued are, and a new pod that waited for the lease would never become ready, so the
+	// rollout would never end.
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("webhook-cert-first-issue").
+		For(&corev1.Secret{}, isSecret).
+		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, toSecret, isConfiguration).
+		WithOptions(controller.Options{NeedLeaderElection: new(false)}).
+		Complete(&issuer{client: mgr.GetClient(), opts: o, clock: clock.RealClock{}, firstIssueOnly: true})
+	if err != nil {
+		return fmt.Errorf("setting up the webhook certificate's first issue: %w", err)
+	}
 	return nil
 }
 
@@ -105,7 +118,7 @@ func (l *loader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) 
 	if c := l.cert.Load(); c != nil {
 		return c, nil
 	}
-	return nil, fmt.Errorf("no serving certificate yet: the leader writes it into the Secret %s", l.key)
+	return nil, fmt.Errorf("no serving certificate yet: the issuer writes it into the Secret %s", l.key)
 }
 
 // Reconcile takes the Secret's serving certificate when it changed. A Secret gone or emptied
@@ -133,10 +146,13 @@ func (l *loader) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 }
 
 // issuer keeps the Secret's CA and serving certificate current and the Secret's CAs in the
-// webhook configuration's caBundle, one write per pass. It runs on the
-// leader only, so that one writer makes each CA; the Secret holds all its state, so that a
-// standby that becomes leader goes on where the last one stopped. Its writes carry the
-// resourceVersion they were computed from.
+// webhook configuration's caBundle, one write per pass. The leader's renews; every replica's
+// has firstIssueOnly set and acts only while the Secret holds no usable serving certificate,
+// to issue the first one. Its writes carry the resourceVersion they were computed from: of
+// replicas racing on the same version, one writes and the others read again what it wrote, so
+// that they agree on one CA and one certificate. The Secret holds all the state but the
+// moment a new CA was first seen trusted, so that a standby that becomes leader goes on where
+// the last one stopped.
 type issuer struct {
 	client client.Client
 	opts   Options
@@ -147,6 +163,8 @@ type issuer struct {
 	// delay again, which costs nothing but time. One worker reads and writes them.
 	trustedCA    []byte
 	trustedSince time.Time
+	// firstIssueOnly: act only while the Secret holds no usable serving certificate.
+	firstIssueOnly bool
 }
 
 // The issuer updates only the Secret and the webhook configuration the install creates, by
@@ -181,6 +199,9 @@ func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	}
 
 	now := r.clock.Now()
+	if r.firstIssueOnly && usableCert(now, secret.Data, r.opts) {
+		return reconcile.Result{}, nil
+	}
 	p := decide(now, secret.Data, bundles, r.caTrustedSince(now, secret.Data, bundles), r.opts)
 	if p.step == stepNone {
 		return reconcile.Result{RequeueAfter: p.renewAfter}, nil

@@ -19,8 +19,10 @@ limitations under the License.
 //
 // The state is one Secret the install creates empty, in the keys cert-controller uses (ca.crt,
 // ca.key, tls.crt, tls.key); certificates are made by cert-controller's rotator package. The
-// leader (issuer) keeps that Secret current and copies its CA bundle into the webhook
-// configuration's caBundle; every replica (loader) serves the certificate the Secret holds,
+// leader (issuer) keeps that Secret current and adds its CAs to the webhook configuration's
+// caBundle; any replica issues the first certificate, when the Secret holds no usable one, so
+// that a new replica does not wait for a leader that issues none (an old version's, in a
+// rolling upgrade); every replica (loader) serves the certificate the Secret holds,
 // read from its watch and kept in memory, so that a standby switches as soon as the leader
 // writes, without waiting for the kubelet to refresh a mounted volume and without a writable
 // file system.

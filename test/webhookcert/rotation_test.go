@@ -75,7 +75,13 @@ type replica struct {
 // --webhook-cert-management=self, acting as managerUser.
 func startReplica(name string, managerCfg *rest.Config, o webhookcert.Options) *replica {
 	GinkgoHelper()
-	r := &replica{name: name, port: freePort(), done: make(chan error, 1)}
+	return startReplicaOnPort(name, freePort(), managerCfg, o)
+}
+
+// startReplicaOnPort is startReplica with the webhook served on a given port.
+func startReplicaOnPort(name string, port int, managerCfg *rest.Config, o webhookcert.Options) *replica {
+	GinkgoHelper()
+	r := &replica{name: name, port: port, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
 	var err error
@@ -102,8 +108,13 @@ func (r *replica) ready() error {
 
 // served returns the certificate the replica presents in a TLS handshake.
 func (r *replica) served() (*x509.Certificate, error) {
+	return servedAt(r.port)
+}
+
+// servedAt returns the certificate the server on a local port presents in a TLS handshake.
+func servedAt(port int) (*x509.Certificate, error) {
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
-		net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)),
+		net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		// The spec verifies what it gets against the caBundle itself.
 		&tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
 	if err != nil {
@@ -138,6 +149,7 @@ type version struct {
 	resourceVersion int64
 	seen            time.Time
 	cert            []byte // the Secret's tls.crt
+	caKey           []byte // the Secret's ca.key
 	caBundle        []byte // the webhook configuration's caBundle
 }
 
@@ -174,6 +186,7 @@ func recordVersions(ctx context.Context, ns string) func() []version {
 				switch o := ev.Object.(type) {
 				case *corev1.Secret:
 					v.cert = o.Data[webhookcert.CertKey]
+					v.caKey = o.Data[webhookcert.CAKeyKey]
 				case *admissionregistrationv1.ValidatingWebhookConfiguration:
 					v.caBundle = o.Webhooks[0].ClientConfig.CABundle
 					if v.caBundle == nil {
@@ -193,6 +206,22 @@ func recordVersions(ctx context.Context, ns string) func() []version {
 		slices.SortFunc(versions, func(a, b version) int { return cmp.Compare(a.resourceVersion, b.resourceVersion) })
 		return versions
 	}
+}
+
+// webhookConfiguration returns config/webhook's configuration, its webhook calling the
+// server on a local port by URL: envtest's API server runs outside any cluster network.
+func webhookConfiguration(port int) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	GinkgoHelper()
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	objs := decodeFile(filepath.Join(testutil.RepoRoot(), "config", "webhook", "manifests.yaml"))
+	Expect(objs).To(HaveLen(1))
+	Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, vwc)).To(Succeed())
+	Expect(vwc.Name).To(Equal(configurationName))
+	Expect(vwc.Webhooks).To(HaveLen(1))
+	path := *vwc.Webhooks[0].ClientConfig.Service.Path
+	vwc.Webhooks[0].ClientConfig.Service = nil
+	vwc.Webhooks[0].ClientConfig.URL = new(fmt.Sprintf("https://localhost:%d%s", port, path))
+	return vwc
 }
 
 // parseCerts returns the certificates of a PEM bundle.
@@ -247,15 +276,10 @@ var _ = Describe("a self-managed webhook certificate", func() {
 			}
 
 			// config/webhook's configuration, calling the standby by URL.
-			vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			objs := decodeFile(filepath.Join(testutil.RepoRoot(), "config", "webhook", "manifests.yaml"))
-			Expect(objs).To(HaveLen(1))
-			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, vwc)).To(Succeed())
-			Expect(vwc.Name).To(Equal(configurationName))
-			path := *vwc.Webhooks[0].ClientConfig.Service.Path
-			vwc.Webhooks[0].ClientConfig.Service = nil
-			vwc.Webhooks[0].ClientConfig.URL = new(fmt.Sprintf("https://localhost:%d%s", standby.port, path))
+			vwc := webhookConfiguration(standby.port)
 			Expect(admin.Create(ctx, vwc)).To(Succeed())
+			// Cluster-wide: gone before the next spec makes its own.
+			DeferCleanup(func(ctx SpecContext) { Expect(admin.Delete(ctx, vwc)).To(Succeed()) })
 
 			for _, r := range replicas {
 				Eventually(r.ready).Should(Succeed(), r.name)
