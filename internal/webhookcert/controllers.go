@@ -207,13 +207,33 @@ func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		return reconcile.Result{RequeueAfter: p.renewAfter}, nil
 	}
 	logf.FromContext(ctx).Info("Rotating the webhook certificate", "step", p.step.String())
-	switch p.step {
+	err := r.take(ctx, p.step, now, &secret, &vwc, bundles)
+	if apierrors.IsConflict(err) {
+		// Another writer changed the object since the cache delivered it: a replica racing to
+		// issue the first certificate, the leader, or an apply. Its watch event starts the next
+		// pass from what it wrote; the requeue stands in for an event lost.
+		logf.FromContext(ctx).V(1).Info("The webhook certificate's object changed since it was read; again",
+			"step", p.step.String())
+		return reconcile.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return reconcile.Result{}, err
+}
+
+// conflictRetry is when a pass whose write met a newer version runs again, if no watch event
+// ran it before.
+const conflictRetry = time.Second
+
+// take takes one step: one write to the Secret or the webhook configuration, computed from
+// the versions read, at now.
+func (r *issuer) take(ctx context.Context, s step, now time.Time, secret *corev1.Secret,
+	vwc *admissionregistrationv1.ValidatingWebhookConfiguration, bundles [][]byte) error {
+	switch s {
 	case stepNewCA:
 		ca, err := newCA(now, r.opts)
 		if err != nil {
-			return reconcile.Result{}, err
+			return err
 		}
-		return reconcile.Result{}, r.patchSecret(ctx, &secret, map[string][]byte{
+		return r.patchSecret(ctx, secret, map[string][]byte{
 			CABundleKey: bundleWithNewCA(now, ca, secret.Data[CABundleKey]),
 			CAKeyKey:    ca.KeyPEM,
 		})
@@ -223,20 +243,20 @@ func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		for i := range vwc.Webhooks {
 			vwc.Webhooks[i].ClientConfig.CABundle = bundle
 		}
-		if err := r.client.Patch(ctx, &vwc, patch, client.FieldOwner(appsv1alpha1.FieldManager)); err != nil {
-			return reconcile.Result{}, fmt.Errorf("writing the caBundle of the ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
+		if err := r.client.Patch(ctx, vwc, patch, client.FieldOwner(appsv1alpha1.FieldManager)); err != nil {
+			return fmt.Errorf("writing the caBundle of the ValidatingWebhookConfiguration %s: %w", vwc.Name, err)
 		}
-		return reconcile.Result{}, nil
+		return nil
 	default: // stepNewCert
 		ca, err := signingCAArtifacts(secret.Data)
 		if err != nil {
-			return reconcile.Result{}, err
+			return err
 		}
 		cert, certKey, err := newServingCert(now, ca, r.opts)
 		if err != nil {
-			return reconcile.Result{}, err
+			return err
 		}
-		return reconcile.Result{}, r.patchSecret(ctx, &secret, map[string][]byte{CertKey: cert, KeyKey: certKey})
+		return r.patchSecret(ctx, secret, map[string][]byte{CertKey: cert, KeyKey: certKey})
 	}
 }
 
