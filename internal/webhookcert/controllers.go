@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -82,11 +83,14 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	isConfiguration := builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
 		return obj.GetName() == o.WebhookConfigurationName
 	}))
+	recorder := mgr.GetEventRecorder("webhook-cert-issuer")
+	standingAside := new(atomic.Bool)
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("webhook-cert-issuer").
 		For(&corev1.Secret{}, isSecret).
 		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, toSecret, isConfiguration).
-		Complete(&issuer{client: mgr.GetClient(), opts: o, clock: clock.RealClock{}})
+		Complete(&issuer{client: mgr.GetClient(), opts: o, clock: clock.RealClock{}, recorder: recorder,
+			standingAside: standingAside})
 	if err != nil {
 		return fmt.Errorf("setting up the webhook certificate issuer: %w", err)
 	}
@@ -99,7 +103,8 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 		For(&corev1.Secret{}, isSecret).
 		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, toSecret, isConfiguration).
 		WithOptions(controller.Options{NeedLeaderElection: new(false)}).
-		Complete(&issuer{client: mgr.GetClient(), opts: o, clock: clock.RealClock{}, firstIssueOnly: true})
+		Complete(&issuer{client: mgr.GetClient(), opts: o, clock: clock.RealClock{}, recorder: recorder,
+			standingAside: standingAside, firstIssueOnly: true})
 	if err != nil {
 		return fmt.Errorf("setting up the webhook certificate's first issue: %w", err)
 	}
@@ -165,7 +170,24 @@ type issuer struct {
 	trustedSince time.Time
 	// firstIssueOnly: act only while the Secret holds no usable serving certificate.
 	firstIssueOnly bool
+
+	recorder events.EventRecorder
+	// standingAside is set while cert-manager's CA injector fills the caBundle; it is shared
+	// by the issuers of one manager, so that the manager says so once.
+	standingAside *atomic.Bool
 }
+
+// caInjectorAnnotations are the annotations that have cert-manager's CA injector fill the
+// caBundle of the configuration that carries one.
+var caInjectorAnnotations = []string{
+	"cert-manager.io/inject-ca-from",
+	"cert-manager.io/inject-ca-from-secret",
+	"cert-manager.io/inject-apiserver-ca",
+}
+
+// ReasonCABundleInjectedByCertManager is the reason of the event that says the manager
+// leaves the caBundle to cert-manager's CA injector.
+const ReasonCABundleInjectedByCertManager = "CABundleInjectedByCertManager"
 
 // The issuer updates only the Secret and the webhook configuration the install creates, by
 // name; list and watch are authorized for a request with a metadata.name field selector,
@@ -192,6 +214,9 @@ func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		}
 		return reconcile.Result{}, fmt.Errorf("reading the ValidatingWebhookConfiguration %s: %w",
 			r.opts.WebhookConfigurationName, err)
+	}
+	if r.standAside(ctx, &vwc) {
+		return reconcile.Result{}, nil
 	}
 	bundles := make([][]byte, 0, len(vwc.Webhooks))
 	for _, w := range vwc.Webhooks {
@@ -258,6 +283,32 @@ func (r *issuer) take(ctx context.Context, s step, now time.Time, secret *corev1
 		}
 		return r.patchSecret(ctx, secret, map[string][]byte{CertKey: cert, KeyKey: certKey})
 	}
+}
+
+// standAside says whether the configuration carries an annotation of cert-manager's CA
+// injector, and says so, once, when it starts to: the injector writes the caBundle then, and
+// writing it too would undo its writes and it ours, as while an install switches to
+// config/cert-manager. The issuer writes nothing then, not even into the Secret: a
+// certificate it would sign is one the caBundle does not trust. The configuration's watch
+// starts a pass when the annotation goes.
+func (r *issuer) standAside(ctx context.Context, vwc *admissionregistrationv1.ValidatingWebhookConfiguration) bool {
+	for _, a := range caInjectorAnnotations {
+		if _, ok := vwc.Annotations[a]; !ok {
+			continue
+		}
+		if r.standingAside.CompareAndSwap(false, true) {
+			logf.FromContext(ctx).Info("cert-manager's CA injector fills the webhook configuration's caBundle: "+
+				"the manager issues nothing until the annotation goes", "annotation", a, "configuration", vwc.Name)
+			r.recorder.Eventf(vwc, nil, corev1.EventTypeWarning, ReasonCABundleInjectedByCertManager, "InjectCABundle",
+				"the annotation %s has cert-manager's CA injector fill the caBundle: the manager, "+
+					"run with --webhook-cert-management=self, issues nothing until it goes", a)
+		}
+		return true
+	}
+	if r.standingAside.CompareAndSwap(true, false) {
+		logf.FromContext(ctx).Info("cert-manager's CA injector no longer fills the caBundle: the manager issues again")
+	}
+	return false
 }
 
 // caTrustedSince returns since when the issuer has seen every caBundle trust the Secret's

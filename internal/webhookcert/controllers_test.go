@@ -18,6 +18,8 @@ package webhookcert
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -26,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -50,7 +53,8 @@ func newTestIssuer(t *testing.T, patch func(context.Context, client.WithWatch, c
 	t.Helper()
 	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).
 		WithInterceptorFuncs(interceptor.Funcs{Patch: patch}).Build()
-	return &issuer{client: c, opts: testOpts, clock: clocktesting.NewFakePassiveClock(t0)}
+	return &issuer{client: c, opts: testOpts, clock: clocktesting.NewFakePassiveClock(t0),
+		recorder: events.NewFakeRecorder(10), standingAside: new(atomic.Bool)}
 }
 
 // TestIssuerRequeuesOnConflict: a write that meets a newer version (another replica wrote
@@ -77,5 +81,54 @@ func TestIssuerRequeuesOnConflict(t *testing.T) {
 	}, secret, vwc)
 	if _, err := r.Reconcile(context.Background(), reconcile.Request{}); !apierrors.IsServiceUnavailable(err) {
 		t.Errorf("Reconcile returned %v, want the write's error", err)
+	}
+}
+
+// TestIssuerStandsAsideForCertManager: while the configuration carries cert-manager's CA
+// injector's annotation, the issuer writes nothing and says so once; without it, it issues.
+func TestIssuerStandsAsideForCertManager(t *testing.T) {
+	secret, vwc := issuerObjects()
+	vwc.Annotations = map[string]string{"cert-manager.io/inject-ca-from": "ns/serving-cert"}
+	var patches int
+	r := newTestIssuer(t, func(ctx context.Context, c client.WithWatch, obj client.Object, p client.Patch,
+		opts ...client.PatchOption) error {
+		patches++
+		return c.Patch(ctx, obj, p, opts...)
+	}, secret, vwc)
+	ctx := context.Background()
+	recorded := r.recorder.(*events.FakeRecorder).Events
+
+	for range 3 {
+		if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if patches != 0 {
+		t.Errorf("the issuer wrote %d times beside cert-manager's CA injector, want none", patches)
+	}
+	if len(recorded) != 1 {
+		t.Fatalf("%d events, want one", len(recorded))
+	}
+	if e := <-recorded; !strings.Contains(e, ReasonCABundleInjectedByCertManager) {
+		t.Errorf("the event %q lacks the reason %s", e, ReasonCABundleInjectedByCertManager)
+	}
+
+	// The annotation goes, as when the install switches back: the issuer makes a CA.
+	if err := r.client.Get(ctx, client.ObjectKeyFromObject(vwc), vwc); err != nil {
+		t.Fatal(err)
+	}
+	vwc.Annotations = nil
+	if err := r.client.Update(ctx, vwc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.client.Get(ctx, client.ObjectKeyFromObject(secret), secret); err != nil {
+		t.Fatal(err)
+	}
+	if patches != 1 || len(secret.Data[CAKeyKey]) == 0 {
+		t.Errorf("without the annotation the issuer wrote %d times, the Secret's CA key %d bytes; want a CA",
+			patches, len(secret.Data[CAKeyKey]))
 	}
 }
