@@ -59,6 +59,9 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("a self-managed webhook certificate needs controller-runtime's default webhook server, not %T",
 			mgr.GetWebhookServer())
 	}
+	if err := mgr.Add(&accessCheck{reader: mgr.GetAPIReader(), opts: o}); err != nil {
+		return fmt.Errorf("setting up the webhook certificate's access check: %w", err)
+	}
 	l := &loader{client: mgr.GetClient(), key: o.secretKey()}
 	// Read at each handshake: the server starts before the cache, and serves once the loader
 	// has the certificate.
@@ -107,6 +110,46 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 			standingAside: standingAside, firstIssueOnly: true})
 	if err != nil {
 		return fmt.Errorf("setting up the webhook certificate's first issue: %w", err)
+	}
+	return nil
+}
+
+// accessCheck lists the Secret and the webhook configuration as the cache does, once, as the
+// manager starts. The RBAC of an install grants that on their names only: a manager told
+// other names than its install gives them would wait for a cache that never syncs, and stop
+// after the cache sync timeout with nothing but a timeout to say why; the check stops it at
+// once, naming the flag to set.
+type accessCheck struct {
+	reader client.Reader
+	opts   Options
+}
+
+// NeedLeaderElection is false: every replica serves the webhook.
+func (*accessCheck) NeedLeaderElection() bool { return false }
+
+// Start returns an error when the API server forbids a list; it lets other errors pass, for
+// the cache to retry.
+func (c *accessCheck) Start(ctx context.Context) error {
+	err := c.reader.List(ctx, &corev1.SecretList{}, client.InNamespace(c.opts.Namespace),
+		client.MatchingFields{"metadata.name": c.opts.SecretName})
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("the manager may not list the Secret %s, which holds the webhook's certificate, in the "+
+			"namespace %s: the install grants it on its own Secret by name; name that one with --webhook-cert-secret "+
+			"(and its namespace with --webhook-namespace), or grant list, watch and patch on this one: %w",
+			c.opts.SecretName, c.opts.Namespace, err)
+	}
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "Checking access to the webhook certificate's Secret")
+	}
+	err = c.reader.List(ctx, &admissionregistrationv1.ValidatingWebhookConfigurationList{},
+		client.MatchingFields{"metadata.name": c.opts.WebhookConfigurationName})
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("the manager may not list the ValidatingWebhookConfiguration %s: the install grants it on "+
+			"its own by name; name that one with --webhook-configuration, or grant list, watch and patch on this "+
+			"one: %w", c.opts.WebhookConfigurationName, err)
+	}
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "Checking access to the webhook configuration")
 	}
 	return nil
 }
