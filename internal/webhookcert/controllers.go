@@ -234,9 +234,10 @@ const ReasonCABundleInjectedByCertManager = "CABundleInjectedByCertManager"
 
 // The issuer updates only the Secret and the webhook configuration the install creates, by
 // name; list and watch are authorized for a request with a metadata.name field selector,
-// which the cache sends (CacheByObject).
-// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=webhook-server-cert,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,resourceNames=validating-webhook-configuration,verbs=get;list;watch;patch
+// which the cache sends (CacheByObject). Every read goes through the cache, or lists as it
+// does (accessCheck): no get.
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=webhook-server-cert,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,resourceNames=validating-webhook-configuration,verbs=list;watch;patch
 
 // Reconcile takes the next step of decide.
 func (r *issuer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
