@@ -97,8 +97,7 @@ var _ = Describe("an upgrade from the install whose webhook certificate cert-man
 		Expect(admin.Create(ctx, vwc)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { Expect(admin.Delete(ctx, vwc)).To(Succeed()) })
 
-		// The old leader holds the lease (the same lease ID), and renews it for as long as the
-		// spec needs.
+		// The old leader holds the lease (the same lease ID), for longer than the spec takes.
 		now := metav1.NewMicroTime(time.Now())
 		lease := &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: manager.LeaderElectionID},
