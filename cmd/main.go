@@ -97,8 +97,9 @@ func main() {
 	flag.StringVar(&webhookCertManagement, "webhook-cert-management", webhookCertExternal,
 		"Who provides the webhook's serving certificate. 'self': the manager makes a CA and a certificate for "+
 			"<--webhook-service>.<--webhook-namespace>.svc into the Secret --webhook-cert-secret, which must exist "+
-			"(empty at first), writes the CA into the caBundle of --webhook-configuration, renews both 90 days before "+
-			"they expire (the leader writes, every replica serves the Secret's certificate); no cert-manager needed "+
+			"(empty at first), adds the CA to the caBundle of --webhook-configuration, renews both 90 days before "+
+			"they expire (the leader renews, any replica issues the first certificate, every replica serves the "+
+			"Secret's certificate); no cert-manager needed "+
 			"(config/default). 'external': the certificate is read from --webhook-cert-path, and whoever issues it "+
 			"injects the caBundle (config/cert-manager).")
 	flag.StringVar(&webhookCert.SecretName, "webhook-cert-secret", webhookcert.DefaultSecretName,

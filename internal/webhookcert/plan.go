@@ -17,9 +17,10 @@ limitations under the License.
 package webhookcert
 
 import (
-	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"slices"
 	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
@@ -43,15 +44,18 @@ const (
 type step int
 
 const (
-	// stepNone: everything is current; check again at the plan's renewAfter.
+	// stepNone: everything is current, or the serving certificate waits for the new CA's
+	// delay; check again at the plan's renewAfter.
 	stepNone step = iota
 	// stepNewCA: the signing CA is missing, broken, or expires within the lookahead; put a new
 	// one first in the bundle, keeping the earlier CAs that still hold.
 	stepNewCA
-	// stepInjectCABundle: a webhook of the configuration does not carry the Secret's bundle.
+	// stepInjectCABundle: a webhook of the configuration does not trust every CA of the
+	// Secret's bundle that has not expired.
 	stepInjectCABundle
 	// stepNewCert: the serving certificate is missing, not signed by the signing CA, lacks a
-	// name, or expires within the lookahead.
+	// name, or expires within the lookahead; and either the Secret holds no usable one or the
+	// configuration has trusted the signing CA for NewCADelay.
 	stepNewCert
 )
 
@@ -73,34 +77,47 @@ func (s step) String() string {
 type plan struct {
 	step step
 	// renewAfter, with stepNone, is how long until the CA or the serving certificate enters
-	// the lookahead.
+	// the lookahead, or until the signing CA's delay ends.
 	renewAfter time.Duration
 }
 
-// decide says what the leader does next, given the Secret's data and the caBundle of each
-// webhook of the configuration, at now. The order of the steps is what keeps every admission
+// decide says what the issuer does next, given the Secret's data, the caBundle of each
+// webhook of the configuration, and since when the issuer has seen every caBundle trust the
+// signing CA (zero: not seen), at now. The order of the steps is what keeps every admission
 // request working through a rotation: a serving certificate is issued by a new CA only once
-// the configuration, as observed, trusts that CA; until then the replicas keep serving the
-// certificate the previous CA signed, which the bundle still trusts.
-func decide(now time.Time, data map[string][]byte, caBundles [][]byte, c Options) plan {
+// the configuration, as observed, has trusted that CA for NewCADelay, so that every API
+// server has seen it too; until then the replicas keep serving the certificate the previous
+// CA signed, which the bundle still trusts. With no usable certificate to keep serving, the
+// new one is issued at once: waiting would only keep the webhook down longer.
+func decide(now time.Time, data map[string][]byte, caBundles [][]byte, caTrustedSince time.Time, c Options) plan {
 	ca, ok := signingCA(now, data)
 	if !ok || renewDue(now, ca.NotAfter, c.Lookahead) {
 		return plan{step: stepNewCA}
 	}
+	cas := unexpired(now, parseBundle(data[CABundleKey]))
 	for _, b := range caBundles {
-		if !bytes.Equal(b, data[CABundleKey]) {
+		if !includes(b, cas) {
 			return plan{step: stepInjectCABundle}
 		}
 	}
 	leaf, ok := servingCert(now, data, c)
-	if !ok || renewDue(now, leaf.NotAfter, c.Lookahead) {
+	if ok && !renewDue(now, leaf.NotAfter, c.Lookahead) {
+		due := leaf.NotAfter
+		if ca.NotAfter.Before(due) {
+			due = ca.NotAfter
+		}
+		return plan{step: stepNone, renewAfter: due.Add(-c.Lookahead).Sub(now)}
+	}
+	if !usableCert(now, data, c) {
 		return plan{step: stepNewCert}
 	}
-	due := leaf.NotAfter
-	if ca.NotAfter.Before(due) {
-		due = ca.NotAfter
+	if caTrustedSince.IsZero() {
+		caTrustedSince = now
 	}
-	return plan{step: stepNone, renewAfter: due.Add(-c.Lookahead).Sub(now)}
+	if wait := caTrustedSince.Add(c.NewCADelay).Sub(now); wait > 0 {
+		return plan{step: stepNone, renewAfter: wait}
+	}
+	return plan{step: stepNewCert}
 }
 
 // renewDue says whether a certificate that expires at notAfter is to be replaced at now.
@@ -136,6 +153,50 @@ func servingCert(now time.Time, data map[string][]byte, c Options) (*x509.Certif
 		return nil, false
 	}
 	return certs[0], true
+}
+
+// unexpired returns the certificates that have not expired at now.
+func unexpired(now time.Time, certs []*x509.Certificate) []*x509.Certificate {
+	var valid []*x509.Certificate
+	for _, c := range certs {
+		if now.Before(c.NotAfter) {
+			valid = append(valid, c)
+		}
+	}
+	return valid
+}
+
+// includes says whether the PEM bundle holds every certificate of certs.
+func includes(bundle []byte, certs []*x509.Certificate) bool {
+	held := parseBundle(bundle)
+	for _, c := range certs {
+		if !slices.ContainsFunc(held, c.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+// usableCert says whether the Secret's serving certificate can be served at now: its key
+// matches, it is valid, names every name of c and was signed by one of the Secret's CAs, not
+// necessarily the signing one.
+func usableCert(now time.Time, data map[string][]byte, c Options) bool {
+	pair, err := tls.X509KeyPair(data[CertKey], data[KeyKey])
+	if err != nil || pair.Leaf == nil {
+		return false
+	}
+	roots := x509.NewCertPool()
+	for _, ca := range parseBundle(data[CABundleKey]) {
+		roots.AddCert(ca)
+	}
+	for _, name := range c.dnsNames() {
+		_, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: name, CurrentTime: now,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		if err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // parseBundle returns the certificates of a PEM bundle, skipping blocks that are not

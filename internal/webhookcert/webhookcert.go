@@ -19,8 +19,10 @@ limitations under the License.
 //
 // The state is one Secret the install creates empty, in the keys cert-controller uses (ca.crt,
 // ca.key, tls.crt, tls.key); certificates are made by cert-controller's rotator package. The
-// leader (issuer) keeps that Secret current and copies its CA bundle into the webhook
-// configuration's caBundle; every replica (loader) serves the certificate the Secret holds,
+// leader (issuer) keeps that Secret current and adds its CAs to the webhook configuration's
+// caBundle; any replica issues the first certificate, when the Secret holds no usable one, so
+// that a new replica does not wait for a leader that issues none (an old version's, in a
+// rolling upgrade); every replica (loader) serves the certificate the Secret holds,
 // read from its watch and kept in memory, so that a standby switches as soon as the leader
 // writes, without waiting for the kubelet to refresh a mounted volume and without a writable
 // file system.
@@ -63,6 +65,13 @@ const (
 	DefaultLookahead    = 90 * 24 * time.Hour
 )
 
+// DefaultNewCADelay is how long a new CA is trusted by the webhook configuration before a
+// serving certificate it signs is written. Each kube-apiserver reads the configuration
+// through its own informer: a watch event reaches them all within seconds, and two minutes
+// also cover one that lists again after its watch broke. The certificate it replaces has the
+// lookahead, 90 days, left to live.
+const DefaultNewCADelay = 2 * time.Minute
+
 const (
 	caName         = "ephemeraljob-operator-webhook-ca"
 	caOrganization = "ephemeraljob-operator"
@@ -92,6 +101,11 @@ type Options struct {
 	// valid (a serving certificate never outlives its CA); each is replaced Lookahead before
 	// it expires. Zero means the defaults.
 	CAValidity, CertValidity, Lookahead time.Duration
+	// NewCADelay is how long the configuration must have trusted a new CA, as the issuer saw
+	// it, before a serving certificate that CA signs replaces one still usable; with no usable
+	// certificate in the Secret, one is issued at once. It must be shorter than Lookahead, the
+	// time the replaced certificate has left. Zero means DefaultNewCADelay.
+	NewCADelay time.Duration
 }
 
 // withDefaults fills the zero lifetimes and checks the options.
@@ -105,6 +119,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Lookahead == 0 {
 		o.Lookahead = DefaultLookahead
 	}
+	if o.NewCADelay == 0 {
+		o.NewCADelay = DefaultNewCADelay
+	}
 	if o.Namespace == "" || o.SecretName == "" || o.ServiceName == "" || o.WebhookConfigurationName == "" {
 		return o, fmt.Errorf("the webhook certificate needs a namespace (%q), a Secret (%q), a Service (%q) "+
 			"and a ValidatingWebhookConfiguration (%q)", o.Namespace, o.SecretName, o.ServiceName, o.WebhookConfigurationName)
@@ -112,6 +129,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CAValidity <= o.Lookahead || o.CertValidity <= o.Lookahead {
 		return o, fmt.Errorf("the CA validity (%s) and the certificate validity (%s) must be longer than the lookahead (%s), "+
 			"or a new certificate would be due for renewal at once", o.CAValidity, o.CertValidity, o.Lookahead)
+	}
+	if o.NewCADelay >= o.Lookahead {
+		return o, fmt.Errorf("the delay before a new CA signs (%s) must be shorter than the lookahead (%s), "+
+			"or the certificate it replaces would expire first", o.NewCADelay, o.Lookahead)
 	}
 	return o, nil
 }
@@ -210,6 +231,47 @@ func bundleWithNewCA(now time.Time, ca *rotator.KeyPairArtifacts, old []byte) []
 	for _, c := range parseBundle(old) {
 		if c.IsCA && now.Before(c.NotAfter) {
 			bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+		}
+	}
+	return bundle
+}
+
+// The bounds of the caBundle the issuer writes: the Secret's CAs always, then as many of the
+// certificates the configuration trusted before as fit. A bundle is rewritten only when it
+// lacks one of the Secret's CAs, which happens once a CA lifetime; the bounds keep a bundle
+// that others filled (by hand, or cert-manager's CA injector before an upgrade) from growing
+// with each rewrite.
+const (
+	maxBundleCerts = 10
+	maxBundleBytes = 64 << 10
+)
+
+// mergedBundle returns the caBundle to write into the configuration: the Secret's certificates
+// that have not expired at now, then every certificate of the configuration's bundles that
+// has not expired and is not among them, within the bounds. Keeping what the configuration
+// already trusts keeps trusted the certificates replicas may still serve and the Secret no
+// longer holds: another issuer's, during an upgrade from cert-manager, or the previous CA's
+// after the Secret was emptied or replaced by hand.
+func mergedBundle(now time.Time, secretBundle []byte, caBundles [][]byte) []byte {
+	var bundle []byte
+	kept := 0
+	seen := map[string]bool{}
+	add := func(c *x509.Certificate, bounded bool) {
+		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		if seen[string(c.Raw)] || !now.Before(c.NotAfter) ||
+			bounded && (kept >= maxBundleCerts || len(bundle)+len(block) > maxBundleBytes) {
+			return
+		}
+		seen[string(c.Raw)] = true
+		bundle = append(bundle, block...)
+		kept++
+	}
+	for _, c := range parseBundle(secretBundle) {
+		add(c, false)
+	}
+	for _, b := range caBundles {
+		for _, c := range parseBundle(b) {
+			add(c, true)
 		}
 	}
 	return bundle

@@ -420,18 +420,22 @@ var _ = Describe("dist/install.yaml", Ordered, func() {
 			return authorizationv1.ResourceAttributes{Verb: verb, Group: "admissionregistration.k8s.io",
 				Resource: "validatingwebhookconfigurations", Name: name}
 		}
-		for _, verb := range []string{"get", "list", "watch", "patch"} {
+		for _, verb := range []string{"list", "watch", "patch"} {
 			Expect(allowed(ctx, secret(verb, webhookcert.DefaultSecretName))).To(BeTrue(), "%s its Secret", verb)
 			Expect(allowed(ctx, vwc(verb, webhookcert.DefaultWebhookConfigurationName))).To(BeTrue(),
 				"%s its webhook configuration", verb)
 			Expect(allowed(ctx, secret(verb, "another"))).To(BeFalse(), "%s another Secret", verb)
 			Expect(allowed(ctx, vwc(verb, "another"))).To(BeFalse(), "%s another webhook configuration", verb)
 		}
+		// Every read goes through the cache, which lists and watches: no get.
+		Expect(allowed(ctx, secret("get", webhookcert.DefaultSecretName))).To(BeFalse(), "get its Secret")
+		Expect(allowed(ctx, vwc("get", webhookcert.DefaultWebhookConfigurationName))).To(BeFalse(),
+			"get its webhook configuration")
 		// list and watch are allowed only with the Secret's name as field selector.
 		Expect(allowed(ctx, secret("list", ""))).To(BeFalse(), "list every Secret of the namespace")
 		Expect(allowed(ctx, secret("create", ""))).To(BeFalse(), "create Secrets")
 		Expect(allowed(ctx, vwc("list", ""))).To(BeFalse(), "list every webhook configuration")
-		otherNamespace := secret("get", webhookcert.DefaultSecretName)
+		otherNamespace := secret("list", webhookcert.DefaultSecretName)
 		otherNamespace.Namespace = "default"
 		Expect(allowed(ctx, otherNamespace)).To(BeFalse(), "get a Secret of that name in another namespace")
 	})
@@ -550,12 +554,21 @@ var _ = Describe("config/cert-manager", func() {
 		Expect(vwc.Annotations).To(HaveKeyWithValue("cert-manager.io/inject-ca-from",
 			namespace+"/ephemeraljob-operator-serving-cert"))
 
-		// Nothing of the self-managed certificate is left: its Secret, and the Role to write it.
+		// Nothing of the self-managed certificate is left: its Secret, the Role to write it, and
+		// the ClusterRole's rule on the webhook configuration.
 		for _, o := range objs {
 			Expect(o.GetKind() == "Secret" && o.GetName() == webhookcert.DefaultSecretName).To(BeFalse())
 			Expect(o.GetKind() == "Role" && o.GetName() == "ephemeraljob-operator-manager-role").To(BeFalse())
 			Expect(o.GetKind() == "RoleBinding" && o.GetName() == "ephemeraljob-operator-manager-rolebinding").To(BeFalse())
 		}
+		var role rbacv1.ClusterRole
+		find(objs, "ClusterRole", "ephemeraljob-operator-manager-role", &role)
+		Expect(role.Rules).NotTo(BeEmpty())
+		for _, r := range role.Rules {
+			Expect(r.Resources).NotTo(ContainElement("validatingwebhookconfigurations"))
+		}
+		Expect(role.Rules).To(ContainElement(HaveField("Resources", ContainElement("pods"))),
+			"the rest of the ClusterRole is kept")
 
 		applyServerSide(withoutCertManager(objs))
 	})

@@ -59,6 +59,9 @@ const (
 	serviceName       = "webhook-service"
 )
 
+// newCADelay is how long the managers let a new CA be trusted before it signs.
+const newCADelay = 1500 * time.Millisecond
+
 // replica is one manager, serving the webhook on its own port.
 type replica struct {
 	name string
@@ -72,7 +75,13 @@ type replica struct {
 // --webhook-cert-management=self, acting as managerUser.
 func startReplica(name string, managerCfg *rest.Config, o webhookcert.Options) *replica {
 	GinkgoHelper()
-	r := &replica{name: name, port: freePort(), done: make(chan error, 1)}
+	return startReplicaOnPort(name, freePort(), managerCfg, o)
+}
+
+// startReplicaOnPort is startReplica with the webhook served on a given port.
+func startReplicaOnPort(name string, port int, managerCfg *rest.Config, o webhookcert.Options) *replica {
+	GinkgoHelper()
+	r := &replica{name: name, port: port, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
 	var err error
@@ -99,8 +108,13 @@ func (r *replica) ready() error {
 
 // served returns the certificate the replica presents in a TLS handshake.
 func (r *replica) served() (*x509.Certificate, error) {
+	return servedAt(r.port)
+}
+
+// servedAt returns the certificate the server on a local port presents in a TLS handshake.
+func servedAt(port int) (*x509.Certificate, error) {
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp",
-		net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)),
+		net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		// The spec verifies what it gets against the caBundle itself.
 		&tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
 	if err != nil {
@@ -135,6 +149,7 @@ type version struct {
 	resourceVersion int64
 	seen            time.Time
 	cert            []byte // the Secret's tls.crt
+	caKey           []byte // the Secret's ca.key
 	caBundle        []byte // the webhook configuration's caBundle
 }
 
@@ -171,6 +186,7 @@ func recordVersions(ctx context.Context, ns string) func() []version {
 				switch o := ev.Object.(type) {
 				case *corev1.Secret:
 					v.cert = o.Data[webhookcert.CertKey]
+					v.caKey = o.Data[webhookcert.CAKeyKey]
 				case *admissionregistrationv1.ValidatingWebhookConfiguration:
 					v.caBundle = o.Webhooks[0].ClientConfig.CABundle
 					if v.caBundle == nil {
@@ -190,6 +206,22 @@ func recordVersions(ctx context.Context, ns string) func() []version {
 		slices.SortFunc(versions, func(a, b version) int { return cmp.Compare(a.resourceVersion, b.resourceVersion) })
 		return versions
 	}
+}
+
+// webhookConfiguration returns config/webhook's configuration, its webhook calling the
+// server on a local port by URL: envtest's API server runs outside any cluster network.
+func webhookConfiguration(port int) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	GinkgoHelper()
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	objs := decodeFile(filepath.Join(testutil.RepoRoot(), "config", "webhook", "manifests.yaml"))
+	Expect(objs).To(HaveLen(1))
+	Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, vwc)).To(Succeed())
+	Expect(vwc.Name).To(Equal(configurationName))
+	Expect(vwc.Webhooks).To(HaveLen(1))
+	path := *vwc.Webhooks[0].ClientConfig.Service.Path
+	vwc.Webhooks[0].ClientConfig.Service = nil
+	vwc.Webhooks[0].ClientConfig.URL = new(fmt.Sprintf("https://localhost:%d%s", port, path))
+	return vwc
 }
 
 // parseCerts returns the certificates of a PEM bundle.
@@ -219,7 +251,7 @@ var _ = Describe("a self-managed webhook certificate", func() {
 			versions := recordVersions(ctx, ns.Name)
 
 			// Short lifetimes, so that within the spec the serving certificate is renewed at about
-			// 4 s and 8 s, and the CA, with a certificate it signs, at about 12 s.
+			// 4 s and 8 s, and the CA at about 12 s, with a certificate it signs a second later.
 			o := webhookcert.Options{
 				Namespace: ns.Name, SecretName: secretName, ServiceName: serviceName,
 				WebhookConfigurationName: configurationName,
@@ -228,6 +260,7 @@ var _ = Describe("a self-managed webhook certificate", func() {
 				// localhost too (cert-controller's certificates carry DNS names, no IP address).
 				ExtraDNSNames: []string{"localhost"},
 				CAValidity:    16 * time.Second, CertValidity: 8 * time.Second, Lookahead: 4 * time.Second,
+				NewCADelay: newCADelay,
 			}
 			leader := startReplica("leader", managerCfg, o)
 			DeferCleanup(func() { leader.stop(); Expect(<-leader.done).To(Succeed()) })
@@ -243,15 +276,10 @@ var _ = Describe("a self-managed webhook certificate", func() {
 			}
 
 			// config/webhook's configuration, calling the standby by URL.
-			vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			objs := decodeFile(filepath.Join(testutil.RepoRoot(), "config", "webhook", "manifests.yaml"))
-			Expect(objs).To(HaveLen(1))
-			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, vwc)).To(Succeed())
-			Expect(vwc.Name).To(Equal(configurationName))
-			path := *vwc.Webhooks[0].ClientConfig.Service.Path
-			vwc.Webhooks[0].ClientConfig.Service = nil
-			vwc.Webhooks[0].ClientConfig.URL = new(fmt.Sprintf("https://localhost:%d%s", standby.port, path))
+			vwc := webhookConfiguration(standby.port)
 			Expect(admin.Create(ctx, vwc)).To(Succeed())
+			// Cluster-wide: gone before the next spec makes its own.
+			DeferCleanup(func(ctx SpecContext) { Expect(admin.Delete(ctx, vwc)).To(Succeed()) })
 
 			for _, r := range replicas {
 				Eventually(r.ready).Should(Succeed(), r.name)
@@ -366,12 +394,20 @@ var _ = Describe("a self-managed webhook certificate", func() {
 
 			// In the order the API server stored the writes, every serving certificate was
 			// written after a caBundle that trusts it: no replica, however fast it loads the
-			// Secret, serves a certificate the API server has not been told to trust.
+			// Secret, serves a certificate the API server has not been told to trust. After the
+			// first, a certificate a new CA signed was written no sooner than the delay after a
+			// caBundle trusting that CA: an API server whose informer lags has time to see it.
 			var bundle []byte
 			certs := 0
+			trustedSince := map[string]time.Time{} // each CA, by fingerprint
 			for _, v := range versions() {
 				if v.caBundle != nil {
 					bundle = v.caBundle
+					for _, ca := range parseCerts(bundle) {
+						if _, ok := trustedSince[fingerprint(ca)]; !ok {
+							trustedSince[fingerprint(ca)] = v.seen
+						}
+					}
 					continue
 				}
 				if len(v.cert) == 0 {
@@ -383,9 +419,15 @@ var _ = Describe("a self-managed webhook certificate", func() {
 					roots.AddCert(ca)
 				}
 				leaf := parseCerts(v.cert)[0]
-				_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "localhost", CurrentTime: v.seen})
+				chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "localhost", CurrentTime: v.seen})
 				Expect(err).NotTo(HaveOccurred(), "the serving certificate %s (resourceVersion %d) was written before "+
 					"a caBundle that trusts it", fingerprint(leaf), v.resourceVersion)
+				if certs > 1 {
+					// The watches deliver both objects' versions within milliseconds of each other.
+					trusted := v.seen.Sub(trustedSince[fingerprint(chains[0][1])])
+					Expect(trusted).To(BeNumerically(">=", newCADelay-250*time.Millisecond), "the serving "+
+						"certificate %s was written %s after a caBundle trusting its CA", fingerprint(leaf), trusted)
+				}
 			}
 			Expect(certs).To(BeNumerically(">=", 4), "the Secret's serving certificate was written at least 4 times")
 		})

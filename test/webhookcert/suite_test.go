@@ -100,9 +100,10 @@ func grantManagerRoles(ctx context.Context, ns string) *rest.Config {
 			default:
 				Fail("config/rbac/" + file + " holds a " + obj.GetKind())
 			}
-			Expect(admin.Create(ctx, obj)).To(Succeed())
+			// The cluster-wide ones exist from an earlier spec.
+			Expect(client.IgnoreAlreadyExists(admin.Create(ctx, obj))).To(Succeed())
 			binding.SetName(obj.GetName())
-			Expect(admin.Create(ctx, binding)).To(Succeed())
+			Expect(client.IgnoreAlreadyExists(admin.Create(ctx, binding))).To(Succeed())
 		}
 	}
 	c := rest.CopyConfig(cfg)
