@@ -24,7 +24,7 @@ limitations under the License.
 //     webhook registered by URL and its MySQL recorder writing to a private MariaDB, and
 //     authorized only by the ClusterRole in config/rbac; every spec but those labelled
 //     operator-pods runs against it.
-//   - pods: a Deployment of the operator's image rendered from config/ (see
+//   - pods: the operator installed from dist/install.yaml with its image set (see
 //     deployed_operator_test.go), its webhook called through its Service; only the specs
 //     labelled operator-pods run against it.
 package e2enode
@@ -74,9 +74,9 @@ const (
 	envWebhookCert        = "E2E_NODE_WEBHOOK_CERT"
 	envWebhookKey         = "E2E_NODE_WEBHOOK_KEY"
 	envNodeName           = "E2E_NODE_NAME"
-	envLogDir             = "E2E_NODE_LOG_DIR"        // where the operator's log goes (default: the temporary directory)
-	envOperator           = "E2E_NODE_OPERATOR"       // how the operator runs: process (default) or pods
-	envOperatorImage      = "E2E_NODE_OPERATOR_IMAGE" // the image `make image-oci` wrote and the node holds
+	envLogDir             = "E2E_NODE_LOG_DIR"            // where the operator's log goes (default: the temporary directory)
+	envOperator           = "E2E_NODE_OPERATOR"           // how the operator runs: process (default) or pods
+	envOperatorImage      = "E2E_NODE_OPERATOR_IMAGE"     // the image `make image-oci` wrote and the node holds
 )
 
 // How the suite runs the operator (E2E_NODE_OPERATOR).
@@ -173,7 +173,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		return err
 	}).WithTimeout(time.Minute).Should(Succeed())
 	if mode, _ := operatorMode(); mode == operatorAsPods {
-		By("deploying the operator as pods from config/")
+		By("installing the operator from dist/install.yaml")
 		operator = deployOperator(ctx, renderOperator(mustEnv(envOperatorImage)))
 		return
 	}
