@@ -473,7 +473,7 @@ suite() { # suite MODE: run the suite with the operator run as MODE
       E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" \
       E2E_NODE_CA="$PKI/ca.crt" \
       E2E_NODE_WEBHOOK_CERT="$PKI/webhook.crt" E2E_NODE_WEBHOOK_KEY="$PKI/webhook.key" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
-      E2E_NODE_OPERATOR="$1" E2E_NODE_OPERATOR_IMAGE="$OPERATOR_IMAGE" \
+      E2E_NODE_OPERATOR="$1" E2E_NODE_OPERATOR_IMAGE="$OPERATOR_IMAGE" E2E_NODE_CONTAINERD_ADDRESS="$CONTAINERD_SOCK" \
       "$OUT/e2enode.test" -test.v -test.timeout 20m -ginkgo.v ${E2E_NODE_GINKGO_ARGS:-}
   )
 }

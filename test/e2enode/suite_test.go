@@ -77,6 +77,7 @@ const (
 	envLogDir             = "E2E_NODE_LOG_DIR"            // where the operator's log goes (default: the temporary directory)
 	envOperator           = "E2E_NODE_OPERATOR"           // how the operator runs: process (default) or pods
 	envOperatorImage      = "E2E_NODE_OPERATOR_IMAGE"     // the image `make image-oci` wrote and the node holds
+	envContainerdAddress  = "E2E_NODE_CONTAINERD_ADDRESS" // containerd's socket, for ctr
 )
 
 // How the suite runs the operator (E2E_NODE_OPERATOR).
