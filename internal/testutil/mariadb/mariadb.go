@@ -403,8 +403,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 }
 
 func (s *Server) ping(ctx context.Context) error {
-	cfg := s.MySQLConfig("")
-	cfg.DBName = ""
+	cfg := s.adminConfig()
 	cfg.Timeout = time.Second
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -417,9 +416,20 @@ func (s *Server) ping(ctx context.Context) error {
 	return db.PingContext(pingCtx)
 }
 
-func (s *Server) exec(ctx context.Context, query string) error {
+// adminConfig is how the harness itself logs in: over the Unix socket for a private
+// server, where root is allowed whatever address the server listens on (root@localhost
+// does not match a TCP client of a non-loopback address).
+func (s *Server) adminConfig() *mysql.Config {
 	cfg := s.MySQLConfig("")
 	cfg.DBName = ""
+	if s.managed {
+		cfg.Net, cfg.Addr = "unix", s.socket
+	}
+	return cfg
+}
+
+func (s *Server) exec(ctx context.Context, query string) error {
+	cfg := s.adminConfig()
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return fmt.Errorf("configuring the MySQL client: %w", err)
