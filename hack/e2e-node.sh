@@ -16,8 +16,8 @@
 # operator's own with `make image-oci`, and imports them into containerd: nothing is
 # pulled from a registry.
 #
-# The suite runs twice on the same cluster: with the operator as a host process, then
-# deployed as pods (the specs labelled operator-pods); see test/e2enode/suite_test.go.
+# The suite runs every spec against the operator deployed as pods, installed from
+# dist/install.yaml with MySQL turned on through config/mysql; see test/e2enode/suite_test.go.
 #
 # Environment:
 #   E2E_NODE_KEEP=1             keep the components' logs (the path is printed at the end)
@@ -462,9 +462,8 @@ wait_for "the default ServiceAccount" 60 kube-controller-manager k get serviceac
 log "cluster up in $(($(date +%s) - start))s"
 
 # --- The suite ---------------------------------------------------------------------------------------
-# The suite runs twice. First with the operator as a host process: the suite starts its
-# own MariaDB and the operator (under $R/tmp, so the teardown finds them). Then with the
-# operator deployed as pods of the image `make image-oci` wrote (the operator-pods specs).
+# The suite installs the operator as pods of the image `make image-oci` wrote, and starts
+# its own MariaDB on the node IP (under $R/tmp, so the teardown finds it).
 suite() { # suite MODE: run the suite with the operator run as MODE
   # shellcheck disable=SC2086
   (
@@ -478,17 +477,11 @@ suite() { # suite MODE: run the suite with the operator run as MODE
   )
 }
 set +e
-rc=0
-for mode in process pods; do
-  suite_start=$(date +%s)
-  log "running the suite with the operator as $mode"
-  suite "$mode"
-  mode_rc=$?
-  log "the suite with the operator as $mode took $(($(date +%s) - suite_start))s"
-  if [ $mode_rc != 0 ]; then
-    log "the suite failed with the operator as $mode (exit $mode_rc)"
-    rc=$mode_rc
-  fi
-done
+suite_start=$(date +%s)
+log "running the suite with the operator as pods"
+suite pods
+rc=$?
+log "the suite took $(($(date +%s) - suite_start))s"
+[ $rc = 0 ] || log "the suite failed (exit $rc)"
 set -e
 exit $rc

@@ -20,9 +20,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +43,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
@@ -170,6 +173,69 @@ func (o *deployedOperator) waitAvailable(ctx context.Context) {
 		g.Expect(d.Status.Replicas).To(Equal(*d.Spec.Replicas), "status: %+v", d.Status)
 		g.Expect(d.Status.AvailableReplicas).To(Equal(*d.Spec.Replicas), "status: %+v", d.Status)
 	}).WithTimeout(3*time.Minute).Should(Succeed(), "the operator's Deployment must become available")
+}
+
+// enableMySQL turns the MySQL recorder on the way the README tells users to: in a copy
+// of config/, the image set in config/manager as `make deploy IMG=image` sets it, the
+// component config/components/record-output uncommented in config/default, the settings
+// written into config/mysql/mysql_secret.yaml, then `kubectl apply -k config/mysql` over
+// the install. It waits until the Deployment has rolled out.
+func (o *deployedOperator) enableMySQL(ctx context.Context, image string, settings recorder.Config) {
+	GinkgoHelper()
+	colon := strings.LastIndex(image, ":")
+	Expect(colon).To(BeNumerically(">", strings.LastIndex(image, "/")), "the operator's image %q must have a tag", image)
+	dir := filepath.Join(GinkgoT().TempDir(), "config")
+	Expect(os.CopyFS(dir, os.DirFS(filepath.Join(testutil.RepoRoot(), "config")))).To(Succeed())
+
+	managerKustomization := filepath.Join(dir, "manager", "kustomization.yaml")
+	k, err := os.ReadFile(managerKustomization)
+	Expect(err).NotTo(HaveOccurred())
+	k = append(k, []byte("images:\n- name: controller\n  newName: "+image[:colon]+"\n  newTag: "+image[colon+1:]+"\n")...)
+	Expect(os.WriteFile(managerKustomization, k, 0o600)).To(Succeed())
+
+	def := filepath.Join(dir, "default", "kustomization.yaml")
+	k, err = os.ReadFile(def)
+	Expect(err).NotTo(HaveOccurred())
+	commented := "#components:\n#- ../components/record-output\n"
+	Expect(string(k)).To(ContainSubstring(commented), "config/default names the record-output component, commented out")
+	k = []byte(strings.Replace(string(k), commented, "components:\n- ../components/record-output\n", 1))
+	Expect(os.WriteFile(def, k, 0o600)).To(Succeed())
+
+	secretFile := filepath.Join(dir, "mysql", "mysql_secret.yaml")
+	k, err = os.ReadFile(secretFile)
+	Expect(err).NotTo(HaveOccurred())
+	var secret corev1.Secret
+	Expect(yaml.Unmarshal(k, &secret)).To(Succeed())
+	Expect(secret.StringData).To(HaveKey("host"), "mysql_secret.yaml holds KubeDL's keys")
+	secret.StringData = map[string]string{"host": settings.Host, "port": strconv.Itoa(settings.Port),
+		"dbName": settings.DBName, "user": settings.User, "password": settings.Password}
+	k, err = yaml.Marshal(&secret)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(secretFile, k, 0o600)).To(Succeed())
+
+	runKubectl("apply", "-k", filepath.Join(dir, "mysql"))
+	o.waitAvailable(ctx)
+	Eventually(func(g Gomega) {
+		for _, p := range o.pods(ctx) {
+			g.Expect(p.DeletionTimestamp).To(BeNil(), "pod %s", p.Name)
+			g.Expect(p.Spec.Containers[0].Args).To(ContainElements("--meta-storage=mysql", "--record-output-bytes=65536"),
+				"pod %s", p.Name)
+		}
+	}).Should(Succeed())
+}
+
+// nodeIP returns the node's InternalIP address.
+func nodeIP(ctx context.Context) string {
+	GinkgoHelper()
+	var node corev1.Node
+	Expect(k8s.Get(ctx, client.ObjectKey{Name: mustEnv(envNodeName)}, &node)).To(Succeed())
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	Fail(fmt.Sprintf("node %s has no InternalIP: %+v", node.Name, node.Status.Addresses))
+	return ""
 }
 
 // pods returns the operator's pods.

@@ -38,6 +38,7 @@ import (
 	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/podstate"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
@@ -142,6 +143,7 @@ func runThroughFailover(ctx context.Context, ns, name string, parallelism int32,
 
 	By("the final counts equal the containers' exit codes, each target injected once")
 	var succeeded, failed int32
+	exitCodes := map[string]int32{}
 	for _, pod := range listPods(ctx, ns, "app=failover") {
 		owned := podstate.OwnedContainers(&pod, job.UID)
 		Expect(len(owned)).To(BeNumerically("<=", 1), "pod %s", pod.Name)
@@ -156,6 +158,7 @@ func runThroughFailover(ctx context.Context, ns, name string, parallelism int32,
 			want = 1
 		}
 		Expect(st.State.Terminated.ExitCode).To(Equal(want), "pod %s", pod.Name)
+		exitCodes[pod.Name] = want
 		if want == 0 {
 			succeeded++
 		} else {
@@ -165,6 +168,24 @@ func runThroughFailover(ctx context.Context, ns, name string, parallelism int32,
 	Expect(succeeded + failed).To(Equal(int32(failoverReplicas)))
 	Expect(job.Status.Succeeded).To(Equal(succeeded))
 	Expect(job.Status.Failed).To(Equal(failed))
+
+	By("every MySQL row of the job's pods final, with the container's exit code")
+	Eventually(func(g Gomega) {
+		rows, err := store.ListPods(ctx, string(job.UID))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(rows).To(HaveLen(failoverReplicas))
+		for _, row := range rows {
+			code, ok := exitCodes[row.Name]
+			g.Expect(ok).To(BeTrue(), "a row for %s, which is no target", row.Name)
+			g.Expect(row.ExitCode).To(HaveValue(Equal(code)), "row of %s", row.Name)
+			want := recorder.PodStatusSucceeded
+			if code != 0 {
+				want = recorder.PodStatusFailed
+			}
+			g.Expect(row.Status).To(Equal(want), "row of %s", row.Name)
+			g.Expect(row.GmtFinished).NotTo(BeNil(), "row of %s", row.Name)
+		}
+	}).Should(Succeed())
 	Expect(w.violations()).To(BeEmpty())
 }
 

@@ -24,9 +24,10 @@ limitations under the License.
 //     webhook registered by URL and its MySQL recorder writing to a private MariaDB, and
 //     authorized only by the ClusterRole in config/rbac; every spec but those labelled
 //     operator-pods runs against it.
-//   - pods: the operator installed from dist/install.yaml with its image set (see
-//     deployed_operator_test.go), its webhook called through its Service; only the specs
-//     labelled operator-pods run against it.
+//   - pods: the operator installed from dist/install.yaml with its image set, then its
+//     MySQL recorder turned on through config/mysql and a MariaDB on the node's IP (see
+//     deployed_operator_test.go), its webhook called through its Service; every spec
+//     runs against it. hack/e2e-node.sh runs this mode.
 package e2enode
 
 import (
@@ -86,8 +87,8 @@ const (
 	operatorAsPods    = "pods"
 )
 
-// labelOperatorPods marks the specs that need the operator deployed as pods; they run
-// only when E2E_NODE_OPERATOR is pods, and the others only when it is not.
+// labelOperatorPods marks the specs that need the operator deployed as pods; with the
+// operator as a process only the others run, with the operator as pods every spec does.
 const labelOperatorPods = "operator-pods"
 
 const operatorUser = "ephemeraljob-operator"
@@ -118,14 +119,13 @@ func operatorMode() (string, error) {
 
 // operatorLabelFilter narrows a label filter to the specs the operator's mode can run.
 func operatorLabelFilter(filter, mode string) string {
-	own := "!" + labelOperatorPods
 	if mode == operatorAsPods {
-		own = labelOperatorPods
+		return filter
 	}
 	if filter == "" {
-		return own
+		return "!" + labelOperatorPods
 	}
-	return "(" + filter + ") && " + own
+	return "(" + filter + ") && !" + labelOperatorPods
 }
 
 func TestE2ENode(t *testing.T) {
@@ -176,6 +176,19 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	if mode, _ := operatorMode(); mode == operatorAsPods {
 		By("installing the operator from dist/install.yaml")
 		operator = deployOperator(ctx, renderOperator(mustEnv(envOperatorImage)))
+
+		By("starting MariaDB on the node's IP, which pods reach through the bridge's gateway")
+		db, err = mariadb.StartOn(ctx, nodeIP(ctx))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(db.Close()).To(Succeed()) })
+		user, password, err := db.NewUser(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		settings := recorder.Config{Host: db.Host, Port: db.Port, User: user, Password: password, DBName: db.DBName}
+		store, err = recorder.NewMySQLStore(settings, recorder.StoreOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		By("turning the MySQL recorder on as the README says: config/mysql with its Secret, and the record-output component")
+		operator.enableMySQL(ctx, mustEnv(envOperatorImage), settings)
 		return
 	}
 
@@ -343,9 +356,9 @@ func TestOperatorLabelFilter(t *testing.T) {
 		filter, mode, want string
 	}{
 		{"", operatorAsProcess, "!operator-pods"},
-		{"", operatorAsPods, "operator-pods"},
+		{"", operatorAsPods, ""},
 		{"bench", operatorAsProcess, "(bench) && !operator-pods"},
-		{"bench || slow", operatorAsPods, "(bench || slow) && operator-pods"},
+		{"bench || slow", operatorAsPods, "bench || slow"},
 	}
 	for _, tt := range tests {
 		if got := operatorLabelFilter(tt.filter, tt.mode); got != tt.want {
