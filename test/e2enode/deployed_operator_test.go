@@ -213,8 +213,14 @@ func (o *deployedOperator) enableMySQL(ctx context.Context, image string, settin
 	Expect(err).NotTo(HaveOccurred())
 	Expect(os.WriteFile(secretFile, k, 0o600)).To(Succeed())
 
+	// The README says the webhook's certificate and caBundle survive an apply of the
+	// manifests, which carry neither.
+	caBundle, cert := o.webhookCert(ctx)
 	runKubectl("apply", "-k", filepath.Join(dir, "mysql"))
 	o.waitAvailable(ctx)
+	afterBundle, afterCert := o.webhookCert(ctx)
+	Expect(afterBundle).To(Equal(caBundle), "the caBundle after kubectl apply -k config/mysql")
+	Expect(afterCert).To(Equal(cert), "the Secret's certificate after kubectl apply -k config/mysql")
 	Eventually(func(g Gomega) {
 		for _, p := range o.pods(ctx) {
 			g.Expect(p.DeletionTimestamp).To(BeNil(), "pod %s", p.Name)
@@ -222,6 +228,23 @@ func (o *deployedOperator) enableMySQL(ctx context.Context, image string, settin
 				"pod %s", p.Name)
 		}
 	}).Should(Succeed())
+}
+
+// webhookCert returns the webhook configuration's caBundle and the serving certificate in
+// the webhook's Secret, once the manager has written both.
+func (o *deployedOperator) webhookCert(ctx context.Context) (caBundle, cert []byte) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: o.webhookConfig}, &vwc)).To(Succeed())
+		var secret corev1.Secret
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.namespace, Name: operatorWebhookSecret}, &secret)).
+			To(Succeed())
+		caBundle, cert = vwc.Webhooks[0].ClientConfig.CABundle, secret.Data[corev1.TLSCertKey]
+		g.Expect(caBundle).NotTo(BeEmpty())
+		g.Expect(cert).NotTo(BeEmpty())
+	}).Should(Succeed())
+	return caBundle, cert
 }
 
 // nodeIP returns the node's InternalIP address.
