@@ -54,10 +54,9 @@ func failoverCommand(sleep int) []string {
 	return []string{"sh", "-c", fmt.Sprintf(`sleep %d; case "$(hostname)" in *0|*5) exit 1;; esac`, sleep)}
 }
 
-var _ = Describe("The deployed operator failing over during a job", Ordered, Label(labelOperatorPods), func() {
+var _ = Describe("The deployed operator failing over during a job", Ordered, func() {
 	var ns string
 	BeforeAll(func(ctx SpecContext) {
-		Expect(operator).NotTo(BeNil(), "the suite deploys the operator as pods when %s=%s", envOperator, operatorAsPods)
 		ns = testNamespace(ctx)
 		for i := range failoverPods {
 			Expect(k8s.Create(ctx, busyboxPod(fmt.Sprintf("t-%02d", i), ns, "failover"))).To(Succeed())

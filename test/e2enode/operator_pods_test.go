@@ -34,11 +34,7 @@ import (
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
-var _ = Describe("The operator deployed as pods", Label(labelOperatorPods), func() {
-	BeforeEach(func() {
-		Expect(operator).NotTo(BeNil(), "the suite deploys the operator as pods when %s=%s", envOperator, operatorAsPods)
-	})
-
+var _ = Describe("The operator deployed as pods", func() {
 	It("runs two ready replicas, one leading; its webhook answers through its Service and its controller runs a job", func(ctx SpecContext) {
 		By("both pods Running and Ready, from the image built by make image-oci")
 		var pods []corev1.Pod
