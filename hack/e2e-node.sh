@@ -16,8 +16,8 @@
 # operator's own with `make image-oci`, and imports them into containerd: nothing is
 # pulled from a registry.
 #
-# The suite runs twice on the same cluster: with the operator as a host process, then
-# deployed as pods (the specs labelled operator-pods); see test/e2enode/suite_test.go.
+# The suite runs every spec against the operator deployed as pods, installed from
+# dist/install.yaml with MySQL turned on through config/mysql; see test/e2enode/suite_test.go.
 #
 # Environment:
 #   E2E_NODE_KEEP=1             keep the components' logs (the path is printed at the end)
@@ -88,7 +88,6 @@ mkdir -p "$OUT"
 log "building the operator, the images' programs and the suite"
 (
   cd "$ROOT"
-  go build -o "$OUT/manager" ./cmd
   go build -o "$OUT/plugins/kubectl-ejob" ./cmd/kubectl-ejob
   go build -o "$OUT/nodetool" ./test/e2enode/nodetool
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/pause" ./test/e2enode/images/pause
@@ -462,33 +461,24 @@ wait_for "the default ServiceAccount" 60 kube-controller-manager k get serviceac
 log "cluster up in $(($(date +%s) - start))s"
 
 # --- The suite ---------------------------------------------------------------------------------------
-# The suite runs twice. First with the operator as a host process: the suite starts its
-# own MariaDB and the operator (under $R/tmp, so the teardown finds them). Then with the
-# operator deployed as pods of the image `make image-oci` wrote (the operator-pods specs).
-suite() { # suite MODE: run the suite with the operator run as MODE
+# The suite installs the operator as pods of the image `make image-oci` wrote, and starts
+# its own MariaDB on the node IP (under $R/tmp, so the teardown finds it).
+suite() {
   # shellcheck disable=SC2086
   (
     cd "$ROOT/test/e2enode"
-    TMPDIR="$R/tmp" E2E_NODE_KUBECONFIG="$ADMIN" E2E_NODE_OPERATOR_KUBECONFIG="$PKI/operator.kubeconfig" \
-      E2E_NODE_MANAGER="$OUT/manager" E2E_NODE_KUBECTL="$KUBECTL" E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" \
-      E2E_NODE_CA="$PKI/ca.crt" \
-      E2E_NODE_WEBHOOK_CERT="$PKI/webhook.crt" E2E_NODE_WEBHOOK_KEY="$PKI/webhook.key" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
-      E2E_NODE_OPERATOR="$1" E2E_NODE_OPERATOR_IMAGE="$OPERATOR_IMAGE" \
+    TMPDIR="$R/tmp" E2E_NODE_KUBECONFIG="$ADMIN" E2E_NODE_KUBECTL="$KUBECTL" \
+      E2E_NODE_KUBECTL_EJOB="$OUT/plugins/kubectl-ejob" E2E_NODE_NAME="$NODE" E2E_NODE_LOG_DIR="$R/logs" \
+      E2E_NODE_OPERATOR_IMAGE="$OPERATOR_IMAGE" E2E_NODE_CONTAINERD_ADDRESS="$CONTAINERD_SOCK" \
       "$OUT/e2enode.test" -test.v -test.timeout 20m -ginkgo.v ${E2E_NODE_GINKGO_ARGS:-}
   )
 }
 set +e
-rc=0
-for mode in process pods; do
-  suite_start=$(date +%s)
-  log "running the suite with the operator as $mode"
-  suite "$mode"
-  mode_rc=$?
-  log "the suite with the operator as $mode took $(($(date +%s) - suite_start))s"
-  if [ $mode_rc != 0 ]; then
-    log "the suite failed with the operator as $mode (exit $mode_rc)"
-    rc=$mode_rc
-  fi
-done
+suite_start=$(date +%s)
+log "running the suite"
+suite
+rc=$?
+log "the suite took $(($(date +%s) - suite_start))s"
+[ $rc = 0 ] || log "the suite failed (exit $rc)"
 set -e
 exit $rc

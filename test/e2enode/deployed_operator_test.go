@@ -19,17 +19,12 @@ package e2enode
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,48 +43,24 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/manager"
+	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
-// The names config/ gives the deployed operator's objects, with the namespace and name
-// prefix config/default sets.
+// The names dist/install.yaml gives the deployed operator's objects.
 const (
 	operatorNamespace  = "ephemeraljob-operator-system"
 	operatorDeployment = "ephemeraljob-operator-controller-manager"
 	operatorWebhookSvc = "ephemeraljob-operator-webhook-service"
-	// operatorWebhookSecret is the Secret the webhook's serving certificate is mounted from
-	// (config/default/manager_webhook_patch.yaml); the suite writes it.
-	operatorWebhookSecret = "webhook-server-cert"
+	// operatorWebhookSecret is the Secret the install creates empty and the manager fills
+	// with its webhook's CA and serving certificate (--webhook-cert-management=self).
+	operatorWebhookSecret = "ephemeraljob-operator-webhook-server-cert"
 )
 
-// operatorOverlay renders the deployment config/default describes, without the
-// certificates cert-manager would issue (the suite writes the webhook's) and without the
-// metrics endpoint.
-const operatorOverlay = `namespace: ` + operatorNamespace + `
-namePrefix: ephemeraljob-operator-
-resources:
-- ../crd
-- ../rbac
-- ../manager
-- ../webhook
-patches:
-- path: manager_webhook_patch.yaml
-  target:
-    kind: Deployment
-- target:
-    kind: Deployment
-  patch: |-
-    - op: add
-      path: /spec/template/spec/containers/0/imagePullPolicy
-      value: IfNotPresent
-images:
-- name: controller
-  newName: IMAGE_NAME
-  newTag: IMAGE_TAG
-`
-
-// renderOperator renders the operator's deployment from config/ with `kubectl kustomize`,
-// with its image set to image.
+// renderOperator renders the committed dist/install.yaml with the manager's image set to
+// image, as `make build-installer IMG=image` does: a kustomization over the file that
+// `kustomize edit set image controller=image` would write, built by `kubectl kustomize`
+// into a temporary directory. dist/install.yaml itself is left as committed.
 func renderOperator(image string) []*unstructured.Unstructured {
 	GinkgoHelper()
 	slash := strings.LastIndex(image, "/")
@@ -97,19 +68,21 @@ func renderOperator(image string) []*unstructured.Unstructured {
 	Expect(colon).To(BeNumerically(">", slash), "the operator's image %q must have a tag", image)
 	name, tag := image[:colon], image[colon+1:]
 
-	dir := filepath.Join(GinkgoT().TempDir(), "config")
-	Expect(os.CopyFS(dir, os.DirFS(filepath.Join(testutil.RepoRoot(), "config")))).To(Succeed())
-	overlay := filepath.Join(dir, "e2e-node")
-	Expect(os.Mkdir(overlay, 0o755)).To(Succeed())
-	patch, err := os.ReadFile(filepath.Join(dir, "default", "manager_webhook_patch.yaml"))
+	dir := GinkgoT().TempDir()
+	manifest, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "dist", "install.yaml"))
 	Expect(err).NotTo(HaveOccurred())
-	Expect(os.WriteFile(filepath.Join(overlay, "manager_webhook_patch.yaml"), patch, 0o600)).To(Succeed())
-	kustomization := strings.NewReplacer("IMAGE_NAME", name, "IMAGE_TAG", tag).Replace(operatorOverlay)
-	Expect(os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o600)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(dir, "install.yaml"), manifest, 0o600)).To(Succeed())
+	kustomization := "resources:\n- install.yaml\nimages:\n- name: controller\n  newName: " + name +
+		"\n  newTag: " + tag + "\n"
+	Expect(os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization), 0o600)).To(Succeed())
+	return decodeObjects(runKubectl("kustomize", dir))
+}
 
-	out := runKubectl("kustomize", overlay)
+// decodeObjects decodes a stream of YAML documents, skipping empty ones.
+func decodeObjects(manifest string) []*unstructured.Unstructured {
+	GinkgoHelper()
 	var objs []*unstructured.Unstructured
-	decoder := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
+	decoder := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
 	for {
 		obj := &unstructured.Unstructured{}
 		err := decoder.Decode(&obj.Object)
@@ -133,25 +106,15 @@ type deployedOperator struct {
 	webhookConfig, webhook string
 }
 
-// deployOperator applies the rendered objects, as `kubectl apply --server-side` would,
-// with a serving certificate for the webhook's Service in the Secret the Deployment
-// mounts and its CA in the webhook configuration, and waits until the Deployment is
-// available. The cleanup deletes what it applied and waits until the pods are gone.
+// deployOperator applies the rendered objects as they are, as `kubectl apply
+// --server-side` would, and waits until the Deployment is available: the manager makes
+// its webhook's certificate itself. The cleanup deletes what it applied but the CRD and
+// waits until the pods are gone.
 func deployOperator(ctx context.Context, objs []*unstructured.Unstructured) *deployedOperator {
 	GinkgoHelper()
-	dns := operatorWebhookSvc + "." + operatorNamespace + ".svc"
-	ca, cert, key := servingCert(dns, dns+".cluster.local")
-	secret := &corev1.Secret{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: operatorWebhookSecret, Namespace: operatorNamespace},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: cert, corev1.TLSPrivateKeyKey: key},
-	}
-	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(secret)
-	Expect(err).NotTo(HaveOccurred())
-
 	op := &deployedOperator{}
-	var out []*unstructured.Unstructured
+	var err error
+	var buf bytes.Buffer
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "Deployment":
@@ -164,31 +127,26 @@ func deployOperator(ctx context.Context, objs []*unstructured.Unstructured) *dep
 			var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &vwc)).To(Succeed())
 			Expect(vwc.Webhooks).NotTo(BeEmpty())
-			for i := range vwc.Webhooks {
-				Expect(vwc.Webhooks[i].ClientConfig.Service).NotTo(BeNil(), "webhook %s", vwc.Webhooks[i].Name)
-				vwc.Webhooks[i].ClientConfig.CABundle = ca
+			for _, w := range vwc.Webhooks {
+				Expect(w.ClientConfig.Service).NotTo(BeNil(), "webhook %s", w.Name)
+				Expect(w.ClientConfig.CABundle).To(BeEmpty(), "the install leaves caBundle to the manager (%s)", w.Name)
 			}
 			op.webhookConfig, op.webhook = vwc.Name, vwc.Webhooks[0].Name
-			o.Object, err = runtime.DefaultUnstructuredConverter.ToUnstructured(&vwc)
-			Expect(err).NotTo(HaveOccurred())
+		case "Secret":
+			if o.GetName() == operatorWebhookSecret {
+				_, found := o.Object["data"]
+				Expect(found).To(BeFalse(), "the install's webhook Secret must be empty")
+			}
 		}
-		out = append(out, o)
-		// The Secret follows its Namespace, before the Deployment that mounts it.
-		if o.GetKind() == "Namespace" && o.GetName() == operatorNamespace {
-			out = append(out, &unstructured.Unstructured{Object: raw})
-		}
-	}
-	Expect(op.deployment).To(Equal(operatorDeployment))
-	Expect(op.namespace).To(Equal(operatorNamespace))
-	Expect(op.webhookConfig).NotTo(BeEmpty())
-
-	var buf bytes.Buffer
-	for _, o := range out {
 		data, err := yaml.Marshal(o.Object)
 		Expect(err).NotTo(HaveOccurred())
 		buf.WriteString("---\n")
 		buf.Write(data)
 	}
+	Expect(op.deployment).To(Equal(operatorDeployment))
+	Expect(op.namespace).To(Equal(operatorNamespace))
+	Expect(op.webhookConfig).NotTo(BeEmpty())
+
 	file := filepath.Join(GinkgoT().TempDir(), "operator.yaml")
 	Expect(os.WriteFile(file, buf.Bytes(), 0o600)).To(Succeed())
 	runKubectl("apply", "--server-side", "--field-manager=e2e-node", "-f", file)
@@ -200,13 +158,107 @@ func deployOperator(ctx context.Context, objs []*unstructured.Unstructured) *dep
 		runKubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=2m",
 			"validatingwebhookconfiguration/"+op.webhookConfig, "namespace/"+operatorNamespace)
 	})
+	op.waitAvailable(ctx)
+	return op
+}
+
+// waitAvailable waits until the Deployment has rolled out and every replica is available.
+func (o *deployedOperator) waitAvailable(ctx context.Context) {
+	GinkgoHelper()
 	Eventually(func(g Gomega) {
 		var d appsv1.Deployment
-		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: op.namespace, Name: op.deployment}, &d)).To(Succeed())
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.namespace, Name: o.deployment}, &d)).To(Succeed())
 		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
+		g.Expect(d.Status.UpdatedReplicas).To(Equal(*d.Spec.Replicas), "status: %+v", d.Status)
+		g.Expect(d.Status.Replicas).To(Equal(*d.Spec.Replicas), "status: %+v", d.Status)
 		g.Expect(d.Status.AvailableReplicas).To(Equal(*d.Spec.Replicas), "status: %+v", d.Status)
 	}).WithTimeout(3*time.Minute).Should(Succeed(), "the operator's Deployment must become available")
-	return op
+}
+
+// enableMySQL turns the MySQL recorder on the way the README tells users to: in a copy
+// of config/, the image set in config/manager as `make deploy IMG=image` sets it, the
+// component config/components/record-output uncommented in config/default, the settings
+// written into config/mysql/mysql_secret.yaml, then `kubectl apply -k config/mysql` over
+// the install. It waits until the Deployment has rolled out.
+func (o *deployedOperator) enableMySQL(ctx context.Context, image string, settings recorder.Config) {
+	GinkgoHelper()
+	colon := strings.LastIndex(image, ":")
+	Expect(colon).To(BeNumerically(">", strings.LastIndex(image, "/")), "the operator's image %q must have a tag", image)
+	dir := filepath.Join(GinkgoT().TempDir(), "config")
+	Expect(os.CopyFS(dir, os.DirFS(filepath.Join(testutil.RepoRoot(), "config")))).To(Succeed())
+
+	managerKustomization := filepath.Join(dir, "manager", "kustomization.yaml")
+	k, err := os.ReadFile(managerKustomization)
+	Expect(err).NotTo(HaveOccurred())
+	k = append(k, []byte("images:\n- name: controller\n  newName: "+image[:colon]+"\n  newTag: "+image[colon+1:]+"\n")...)
+	Expect(os.WriteFile(managerKustomization, k, 0o600)).To(Succeed())
+
+	def := filepath.Join(dir, "default", "kustomization.yaml")
+	k, err = os.ReadFile(def)
+	Expect(err).NotTo(HaveOccurred())
+	commented := "#components:\n#- ../components/record-output\n"
+	Expect(string(k)).To(ContainSubstring(commented), "config/default names the record-output component, commented out")
+	k = []byte(strings.Replace(string(k), commented, "components:\n- ../components/record-output\n", 1))
+	Expect(os.WriteFile(def, k, 0o600)).To(Succeed())
+
+	secretFile := filepath.Join(dir, "mysql", "mysql_secret.yaml")
+	k, err = os.ReadFile(secretFile)
+	Expect(err).NotTo(HaveOccurred())
+	var secret corev1.Secret
+	Expect(yaml.Unmarshal(k, &secret)).To(Succeed())
+	Expect(secret.StringData).To(HaveKey("host"), "mysql_secret.yaml holds KubeDL's keys")
+	secret.StringData = map[string]string{"host": settings.Host, "port": strconv.Itoa(settings.Port),
+		"dbName": settings.DBName, "user": settings.User, "password": settings.Password}
+	k, err = yaml.Marshal(&secret)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(secretFile, k, 0o600)).To(Succeed())
+
+	// The README says the webhook's certificate and caBundle survive an apply of the
+	// manifests, which carry neither.
+	caBundle, cert := o.webhookCert(ctx)
+	runKubectl("apply", "-k", filepath.Join(dir, "mysql"))
+	o.waitAvailable(ctx)
+	afterBundle, afterCert := o.webhookCert(ctx)
+	Expect(afterBundle).To(Equal(caBundle), "the caBundle after kubectl apply -k config/mysql")
+	Expect(afterCert).To(Equal(cert), "the Secret's certificate after kubectl apply -k config/mysql")
+	Eventually(func(g Gomega) {
+		for _, p := range o.pods(ctx) {
+			g.Expect(p.DeletionTimestamp).To(BeNil(), "pod %s", p.Name)
+			g.Expect(p.Spec.Containers[0].Args).To(ContainElements("--meta-storage=mysql", "--record-output-bytes=65536"),
+				"pod %s", p.Name)
+		}
+	}).Should(Succeed())
+}
+
+// webhookCert returns the webhook configuration's caBundle and the serving certificate in
+// the webhook's Secret, once the manager has written both.
+func (o *deployedOperator) webhookCert(ctx context.Context) (caBundle, cert []byte) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: o.webhookConfig}, &vwc)).To(Succeed())
+		var secret corev1.Secret
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.namespace, Name: operatorWebhookSecret}, &secret)).
+			To(Succeed())
+		caBundle, cert = vwc.Webhooks[0].ClientConfig.CABundle, secret.Data[corev1.TLSCertKey]
+		g.Expect(caBundle).NotTo(BeEmpty())
+		g.Expect(cert).NotTo(BeEmpty())
+	}).Should(Succeed())
+	return caBundle, cert
+}
+
+// nodeIP returns the node's InternalIP address.
+func nodeIP(ctx context.Context) string {
+	GinkgoHelper()
+	var node corev1.Node
+	Expect(k8s.Get(ctx, client.ObjectKey{Name: mustEnv(envNodeName)}, &node)).To(Succeed())
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	Fail(fmt.Sprintf("node %s has no InternalIP: %+v", node.Name, node.Status.Addresses))
+	return ""
 }
 
 // pods returns the operator's pods.
@@ -249,45 +301,4 @@ func (o *deployedOperator) leader(ctx context.Context) string {
 	// controller-runtime's identity is the pod's hostname, its name, then _ and a UUID.
 	holder, _, _ := strings.Cut(*lease.Spec.HolderIdentity, "_")
 	return holder
-}
-
-// servingCert returns a fresh CA's certificate, and a serving certificate for the DNS
-// names with its key, signed by that CA; all PEM-encoded.
-func servingCert(dnsNames ...string) (caPEM, certPEM, keyPEM []byte) {
-	GinkgoHelper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	Expect(err).NotTo(HaveOccurred())
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ephemeraljob-e2e-node-webhook-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	Expect(err).NotTo(HaveOccurred())
-	caCert, err := x509.ParseCertificate(caDER)
-	Expect(err).NotTo(HaveOccurred())
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	Expect(err).NotTo(HaveOccurred())
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: dnsNames[0]},
-		DNSNames:     dnsNames,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	Expect(err).NotTo(HaveOccurred())
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	Expect(err).NotTo(HaveOccurred())
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }

@@ -17,6 +17,10 @@ limitations under the License.
 package e2enode
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -30,11 +34,7 @@ import (
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil"
 )
 
-var _ = Describe("The operator deployed as pods", Label(labelOperatorPods), func() {
-	BeforeEach(func() {
-		Expect(operator).NotTo(BeNil(), "the suite deploys the operator as pods when %s=%s", envOperator, operatorAsPods)
-	})
-
+var _ = Describe("The operator deployed as pods", func() {
 	It("runs two ready replicas, one leading; its webhook answers through its Service and its controller runs a job", func(ctx SpecContext) {
 		By("both pods Running and Ready, from the image built by make image-oci")
 		var pods []corev1.Pod
@@ -44,6 +44,8 @@ var _ = Describe("The operator deployed as pods", Label(labelOperatorPods), func
 			for _, p := range pods {
 				g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning), "pod %s", p.Name)
 				g.Expect(isReady(&p)).To(BeTrue(), "pod %s: %+v", p.Name, p.Status.Conditions)
+				// The install names no pull policy; the tagged image defaults to IfNotPresent, which the imported image satisfies.
+				g.Expect(p.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
 				g.Expect(p.Status.ContainerStatuses).To(HaveLen(1))
 				g.Expect(p.Status.ContainerStatuses[0].Image).To(HaveSuffix(mustEnv(envOperatorImage)))
 				g.Expect(p.Status.PodIP).NotTo(BeEmpty())
@@ -76,12 +78,21 @@ var _ = Describe("The operator deployed as pods", Label(labelOperatorPods), func
 			g.Expect(ready).To(ConsistOf(pods[0].Status.PodIP, pods[1].Status.PodIP))
 		}).Should(Succeed())
 
-		By("the API server calling the webhook through its Service: a job without targetContainerName is refused")
+		By("the webhook configuration naming the Service")
 		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
 		Expect(k8s.Get(ctx, client.ObjectKey{Name: operator.webhookConfig}, &vwc)).To(Succeed())
 		Expect(vwc.Webhooks[0].ClientConfig.URL).To(BeNil())
 		Expect(vwc.Webhooks[0].ClientConfig.Service).NotTo(BeNil())
 		Expect(vwc.Webhooks[0].ClientConfig.Service.Name).To(Equal(operatorWebhookSvc))
+		By("the caBundle filled by the manager, with the CA that signed the Secret's certificate for the Service")
+		Expect(vwc.Webhooks[0].ClientConfig.CABundle).NotTo(BeEmpty())
+		var secret corev1.Secret
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operator.namespace, Name: operatorWebhookSecret}, &secret)).
+			To(Succeed())
+		Expect(verifyServing(secret.Data[corev1.TLSCertKey], vwc.Webhooks[0].ClientConfig.CABundle,
+			operatorWebhookSvc+"."+operator.namespace+".svc")).To(Succeed())
+
+		By("the API server calling the webhook through its Service: a job without targetContainerName is refused")
 		ns := testNamespace(ctx)
 		// A job without targetContainerName passes the CRD's schema; only the webhook refuses it.
 		bad := testutil.MakeEphemeralJob("bad", ns, "pods").Container("probe", "").Obj()
@@ -108,6 +119,25 @@ var _ = Describe("The operator deployed as pods", Label(labelOperatorPods), func
 		Expect(st.State.Terminated.ExitCode).To(BeZero())
 	})
 })
+
+// verifyServing checks that the PEM certificate certPEM is valid for dnsName and chains
+// to one of the PEM certificates of bundle.
+func verifyServing(certPEM, bundle []byte, dnsName string) error {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return errors.New("no PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("parsing the certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(bundle) {
+		return errors.New("no certificate in the bundle")
+	}
+	_, err = cert.Verify(x509.VerifyOptions{DNSName: dnsName, Roots: roots})
+	return err
+}
 
 // projectedAPIAccess lists the sources of the pod's projected kube-api-access volume.
 func projectedAPIAccess(pod *corev1.Pod) []string {

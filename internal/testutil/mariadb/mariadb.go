@@ -16,7 +16,8 @@ limitations under the License.
 
 // Package mariadb runs a private MariaDB server for tests.
 //
-// Start launches mariadbd on a free port of 127.0.0.1 with a fresh data directory,
+// Start launches mariadbd on a free port of 127.0.0.1 (StartOn: of another address, for
+// clients elsewhere, such as pods) with a fresh data directory,
 // or, when EJOB_TEST_MYSQL_DSN is set, uses that server instead. The server can be
 // stopped and restarted on the same port and data directory, to test clients
 // through a database outage. Start takes a context, so it works in Ginkgo suites
@@ -79,6 +80,9 @@ type Server struct {
 	logPath string
 	mariadb string
 
+	// bind is the address the private server listens on.
+	bind string
+
 	mu        sync.Mutex
 	proc      *exec.Cmd
 	exited    chan struct{}
@@ -89,6 +93,13 @@ type Server struct {
 // database and waits until the server answers. The context bounds the start only;
 // call Close to stop the server and remove its files.
 func Start(ctx context.Context) (*Server, error) {
+	return StartOn(ctx, "127.0.0.1")
+}
+
+// StartOn is Start with a private server listening on bindAddress (an IP address),
+// reachable by clients of other hosts or network namespaces that route to it; the
+// server's Host is that address. A server from EJOB_TEST_MYSQL_DSN is used as it is.
+func StartOn(ctx context.Context, bindAddress string) (*Server, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultStartTimeout)
@@ -97,7 +108,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
 		return startExternal(ctx, dsn)
 	}
-	return startPrivate(ctx)
+	return startPrivate(ctx, bindAddress)
 }
 
 // StartT starts a server for one test, fails the test when it cannot, and closes the
@@ -143,7 +154,7 @@ func startExternal(ctx context.Context, dsn string) (*Server, error) {
 	return s, nil
 }
 
-func startPrivate(ctx context.Context) (s *Server, err error) {
+func startPrivate(ctx context.Context, bindAddress string) (s *Server, err error) {
 	mariadbd, err := findBinary("mariadbd", "/usr/sbin/mariadbd")
 	if err != nil {
 		return nil, err
@@ -161,12 +172,13 @@ func startPrivate(ctx context.Context) (s *Server, err error) {
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	port, err := freePort()
+	port, err := freePort(bindAddress)
 	if err != nil {
 		return nil, err
 	}
 	s = &Server{
-		Host:    "127.0.0.1",
+		Host:    bindAddress,
+		bind:    bindAddress,
 		Port:    port,
 		User:    "root",
 		managed: true,
@@ -241,6 +253,25 @@ func (s *Server) NewDatabase(ctx context.Context) (string, error) {
 	s.databases = append(s.databases, name)
 	s.mu.Unlock()
 	return name, nil
+}
+
+// NewUser creates a user with a random password who may connect from any host and has
+// every privilege on the caller's database (DBName), and returns its name and password:
+// what a client elsewhere logs in with, root being reachable from localhost only.
+func (s *Server) NewUser(ctx context.Context) (user, password string, err error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("making a password: %w", err)
+	}
+	user, password = "ejob_"+hex.EncodeToString(b[:4]), hex.EncodeToString(b[4:])
+	// Names and password are made of [a-z0-9_] only, so quoting them is safe.
+	if err := s.exec(ctx, "CREATE USER '"+user+"'@'%' IDENTIFIED BY '"+password+"'"); err != nil {
+		return "", "", fmt.Errorf("creating user %s: %w", user, err)
+	}
+	if err := s.exec(ctx, "GRANT ALL PRIVILEGES ON `"+s.DBName+"`.* TO '"+user+"'@'%'"); err != nil {
+		return "", "", fmt.Errorf("granting %s the database %s: %w", user, s.DBName, err)
+	}
+	return user, password, nil
 }
 
 // Stop shuts the server down and waits until it exited; its data stays for Restart.
@@ -321,7 +352,7 @@ func (s *Server) startProcess(ctx context.Context) error {
 		"--socket=" + s.socket,
 		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
 		"--port=" + strconv.Itoa(s.Port),
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + s.bind,
 		"--skip-log-bin",
 		"--character-set-server=utf8mb4",
 		"--innodb-buffer-pool-size=64M",
@@ -372,8 +403,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 }
 
 func (s *Server) ping(ctx context.Context) error {
-	cfg := s.MySQLConfig("")
-	cfg.DBName = ""
+	cfg := s.adminConfig()
 	cfg.Timeout = time.Second
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -386,9 +416,20 @@ func (s *Server) ping(ctx context.Context) error {
 	return db.PingContext(pingCtx)
 }
 
-func (s *Server) exec(ctx context.Context, query string) error {
+// adminConfig is how the harness itself logs in: over the Unix socket for a private
+// server, where root is allowed whatever address the server listens on (root@localhost
+// does not match a TCP client of a non-loopback address).
+func (s *Server) adminConfig() *mysql.Config {
 	cfg := s.MySQLConfig("")
 	cfg.DBName = ""
+	if s.managed {
+		cfg.Net, cfg.Addr = "unix", s.socket
+	}
+	return cfg
+}
+
+func (s *Server) exec(ctx context.Context, query string) error {
+	cfg := s.adminConfig()
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return fmt.Errorf("configuring the MySQL client: %w", err)
@@ -429,8 +470,8 @@ func userArgs() []string {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)
 	}

@@ -118,3 +118,35 @@ func TestExternalServerCannotBeStopped(t *testing.T) {
 		t.Errorf("Restart() = %v, want ErrNotManaged", err)
 	}
 }
+
+func TestNewUserReachesOnlyTheCallersDatabase(t *testing.T) {
+	srv := StartT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	other, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatalf("creating a database: %v", err)
+	}
+	user, password, err := srv.NewUser(ctx)
+	if err != nil {
+		t.Fatalf("creating a user: %v", err)
+	}
+	open := func(dbName string) error {
+		cfg := srv.MySQLConfig(dbName)
+		cfg.User, cfg.Passwd = user, password
+		connector, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return err
+		}
+		db := sql.OpenDB(connector)
+		defer func() { _ = db.Close() }()
+		_, err = db.ExecContext(ctx, "CREATE TABLE t (id INT)")
+		return err
+	}
+	if err := open(srv.DBName); err != nil {
+		t.Errorf("the new user creating a table in %s: %v", srv.DBName, err)
+	}
+	if err := open(other); err == nil {
+		t.Errorf("the new user created a table in %s, another caller's database", other)
+	}
+}

@@ -159,7 +159,6 @@ func pki(args []string) error {
 	ids := []identity{
 		{file: "apiserver", cn: "kube-apiserver", serving: true},
 		{file: "kubelet-serving", cn: node, serving: true},
-		{file: "webhook", cn: "ephemeraljob-webhook", serving: true},
 		{file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"},
 			client: true},
 		{file: "admin", cn: "kubernetes-admin", orgs: []string{"system:masters"}, client: true, kubeconfig: true},
@@ -167,7 +166,6 @@ func pki(args []string) error {
 		{file: "scheduler", cn: "system:kube-scheduler", client: true, kubeconfig: true},
 		{file: "controller-manager", cn: "system:kube-controller-manager", client: true, kubeconfig: true},
 		{file: "kube-proxy", cn: "system:kube-proxy", client: true, kubeconfig: true},
-		{file: "operator", cn: "ephemeraljob-operator", client: true, kubeconfig: true},
 	}
 	for _, id := range ids {
 		kp, err := issue(ca, id, hosts)
