@@ -742,16 +742,6 @@ func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobSta
 	return s
 }
 
-// existingState returns the reconciler's state of the job if it has one.
-func (r *EphemeralJobReconciler) existingState(key types.NamespacedName, uid types.UID) *jobState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s, ok := r.jobs[key]; ok && s.uid == uid {
-		return s
-	}
-	return nil
-}
-
 // forgetJob drops what the reconciler keeps of a deleted job.
 func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 	forgetPhase(key)

@@ -812,3 +812,13 @@ func TestJobsReconciledAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// existingState returns, for the tests, the reconciler's state of the job if it has one.
+func (r *EphemeralJobReconciler) existingState(key types.NamespacedName, uid types.UID) *jobState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.jobs[key]; ok && s.uid == uid {
+		return s
+	}
+	return nil
+}
