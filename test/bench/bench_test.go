@@ -79,7 +79,7 @@ func TestSmoke(t *testing.T) {
 	srv := mariadb.StartT(t)
 	rep, err := h.Run(ctx, Plan{Sizes: []int{100}, WindowFloorUpTo: 100, Parallelism: 10, MySQL: srv,
 		MemoryPods: []int{100, 200}, HeapProfile: filepath.Join(t.TempDir(), "heap.pprof"),
-		Refusals: 50, ManyJobs: 5, ManyPods: 10, Timeout: 5 * time.Minute, Logf: t.Logf,
+		Refusals: true, ManyJobs: 5, ManyPods: 10, Timeout: 5 * time.Minute, Logf: t.Logf,
 		// Short lease timings: a handover after SIGKILL then costs seconds.
 		Handover: &HandoverPlan{Pods: 200, Parallelism: 10, Graceful: 1, Timeout: time.Minute,
 			Lease: LeaseTimings{LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 500 * time.Millisecond}}})
@@ -118,7 +118,7 @@ func TestSmoke(t *testing.T) {
 		m.Untrimmed.Pods != 100 || m.Sizes[1].Matching != 40 || m.Sizes[1].Trimmed.HeapInuse == 0 {
 		t.Errorf("cache measurement saw %+v, want 0 pods, then 100 and 200 pods (40 matching), and 100 full pods", m)
 	}
-	if rf := rep.Refusals; rf == nil || rf.Job.Status.Failed != 50 || rf.Job.Status.Phase != v1alpha1.EphemeralJobFailed ||
+	if rf := rep.Refusals; rf == nil || rf.Job.Status.Failed != 200 || rf.Job.Status.Phase != v1alpha1.EphemeralJobFailed ||
 		rf.Job.Requests.count("WRITE", "pods/ephemeralcontainers") != 0 {
 		t.Errorf("refusals: %+v", rf)
 	}
@@ -141,7 +141,7 @@ func TestSmoke(t *testing.T) {
 	md := rep.Markdown("go test ./test/bench", standIn, "BenchmarkPass/finished=5000-2  100  9000 ns/op")
 	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B3 peak RSS",
 		"B3 live heap", "B3 time to sync the cache of 200 pods", "B3 heap in use per cached pod at 200 pods / at 100 pods",
-		"B4 lag", "## Heap profile", "B5 job over 50 pods", "B6 one pass", "B8 5 jobs of 10 pods", "B8 status writes per job",
+		"B4 lag", "## Heap profile", "B5 job over 200 pods", "B6 one pass", "B8 5 jobs of 10 pods", "B8 status writes per job",
 		"B8 a target's end", "## Requests of the manager, 5 jobs of 10 pods at once", "B9 handover after a graceful stop",
 		"B9 handover after SIGKILL", "B10 the new leader's write taking the lease"} {
 		if !strings.Contains(md, want) {
@@ -215,11 +215,15 @@ func TestBench(t *testing.T) {
 	ctx := context.Background()
 	h := startHarness(t)
 	srv := mariadb.StartT(t)
+	start := time.Now()
+	logf := func(format string, args ...any) {
+		t.Logf("[%v] "+format, append([]any{time.Since(start).Round(time.Second)}, args...)...)
+	}
 	rep, err := h.Run(ctx, Plan{Sizes: []int{1000, 5000}, WindowFloorUpTo: 1000, Parallelism: 10, MySQL: srv,
-		MemoryPods: MemoryPods, HeapProfile: heapProfilePath(), Refusals: 10000, ManyJobs: 100, ManyPods: 50,
+		MemoryPods: MemoryPods, HeapProfile: heapProfilePath(), Refusals: true, ManyJobs: 100, ManyPods: 50,
 		// A handover round uses a few dozen targets: 500 pods outlast the four.
 		Handover: &HandoverPlan{Pods: 500, Parallelism: 10, Graceful: 3, Timeout: 2 * time.Minute},
-		Timeout:  30 * time.Minute, Logf: t.Logf})
+		Timeout:  30 * time.Minute, Logf: logf})
 	if err != nil {
 		t.Fatal(err)
 	}

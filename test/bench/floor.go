@@ -70,16 +70,20 @@ func (h *Harness) floor(ctx context.Context, ns string, groups [][]*corev1.Pod, 
 		total += len(g)
 	}
 	done := make(map[string]chan struct{}, total)
+	// A pod injected before finished its earlier containers: it is done once it holds one
+	// more, all terminated.
+	before := make(map[string]int, total)
 	for _, g := range groups {
 		for _, p := range g {
 			done[p.Name] = make(chan struct{})
+			before[p.Name] = len(p.Spec.EphemeralContainers)
 		}
 	}
 	var closeMu sync.Mutex
 	closed := map[string]bool{}
 	check := func(obj any) {
 		pod, ok := obj.(*corev1.Pod)
-		if !ok || len(pod.Spec.EphemeralContainers) == 0 {
+		if !ok || len(pod.Spec.EphemeralContainers) <= before[pod.Name] {
 			return
 		}
 		finished := len(pod.Status.EphemeralContainerStatuses) == len(pod.Spec.EphemeralContainers)
@@ -155,7 +159,41 @@ func (h *Harness) floor(ctx context.Context, ns string, groups [][]*corev1.Pod, 
 	for err := range errs {
 		all = append(all, err)
 	}
+	if len(all) == 0 {
+		all = append(all, h.checkFinished(ctx, ns, before))
+	}
 	return took, h.stubLatency(ctx, injected), errors.Join(all...)
+}
+
+// checkFinished checks what the floor saw: each pod holds one container more than before
+// it, every one terminated.
+func (h *Harness) checkFinished(ctx context.Context, ns string, before map[string]int) error {
+	list, err := h.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing the pods of %s: %w", ns, err)
+	}
+	seen := 0
+	for _, pod := range list.Items {
+		n, ok := before[pod.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		terminated := 0
+		for _, st := range pod.Status.EphemeralContainerStatuses {
+			if st.State.Terminated != nil {
+				terminated++
+			}
+		}
+		if len(pod.Spec.EphemeralContainers) != n+1 || terminated != n+1 {
+			return fmt.Errorf("the floor finished, but pod %s/%s holds %d ephemeral containers, %d terminated; want %d",
+				ns, pod.Name, len(pod.Spec.EphemeralContainers), terminated, n+1)
+		}
+	}
+	if seen != len(before) {
+		return fmt.Errorf("the floor finished, but %d of its %d pods are gone from %s", len(before)-seen, len(before), ns)
+	}
+	return nil
 }
 
 // inject adds the job's container to the pod, reading the pod again after a conflict.
@@ -163,8 +201,12 @@ func (h *Harness) inject(ctx context.Context, pod *corev1.Pod, index int) error 
 	pods, name := h.Clientset.CoreV1().Pods(pod.Namespace), pod.Name
 	for {
 		updated := pod.DeepCopy()
-		updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers,
-			floorContainers("floor", "00000000-0000-0000-0000-000000000000", index)...)
+		c := floorContainers("floor", "00000000-0000-0000-0000-000000000000", index)
+		// A pod a job injected before holds its container's name already.
+		if n := len(updated.Spec.EphemeralContainers); n > 0 {
+			c[0].Name = fmt.Sprintf("%s-%d", c[0].Name, n)
+		}
+		updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, c...)
 		_, err := pods.UpdateEphemeralContainers(ctx, name, updated, metav1.UpdateOptions{})
 		if !apierrors.IsConflict(err) {
 			if err != nil {

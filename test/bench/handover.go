@@ -304,7 +304,7 @@ func (h *Harness) MeasureHandover(ctx context.Context, plan HandoverPlan, logf f
 	if err != nil {
 		return rep, err
 	}
-	job := benchJob(ns, "handover", "handover", plan.Parallelism)
+	job := benchJob(ns, "handover", map[string]string{"app": "handover"}, plan.Parallelism)
 	if err := h.Client.Create(ctx, job); err != nil {
 		return rep, fmt.Errorf("creating the job: %w", err)
 	}

@@ -40,9 +40,9 @@ import (
 // JobRun describes one timed job.
 type JobRun struct {
 	Namespace string
-	// Pods are the Running pods the job selects (label app=<Label>).
+	// Pods are the Running pods the job selects: those labelled Selector.
 	Pods        []*corev1.Pod
-	Label       string
+	Selector    map[string]string
 	Parallelism int32
 	// Recorder, when set, runs the MySQL recorder in the manager with these settings.
 	Recorder *recorder.Config
@@ -117,12 +117,12 @@ func (m *benchManager) Stop() error {
 }
 
 // benchJob is the job every timed run creates: the check container in the pods labelled
-// app=label, parallelism at a time.
-func benchJob(ns, name, label string, parallelism int32) *appsv1alpha1.EphemeralJob {
+// selector, parallelism at a time.
+func benchJob(ns, name string, selector map[string]string, parallelism int32) *appsv1alpha1.EphemeralJob {
 	return &appsv1alpha1.EphemeralJob{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: appsv1alpha1.EphemeralJobSpec{
-			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": label}},
+			Selector:    &metav1.LabelSelector{MatchLabels: selector},
 			Parallelism: &parallelism,
 			Template: appsv1alpha1.EphemeralContainerTemplateSpec{
 				EphemeralContainers: []corev1.EphemeralContainer{checkContainer()}},
@@ -149,7 +149,7 @@ func (h *Harness) RunJob(ctx context.Context, run JobRun) (res JobResult, err er
 			return res, err
 		}
 	}
-	job := benchJob(run.Namespace, "bench", run.Label, run.Parallelism)
+	job := benchJob(run.Namespace, "bench", run.Selector, run.Parallelism)
 	if run.TargetContainer != "" {
 		job.Spec.Template.EphemeralContainers[0].TargetContainerName = run.TargetContainer
 	}

@@ -20,12 +20,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -39,7 +39,7 @@ import (
 // ManyRun is many jobs created at once in one namespace, each over its own pods.
 type ManyRun struct {
 	Namespace string
-	// Labels are the jobs' selectors: job i selects the pods labelled app=Labels[i].
+	// Labels are the jobs' selectors: job i selects the pods labelled manyLabel=Labels[i].
 	Labels      []string
 	Parallelism int32
 	// Timeout bounds the wait for every job to finish.
@@ -205,7 +205,7 @@ func (h *Harness) createJobs(ctx context.Context, run ManyRun) (map[types.UID]st
 	for range createWorkers {
 		wg.Go(func() {
 			for i := range next {
-				job := benchJob(run.Namespace, run.Labels[i], run.Labels[i], run.Parallelism)
+				job := benchJob(run.Namespace, run.Labels[i], map[string]string{manyLabel: run.Labels[i]}, run.Parallelism)
 				err := h.Client.Create(ctx, job)
 				mu.Lock()
 				if err != nil {
@@ -250,20 +250,24 @@ func (h *Harness) statusLag(ctx context.Context, ns string, jobOf map[types.UID]
 	return lag, nil
 }
 
-// manyPods returns, for jobs jobs of perJob pods each, the labels of the jobs' selectors
-// and the label of each pod: pod i belongs to job i / perJob.
-func manyPods(prefix string, jobs, perJob int) (labels []string, labelsFor func(int) map[string]string) {
-	for j := range jobs {
-		labels = append(labels, fmt.Sprintf("%s-%03d", prefix, j))
-	}
-	return labels, func(i int) map[string]string { return map[string]string{"app": labels[i/perJob]} }
-}
+// manyLabel is the key of the many jobs' selectors.
+const manyLabel = "many-job"
 
-// groupPods splits pods into consecutive groups of perJob.
-func groupPods(pods []*corev1.Pod, perJob int) [][]*corev1.Pod {
-	var groups [][]*corev1.Pod
-	for i := 0; i < len(pods); i += perJob {
-		groups = append(groups, pods[i:min(i+perJob, len(pods))])
+// manyPods returns, for jobs jobs of perJob pods each, the values of the jobs' selectors
+// and the labels of each pod beside base: pod i belongs to job i / perJob, the pods past
+// jobs*perJob to none.
+func manyPods(jobs, perJob int, base map[string]string) (labels []string, labelsFor func(int) map[string]string) {
+	for j := range jobs {
+		labels = append(labels, fmt.Sprintf("many-%03d", j))
 	}
-	return groups
+	return labels, func(i int) map[string]string {
+		out := maps.Clone(base)
+		if out == nil {
+			out = map[string]string{}
+		}
+		if i < jobs*perJob {
+			out[manyLabel] = labels[i/perJob]
+		}
+		return out
+	}
 }

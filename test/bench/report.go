@@ -174,6 +174,12 @@ func diff(a, b uint64) uint64 {
 	return a - b
 }
 
+// podsConditions says which runs share pods: ephemeral containers stay in a pod, so a pod
+// injected before holds more containers, each making its writes larger.
+const podsConditions = "B1's floors, B1's jobs and B4's job with MySQL stopped each run over Running pods created " +
+	"for them, deleted after; B8's floor, then its jobs, run over the pods of the largest B1 job once it finished (so " +
+	"with one and two earlier containers in each pod); B5's job runs over the cache measurement's pods once it is over"
+
 // Markdown renders the report: the figures against their targets, then the details.
 func (r *Report) Markdown(command, standIn, goBench string) string {
 	var b strings.Builder
@@ -187,7 +193,8 @@ func (r *Report) Markdown(command, standIn, goBench string) string {
 	w("- kubelet stand-in: %s\n", standIn)
 	w("- control plane: envtest kube-apiserver and %s (`bin/k8s`), the manager in the same process as the harness, "+
 		"client limits as in `cmd/main.go`\n", etcdVersion())
-	w("- %s\n\n", memoryConditions)
+	w("- %s\n", memoryConditions)
+	w("- pods: %s\n\n", podsConditions)
 	w("| figure | target | measured | |\n|---|---|---|---|\n")
 	for _, run := range r.Runs {
 		j := run.Job
@@ -328,7 +335,8 @@ func (r *Report) MemorySection(command, standIn string) string {
 		r.Started.UTC().Format(time.RFC3339), Machine(), command, strings.Join(sizes, ", "),
 		time.Since(r.Started).Round(time.Second))
 	w("- control plane: envtest kube-apiserver and %s (`bin/k8s`); kubelet stand-in: %s\n", etcdVersion(), standIn)
-	w("- %s\n\n", memoryConditions)
+	w("- %s\n", memoryConditions)
+	w("- pods: %s\n\n", podsConditions)
 	w("| figure | target | measured | |\n|---|---|---|---|\n")
 	writeMemoryRows(w, m)
 	if m.Profile != "" {

@@ -28,7 +28,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	appsv1alpha1 "github.com/ephemeraljob/ephemeraljob-operator/api/v1alpha1"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/recorder"
 	"github.com/ephemeraljob/ephemeraljob-operator/internal/testutil/mariadb"
 )
@@ -47,8 +50,9 @@ type Plan struct {
 	// MemoryPods are the sizes of the cache measurement (B3), ascending; none when empty.
 	// The pods are created once: each size adds to the pods of the one before.
 	MemoryPods []int
-	// Refusals, when set, times a job over this many pods that all refuse injection.
-	Refusals int
+	// Refusals, when set, times a job over the pods of the cache measurement's largest size,
+	// every one of which refuses it: its template targets a container they lack.
+	Refusals bool
 	// Handover, when set, times the leader's handovers (B9).
 	Handover *HandoverPlan
 	// ManyJobs and ManyPods, when set, time ManyJobs jobs of ManyPods pods each, created at
@@ -140,10 +144,11 @@ const matchingShare = 5
 // Run measures what the plan says, on a running harness.
 func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 	rep := &Report{Started: time.Now()}
-	logf := plan.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if plan.Logf == nil {
+		plan.Logf = func(string, ...any) {}
 	}
+	logf := plan.Logf
+	target := map[string]string{"app": "target"}
 	for i, n := range plan.Sizes {
 		largest := i == len(plan.Sizes)-1
 		run := SizeRun{Pods: n}
@@ -152,7 +157,7 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 			return rep, err
 		}
 		logf("creating %d pods for the floor", n)
-		pods, err := h.createRunningPods(ctx, floorNS, "pod", n, func(int) map[string]string { return map[string]string{"app": "floor"} })
+		pods, err := h.createRunningPods(ctx, floorNS, "pod", n, func(int) map[string]string { return target })
 		if err != nil {
 			return rep, err
 		}
@@ -161,18 +166,18 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 			return rep, err
 		}
 		logf("floor (batches): %v", run.FloorBatches)
-		if err := h.DeletePods(ctx, floorNS); err != nil {
+		if err := h.deletePods(ctx, floorNS, logf); err != nil {
 			return rep, err
 		}
 		if n <= plan.WindowFloorUpTo {
-			if pods, err = h.createRunningPods(ctx, floorNS, "window", n, func(int) map[string]string { return map[string]string{"app": "floor"} }); err != nil {
+			if pods, err = h.createRunningPods(ctx, floorNS, "window", n, func(int) map[string]string { return target }); err != nil {
 				return rep, err
 			}
 			if run.FloorWindow, _, err = h.Floor(ctx, floorNS, pods, int(plan.Parallelism), FloorWindow); err != nil {
 				return rep, err
 			}
 			logf("floor (window): %v", run.FloorWindow)
-			if err := h.DeletePods(ctx, floorNS); err != nil {
+			if err := h.deletePods(ctx, floorNS, logf); err != nil {
 				return rep, err
 			}
 		}
@@ -193,12 +198,36 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 			defer func() { _ = db.Close() }()
 			watcher = &RowWatcher{DB: db, Interval: 100 * time.Millisecond}
 		}
-		run.Job, err = h.timedJob(ctx, plan, n, "job", rec, watcher)
+		// The many jobs run over the pods of the largest job, once it finished: creating
+		// them costs as much as either run.
+		labelsFor := func(int) map[string]string { return target }
+		var manyLabels []string
+		shareMany := largest && plan.ManyJobs > 0 && plan.ManyJobs*plan.ManyPods <= n
+		if shareMany {
+			manyLabels, labelsFor = manyPods(plan.ManyJobs, plan.ManyPods, target)
+		}
+		jobNS, err := h.Namespace(ctx, fmt.Sprintf("job-%d", n))
 		if err != nil {
+			return rep, err
+		}
+		logf("creating %d pods for a job", n)
+		if pods, err = h.createRunningPods(ctx, jobNS, "pod", n, labelsFor); err != nil {
+			return rep, err
+		}
+		if run.Job, err = h.RunJob(ctx, JobRun{Namespace: jobNS, Pods: pods, Selector: target,
+			Parallelism: plan.Parallelism, Recorder: rec, WatchRows: watcher, Timeout: plan.Timeout}); err != nil {
 			return rep, err
 		}
 		logf("job over %d pods: %v", n, run.Job.Took)
 		rep.Runs = append(rep.Runs, run)
+		if shareMany {
+			if rep.Many, err = h.runMany(ctx, plan, jobNS, manyLabels); err != nil {
+				return rep, err
+			}
+		}
+		if err := h.deletePods(ctx, jobNS, logf); err != nil {
+			return rep, err
+		}
 
 		if rec != nil {
 			rep.Recorder = &RecorderReport{Pods: n, Up: run.Job}
@@ -206,7 +235,7 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 			if err := plan.MySQL.Stop(); err != nil {
 				return rep, err
 			}
-			stopped, err := h.timedJob(ctx, plan, n, "nomysql", rec, nil)
+			stopped, err := h.timedJob(ctx, plan, n, "nomysql", rec)
 			if restartErr := plan.MySQL.Restart(ctx); err == nil {
 				err = restartErr
 			}
@@ -218,9 +247,20 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 		}
 	}
 
-	if plan.ManyJobs > 0 {
-		var err error
-		if rep.Many, err = h.runMany(ctx, plan); err != nil {
+	if plan.ManyJobs > 0 && rep.Many == nil {
+		labels, labelsFor := manyPods(plan.ManyJobs, plan.ManyPods, nil)
+		ns, err := h.Namespace(ctx, "many")
+		if err != nil {
+			return rep, err
+		}
+		logf("creating %d pods for %d jobs", plan.ManyJobs*plan.ManyPods, plan.ManyJobs)
+		if _, err := h.createRunningPods(ctx, ns, "pod", plan.ManyJobs*plan.ManyPods, labelsFor); err != nil {
+			return rep, err
+		}
+		if rep.Many, err = h.runMany(ctx, plan, ns, labels); err != nil {
+			return rep, err
+		}
+		if err := h.deletePods(ctx, ns, logf); err != nil {
 			return rep, err
 		}
 	}
@@ -230,64 +270,70 @@ func (h *Harness) Run(ctx context.Context, plan Plan) (*Report, error) {
 			return rep, err
 		}
 	}
-	if plan.Refusals > 0 {
-		ns, err := h.Namespace(ctx, fmt.Sprintf("refusals-%d", plan.Refusals))
-		if err != nil {
-			return rep, err
-		}
-		logf("creating %d pods that refuse injection", plan.Refusals)
-		pods, err := h.createRunningPods(ctx, ns, "pod", plan.Refusals, func(int) map[string]string { return map[string]string{"app": "refuse"} })
-		if err != nil {
-			return rep, err
-		}
-		res, err := h.RunJob(ctx, JobRun{Namespace: ns, Pods: pods, Label: "refuse", Parallelism: plan.Parallelism,
-			Timeout: plan.Timeout, TargetContainer: "absent"})
-		if err != nil {
-			return rep, err
-		}
-		data, err := json.Marshal(res.Status)
-		if err != nil {
-			return rep, err
-		}
-		rep.Refusals = &RefusalReport{Pods: plan.Refusals, Job: res, StatusBytes: len(data)}
-		logf("job over %d refusing pods: %v", plan.Refusals, res.Took)
-		if err := h.DeletePods(ctx, ns); err != nil {
-			return rep, err
-		}
-	}
 	if len(plan.MemoryPods) > 0 {
-		m, err := h.measureMemory(ctx, plan)
+		m, ns, err := h.measureMemory(ctx, plan)
 		if err != nil {
 			return rep, err
 		}
 		rep.Memory = m
+		// Every pod of the cache measurement refuses a job whose template targets a
+		// container they lack; the measurement is over, so the job is not in its way.
+		if plan.Refusals {
+			n := plan.MemoryPods[len(plan.MemoryPods)-1]
+			res, err := h.RunJob(ctx, JobRun{Namespace: ns, Selector: map[string]string{"tier": "backend"},
+				Parallelism: plan.Parallelism, Timeout: plan.Timeout, TargetContainer: "absent"})
+			if err != nil {
+				return rep, err
+			}
+			data, err := json.Marshal(res.Status)
+			if err != nil {
+				return rep, err
+			}
+			rep.Refusals = &RefusalReport{Pods: n, Job: res, StatusBytes: len(data)}
+			logf("job over %d refusing pods: %v", n, res.Took)
+		}
 	}
 	return rep, nil
 }
 
-// runMany times plan.ManyJobs jobs created at once against the floor of as many windows.
-// Both run over the same pods, the floor first: creating the pods costs as much as either
-// run, and a job's container then takes its derived name beside the floor's, one container
-// more per pod that weighs on the jobs, not on the floor.
-func (h *Harness) runMany(ctx context.Context, plan Plan) (*ManyReport, error) {
+// runMany times plan.ManyJobs jobs created at once against the floor of as many windows,
+// over the pods of ns labelled manyLabel=labels[j] for job j. Both run over the same pods,
+// the floor first, a job's container then taking its derived name beside the floor's: one
+// container more per pod that weighs on the jobs, not on the floor.
+func (h *Harness) runMany(ctx context.Context, plan Plan, ns string, labels []string) (*ManyReport, error) {
 	rep := &ManyReport{Jobs: plan.ManyJobs, PodsPerJob: plan.ManyPods, Parallelism: plan.Parallelism}
-	n := plan.ManyJobs * plan.ManyPods
-	labels, labelsFor := manyPods("many", plan.ManyJobs, plan.ManyPods)
-	ns, err := h.Namespace(ctx, "many")
-	if err != nil {
-		return nil, err
+	// The jobs that ran over these pods before would count among the many.
+	if err := h.Client.DeleteAllOf(ctx, &appsv1alpha1.EphemeralJob{}, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("deleting the jobs of %s: %w", ns, err)
 	}
-	plan.Logf("creating %d pods for %d jobs", n, plan.ManyJobs)
-	pods, err := h.createRunningPods(ctx, ns, "pod", n, labelsFor)
+	// The pods as they are now: injecting into an older copy would cost the floor a conflict.
+	list, err := h.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: manyLabel})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing the pods of %s: %w", ns, err)
+	}
+	groups := make([][]*corev1.Pod, len(labels))
+	group := make(map[string]int, len(labels))
+	for j, l := range labels {
+		group[l] = j
+	}
+	for i := range list.Items {
+		pod := &list.Items[i]
+		j, ok := group[pod.Labels[manyLabel]]
+		if !ok {
+			return nil, fmt.Errorf("pod %s/%s is labelled %s=%q, not one of the jobs'", ns, pod.Name, manyLabel, pod.Labels[manyLabel])
+		}
+		groups[j] = append(groups[j], pod)
+	}
+	for j, g := range groups {
+		if len(g) != plan.ManyPods {
+			return nil, fmt.Errorf("%d pods of %s are labelled %s=%s, want %d", len(g), ns, manyLabel, labels[j], plan.ManyPods)
+		}
 	}
 	cpu, err := readCPU()
 	if err != nil {
 		return nil, err
 	}
-	if rep.Floor, rep.FloorStubLatency, err = h.FloorMany(ctx, ns, groupPods(pods, plan.ManyPods),
-		int(plan.Parallelism)); err != nil {
+	if rep.Floor, rep.FloorStubLatency, err = h.FloorMany(ctx, ns, groups, int(plan.Parallelism)); err != nil {
 		return nil, err
 	}
 	after, err := readCPU()
@@ -301,50 +347,58 @@ func (h *Harness) runMany(ctx context.Context, plan Plan) (*ManyReport, error) {
 		return nil, err
 	}
 	plan.Logf("%d jobs of %d pods: %v", plan.ManyJobs, plan.ManyPods, rep.Result.Took)
-	return rep, h.DeletePods(ctx, ns)
+	return rep, nil
 }
 
-// timedJob creates n Running pods in a new namespace and times a job over them.
-func (h *Harness) timedJob(ctx context.Context, plan Plan, n int, prefix string, rec *recorder.Config,
-	watcher *RowWatcher) (JobResult, error) {
+// timedJob creates n Running pods in a new namespace, times a job over them and deletes them.
+func (h *Harness) timedJob(ctx context.Context, plan Plan, n int, prefix string, rec *recorder.Config) (JobResult, error) {
 	ns, err := h.Namespace(ctx, fmt.Sprintf("%s-%d", prefix, n))
 	if err != nil {
 		return JobResult{}, err
 	}
 	plan.Logf("creating %d pods for a job", n)
-	pods, err := h.createRunningPods(ctx, ns, "pod", n, func(int) map[string]string { return map[string]string{"app": "target"} })
+	target := map[string]string{"app": "target"}
+	pods, err := h.createRunningPods(ctx, ns, "pod", n, func(int) map[string]string { return target })
 	if err != nil {
 		return JobResult{}, err
 	}
-	res, err := h.RunJob(ctx, JobRun{Namespace: ns, Pods: pods, Label: "target", Parallelism: plan.Parallelism,
-		Recorder: rec, WatchRows: watcher, Timeout: plan.Timeout})
+	res, err := h.RunJob(ctx, JobRun{Namespace: ns, Pods: pods, Selector: target, Parallelism: plan.Parallelism,
+		Recorder: rec, Timeout: plan.Timeout})
 	if err != nil {
 		return res, err
 	}
-	return res, h.DeletePods(ctx, ns)
+	return res, h.deletePods(ctx, ns, plan.Logf)
+}
+
+// deletePods is DeletePods, its time logged.
+func (h *Harness) deletePods(ctx context.Context, ns string, logf func(string, ...any)) error {
+	start := time.Now()
+	err := h.DeletePods(ctx, ns)
+	logf("deleted the pods of %s in %v", ns, time.Since(start).Round(time.Millisecond))
+	return err
 }
 
 // measureMemory fills a namespace with pods, one in matchingShare of them holding a
 // finished job container, and measures at each size a manager's memory caching it, with
 // TrimPod, against one caching an empty namespace; at the smallest size also without TrimPod.
-func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, error) {
+func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, string, error) {
 	rep := &MemoryReport{}
 	ns, err := h.Namespace(ctx, "memory")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	empty, err := h.Namespace(ctx, "empty")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	dir, err := os.MkdirTemp("", "ejob-bench-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	kubeconfig, err := h.WriteKubeconfig(dir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	measure := func(into *Memory, run CacheRun) error {
 		var err error
@@ -357,13 +411,13 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 		return nil
 	}
 	if err := measure(&rep.Empty, CacheRun{Namespace: empty}); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	isMatching := func(i int) bool { return i%matchingShare == 0 }
 	created := 0
 	for k, n := range plan.MemoryPods {
 		if err := checkMemoryFor(n - created); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		plan.Logf("creating pods %d to %d for the cache measurement", created, n-1)
 		start := time.Now()
@@ -374,7 +428,7 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 			return map[string]string{"app": "other"}
 		})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		var matching []*corev1.Pod
 		for i, pod := range pods {
@@ -384,7 +438,7 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 		}
 		plan.Logf("injecting into %d of them", len(matching))
 		if _, _, err := h.Floor(ctx, ns, matching, 50, FloorWindow); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		plan.Logf("%d pods created and %d injected in %v", n-created, len(matching), time.Since(start).Round(time.Second))
 		created = n
@@ -394,21 +448,21 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 			run.Profile = plan.HeapProfile
 		}
 		if err := measure(&size.Trimmed, run); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		rep.Sizes = append(rep.Sizes, size)
 		if k == 0 {
 			if err := measure(&rep.Untrimmed, CacheRun{Namespace: ns, FullPods: true}); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 	}
 	if plan.HeapProfile != "" {
 		if rep.Profile, err = topOfProfile(ctx, plan.HeapProfile); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return rep, nil
+	return rep, ns, nil
 }
 
 // envtestBytesPerPod is what one more realistic pod costs the machine in this harness:
