@@ -150,36 +150,43 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// checkMany checks the many-jobs run of the smoke test: every job succeeded over its own
-// pods, each pod was injected once, and every target's end was matched with a status.
+// checkMany checks the many-jobs runs of the smoke test: in each, every job succeeded over
+// its own pods, each pod was injected once, and every target's end was matched with a
+// status; each floor finished every pod.
 func checkMany(t *testing.T, m *ManyReport) {
 	t.Helper()
 	if m == nil {
 		t.Fatal("no many-jobs run")
 	}
 	targets := m.Jobs * m.PodsPerJob
-	if len(m.Result.Statuses) != m.Jobs {
-		t.Errorf("%d job statuses, want %d", len(m.Result.Statuses), m.Jobs)
-	}
-	for name, st := range m.Result.Statuses {
-		if st.Phase != v1alpha1.EphemeralJobSucceeded || int(st.Match) != m.PodsPerJob || int(st.Succeeded) != m.PodsPerJob {
-			t.Errorf("job %s: %s, match %d, succeeded %d; want Succeeded over %d pods", name, st.Phase, st.Match,
-				st.Succeeded, m.PodsPerJob)
+	for k, f := range m.Floors {
+		if len(f.StubLatency) != targets || f.Took <= 0 {
+			t.Errorf("floor %d finished %d pods in %v; want %d and a time", k+1, len(f.StubLatency), f.Took, targets)
 		}
 	}
-	rq := m.Result.Requests
-	if n := rq.count("WRITE", "pods/ephemeralcontainers"); n != targets {
-		t.Errorf("ephemeralcontainers writes = %d, want %d", n, targets)
-	}
-	if n := len(rq.WritesPerObject["ephemeraljobs/status"]); n != m.Jobs {
-		t.Errorf("status writes reached %d jobs, want %d", n, m.Jobs)
-	}
-	if len(m.Result.StatusLag) != targets || len(m.FloorStubLatency) != targets || m.Floor <= 0 {
-		t.Errorf("%d targets matched with a status, floor finished %d pods in %v; want %d, %d and a time",
-			len(m.Result.StatusLag), len(m.FloorStubLatency), m.Floor, targets, targets)
-	}
-	if w := m.Result.Workers; w.Passes == 0 || w.Busy <= 0 || w.Workers == 0 {
-		t.Errorf("the controller's workers: %+v, want passes counted", w)
+	for k, res := range m.Results {
+		if len(res.Statuses) != m.Jobs {
+			t.Errorf("run %d: %d job statuses, want %d", k+1, len(res.Statuses), m.Jobs)
+		}
+		for name, st := range res.Statuses {
+			if st.Phase != v1alpha1.EphemeralJobSucceeded || int(st.Match) != m.PodsPerJob || int(st.Succeeded) != m.PodsPerJob {
+				t.Errorf("run %d, job %s: %s, match %d, succeeded %d; want Succeeded over %d pods", k+1, name, st.Phase,
+					st.Match, st.Succeeded, m.PodsPerJob)
+			}
+		}
+		rq := res.Requests
+		if n := rq.count("WRITE", "pods/ephemeralcontainers"); n != targets {
+			t.Errorf("run %d: ephemeralcontainers writes = %d, want %d", k+1, n, targets)
+		}
+		if n := len(rq.WritesPerObject["ephemeraljobs/status"]); n != m.Jobs {
+			t.Errorf("run %d: status writes reached %d jobs, want %d", k+1, n, m.Jobs)
+		}
+		if len(res.StatusLag) != targets {
+			t.Errorf("run %d: %d targets matched with a status, want %d", k+1, len(res.StatusLag), targets)
+		}
+		if w := res.Workers; w.Passes == 0 || w.Busy <= 0 || w.Workers == 0 {
+			t.Errorf("run %d: the controller's workers: %+v, want passes counted", k+1, w)
+		}
 	}
 }
 

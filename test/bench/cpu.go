@@ -47,6 +47,11 @@ func (c CPU) Sub(before CPU) CPU {
 		Machine: c.Machine - before.Machine}
 }
 
+// Add returns the time used in both.
+func (c CPU) Add(o CPU) CPU {
+	return CPU{ControlPlane: c.ControlPlane + o.ControlPlane, Harness: c.Harness + o.Harness, Machine: c.Machine + o.Machine}
+}
+
 // Others returns the processor time the rest of the machine used.
 func (c CPU) Others() time.Duration { return max(c.Machine-c.ControlPlane-c.Harness, 0) }
 

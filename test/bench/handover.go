@@ -359,7 +359,7 @@ func (h *Harness) MeasureHandover(ctx context.Context, plan HandoverPlan, logf f
 			}
 		}
 	}
-	return rep, h.DeletePods(ctx, ns)
+	return rep, h.deletePods(ctx, ns, logf)
 }
 
 // signalName names the signals a leader is stopped with as kill(1) does.
