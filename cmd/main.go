@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -78,6 +79,7 @@ func main() {
 	var maxConcurrentReconciles int
 	var kubeAPIBurst int
 	var statusWriteInterval time.Duration
+	var statusWriteQPS float64
 	var recordOutputBytes int64
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
@@ -132,6 +134,9 @@ func main() {
 	flag.DurationVar(&statusWriteInterval, "status-write-interval", controller.DefaultStatusWriteInterval,
 		"How often, at most, a running job's status is written when only its counts changed; "+
 			"phase changes are written at once. A negative value writes every change.")
+	flag.Float64Var(&statusWriteQPS, "status-write-qps", controller.DefaultStatusWriteQPS,
+		"How many of those progress writes per second all running jobs share: with more running jobs, each job's "+
+			"interval grows to running jobs / this many seconds. A negative value leaves each job its interval.")
 	flag.Int64Var(&recordOutputBytes, "record-output-bytes", 0,
 		"With --meta-storage mysql: fetch the log of each finished target's container once and keep at most this "+
 			"many bytes of it in MySQL (column output), up to 1048576; 0 turns it off. Needs the right to get pods/log "+
@@ -251,6 +256,7 @@ func main() {
 		Webhooks:                os.Getenv("ENABLE_WEBHOOKS") != "false",
 		Recorder:                recorder.Options{Region: region, OutputBytes: recordOutputBytes},
 		StatusWriteInterval:     statusWriteInterval,
+		StatusWriteQPS:          statusWriteQPS,
 		MaxConcurrentReconciles: maxConcurrentReconciles,
 	}
 	if webhookCertManagement == webhookCertSelf {
@@ -258,6 +264,11 @@ func main() {
 	}
 	if metaStorage == "mysql" {
 		managerOpts.MySQL = &mysqlConfig
+	}
+	if statusWriteQPS == 0 || math.IsNaN(statusWriteQPS) || math.IsInf(statusWriteQPS, 0) {
+		setupLog.Error(fmt.Errorf("--status-write-qps (%v) must be a positive number, or negative to leave each job "+
+			"its --status-write-interval", statusWriteQPS), "invalid flag")
+		os.Exit(1)
 	}
 	if maxConcurrentReconciles <= 0 {
 		setupLog.Error(fmt.Errorf("--max-concurrent-reconciles (%d) must be positive", maxConcurrentReconciles),

@@ -82,6 +82,11 @@ type EphemeralJobReconciler struct {
 	// only its counts changed (see statusWriteDelay). Zero means DefaultStatusWriteInterval;
 	// a negative value writes every change at once.
 	StatusWriteInterval time.Duration
+	// StatusWriteQPS is how many progress writes per second all running jobs share: with
+	// more running jobs than that, each job's interval is stretched to running jobs /
+	// StatusWriteQPS seconds (see progressInterval). Zero means DefaultStatusWriteQPS; a
+	// negative value leaves every job its StatusWriteInterval.
+	StatusWriteQPS float64
 	// EventBatchDelay is how long pod events that only move counts wait before the job's
 	// next pass. Zero means DefaultEventBatchDelay; a negative value passes at once.
 	EventBatchDelay time.Duration
@@ -106,11 +111,14 @@ type EphemeralJobReconciler struct {
 	// the pod's namespace.
 	jobs        map[types.NamespacedName]*jobState
 	byNamespace map[string]map[types.NamespacedName]*jobState
+	// running counts the jobs of jobs not known to be finished: they share StatusWriteQPS.
+	running int
 }
 
 // jobState is what the reconciler keeps of a job between passes: its ledger, the pod
 // events not handled yet, and the job as the last status write returned it.
 type jobState struct {
+	key types.NamespacedName
 	uid types.UID
 
 	// mu guards what the pod event handler reads and writes: inbox, freeSlots, selector
@@ -732,7 +740,11 @@ func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobSta
 	defer r.mu.Unlock()
 	s, ok := r.jobs[key]
 	if !ok || s.uid != job.UID {
-		s = &jobState{uid: job.UID, inbox: map[types.UID]types.NamespacedName{}}
+		if ok {
+			r.dropLocked(s) // a job recreated with the same name
+		}
+		s = &jobState{key: key, uid: job.UID, inbox: map[types.UID]types.NamespacedName{}}
+		r.running++
 		r.jobs[key] = s
 		if r.byNamespace[key.Namespace] == nil {
 			r.byNamespace[key.Namespace] = map[types.NamespacedName]*jobState{}
@@ -746,6 +758,9 @@ func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobSta
 func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 	forgetPhase(key)
 	r.mu.Lock()
+	if s, ok := r.jobs[key]; ok {
+		r.dropLocked(s)
+	}
 	delete(r.jobs, key)
 	if inNamespace := r.byNamespace[key.Namespace]; inNamespace != nil {
 		delete(inNamespace, key)
@@ -754,6 +769,42 @@ func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 		}
 	}
 	r.mu.Unlock()
+}
+
+// dropLocked uncounts a job state the reconciler forgets; r.mu is held.
+func (r *EphemeralJobReconciler) dropLocked(s *jobState) {
+	s.mu.Lock()
+	finished := s.finished
+	s.mu.Unlock()
+	if !finished {
+		r.running--
+	}
+}
+
+// setFinished records whether the job's status shows it finished, and counts it among the
+// running jobs or not.
+func (r *EphemeralJobReconciler) setFinished(s *jobState, finished bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.mu.Lock()
+	was := s.finished
+	s.finished = finished
+	s.mu.Unlock()
+	if r.jobs[s.key] != s || was == finished {
+		return // forgotten meanwhile, or no change
+	}
+	if finished {
+		r.running--
+	} else {
+		r.running++
+	}
+}
+
+// runningJobs returns how many jobs are running.
+func (r *EphemeralJobReconciler) runningJobs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
 }
 
 func podPointers(items []corev1.Pod) []*corev1.Pod {
@@ -771,6 +822,9 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	}
 	if r.StatusWriteInterval == 0 {
 		r.StatusWriteInterval = DefaultStatusWriteInterval
+	}
+	if r.StatusWriteQPS == 0 {
+		r.StatusWriteQPS = DefaultStatusWriteQPS
 	}
 	if r.EventBatchDelay == 0 {
 		r.EventBatchDelay = DefaultEventBatchDelay

@@ -34,7 +34,8 @@ import (
 
 // Status writes are coalesced: while a job runs, a status that differs from the written
 // one only in its counts and result ranges waits until StatusWriteInterval passed since
-// the job's last write. Everything else is written at once: phase and condition changes
+// the job's last write, or longer when more jobs run than StatusWriteQPS: all running jobs
+// share that many such writes per second (progressInterval). Everything else is written at once: phase and condition changes
 // (start, finish, pause, deadline), refusals, a raised index limit, a new observed
 // generation, and the result of a target whose pod is gone (the ledger is then the only
 // place that result lives). A held-back status is written when the interval ends (the
@@ -56,6 +57,16 @@ func statusWriteDelay(written, computed *appsv1alpha1.EphemeralJobStatus, urgent
 		return 0
 	}
 	return interval - sinceWrite
+}
+
+// progressInterval returns how long a running job's progress waits between writes: the
+// interval, stretched so that running jobs write at most qps progress writes per second
+// in all (qps ≤ 0: never stretched).
+func progressInterval(interval time.Duration, qps float64, running int) time.Duration {
+	if qps <= 0 || interval < 0 {
+		return interval
+	}
+	return max(interval, time.Duration(float64(running)/qps*float64(time.Second)))
 }
 
 // withoutCounts returns a copy of the status without what changes as targets progress:
@@ -84,7 +95,8 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 		since = p.now.Sub(s.lastWrite)
 	}
 	if changed {
-		if wait := statusWriteDelay(old, &p.status, l.urgent, since, r.StatusWriteInterval); wait > 0 {
+		interval := progressInterval(r.StatusWriteInterval, r.StatusWriteQPS, r.runningJobs())
+		if wait := statusWriteDelay(old, &p.status, l.urgent, since, interval); wait > 0 {
 			p.requeue(wait)
 			changed = false
 		}
@@ -124,8 +136,8 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 	observePhase(p.job, p.status.Phase)
 	s.mu.Lock()
 	s.freeSlots = p.acceptNew && !p.job.Spec.Paused && l.room(p.job) > 0
-	s.finished = p.job.Status.Phase.IsFinished()
 	s.mu.Unlock()
+	r.setFinished(s, p.job.Status.Phase.IsFinished())
 	if _, after := expiry(p.job, &p.status, p.now); after > 0 {
 		p.requeue(after)
 	}

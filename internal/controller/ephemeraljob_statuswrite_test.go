@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -89,6 +90,68 @@ func TestStatusWriteDelay(t *testing.T) {
 // TestStatusWritesDoNotConflictWithALaggingCache serves the job from a cache that never
 // catches up with the status writes: each write must be based on the version the last
 // one returned, so none conflicts.
+// TestProgressInterval stretches a job's progress interval once more jobs run than the
+// shared writes per second.
+func TestProgressInterval(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		qps      float64
+		running  int
+		want     time.Duration
+	}{
+		{time.Second, 10, 0, time.Second},
+		{time.Second, 10, 10, time.Second},
+		{time.Second, 10, 25, 2500 * time.Millisecond},
+		{time.Second, 10, 100, 10 * time.Second},
+		{time.Second, -1, 100, time.Second},        // no sharing
+		{-1, 10, 100, -1},                          // every change written at once
+		{5 * time.Second, 10, 20, 5 * time.Second}, // the longer interval stands
+		{time.Second, 0.5, 1, 2 * time.Second},     // one job, a budget below one a second
+	} {
+		if got := progressInterval(tc.interval, tc.qps, tc.running); got != tc.want {
+			t.Errorf("progressInterval(%v, %v, %d) = %v, want %v", tc.interval, tc.qps, tc.running, got, tc.want)
+		}
+	}
+}
+
+// TestRunningJobsAreCounted follows the count the progress writes share through a job's
+// life: new, finished, run again, recreated under its name, deleted.
+func TestRunningJobsAreCounted(t *testing.T) {
+	r := &EphemeralJobReconciler{jobs: map[types.NamespacedName]*jobState{},
+		byNamespace: map[string]map[types.NamespacedName]*jobState{}}
+	a := testutil.MakeEphemeralJob("a", testNS, "web").Obj()
+	a.UID = "uid-a"
+	b := testutil.MakeEphemeralJob("b", testNS, "web").Obj()
+	b.UID = "uid-b"
+	check := func(step string, want int) {
+		t.Helper()
+		if got := r.runningJobs(); got != want {
+			t.Errorf("%s: %d running jobs, want %d", step, got, want)
+		}
+	}
+	sa, sb := r.stateOf(a), r.stateOf(b)
+	check("two new jobs", 2)
+	r.stateOf(a)
+	check("a's next pass", 2)
+	r.setFinished(sa, true)
+	r.setFinished(sa, true)
+	check("a finished", 1)
+	r.setFinished(sa, false)
+	check("a run again", 2)
+	recreated := b.DeepCopy()
+	recreated.UID = "uid-b2"
+	sb2 := r.stateOf(recreated)
+	check("b deleted while running and recreated", 2)
+	r.setFinished(sb, true) // a late pass of the old b changes nothing
+	check("the old b's late pass", 2)
+	r.forgetJob(client.ObjectKeyFromObject(a))
+	r.setFinished(sa, true) // a pass that ran as a was deleted
+	check("a deleted", 1)
+	r.setFinished(sb2, true)
+	r.forgetJob(client.ObjectKeyFromObject(recreated))
+	check("b finished and deleted", 0)
+}
+
 func TestStatusWritesDoNotConflictWithALaggingCache(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
 	w := newWorld(t, job, makePods(6)...)

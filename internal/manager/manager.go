@@ -77,6 +77,9 @@ type Options struct {
 	// StatusWriteInterval is how often, at most, a running job's status is written when only
 	// its counts changed (see controller.EphemeralJobReconciler); zero means the default.
 	StatusWriteInterval time.Duration
+	// StatusWriteQPS is how many of those writes per second all running jobs share (see
+	// controller.EphemeralJobReconciler); zero means the default, negative no sharing.
+	StatusWriteQPS float64
 	// KeepFullPods caches pods whole, as the API server sends them, instead of through
 	// controller.TrimPod. It exists to measure what the transform saves; a manager serving
 	// a cluster leaves it false.
@@ -147,7 +150,7 @@ func New(ctx context.Context, cfg *rest.Config, mgrOpts ctrl.Options, opts Optio
 	mgrOpts.Cache.ByObject = byObject
 
 	reconciler := &controller.EphemeralJobReconciler{StatusWriteInterval: opts.StatusWriteInterval,
-		MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
+		StatusWriteQPS: opts.StatusWriteQPS, MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
 	if mgrOpts.LeaderElection && mgrOpts.LeaderElectionResourceLockInterface == nil {
 		fence, err := newFence(cfg, &mgrOpts, opts.LeaderElectionIdentity)
 		if err != nil {
