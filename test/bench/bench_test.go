@@ -268,9 +268,9 @@ const keptSections = "<!-- Below: measured by other targets; make bench keeps th
 
 // MemoryPods are the sizes of the cache measurement of `make bench`, and MemoryPodsAll
 // those of `make bench-memory`; a fifth of the pods hold a finished job's container.
-// Creating 20,000 more pods in envtest for 30,000 would add about four minutes to `make
-// bench`, which the other measurements already bring near a quarter of an hour: the sizes
-// past 10,000 are `make bench-memory`'s, which writes its own section of the report.
+// Creating 20,000 more pods in envtest for 30,000 would add two to four minutes to the
+// 9–12 of `make bench`: the sizes past 10,000 are `make bench-memory`'s, which writes its
+// own section of the report.
 // 100,000 pods take about 32 GB in envtest (see envtestBytesPerPod), more than a machine
 // of 24 GB has: `make bench-memory PODS="10000 30000 100000"` where it fits.
 var (
