@@ -178,8 +178,9 @@ func diff(a, b uint64) uint64 {
 // podsConditions says which runs share pods: ephemeral containers stay in a pod, so a pod
 // injected before holds more containers, each making its writes larger.
 const podsConditions = "B1's floors, B1's jobs and B4's job with MySQL stopped each run over Running pods created " +
-	"for them, deleted after; B8's floor, then its jobs, run over the pods of the largest B1 job once it finished (so " +
-	"with one and two earlier containers in each pod); B5's job runs over the cache measurement's pods once it is over"
+	"for them, deleted after; B8's floor, jobs, jobs and floor run in that order over the pods of the largest B1 job " +
+	"once it finished (so with one to four earlier containers in each pod); B5's job runs over the cache " +
+	"measurement's pods once it is over"
 
 // Markdown renders the report: the figures against their targets, then the details.
 func (r *Report) Markdown(command, standIn, goBench string) string {
