@@ -135,8 +135,8 @@ func main() {
 		"How often, at most, a running job's status is written when only its counts changed; "+
 			"phase changes are written at once. A negative value writes every change.")
 	flag.Float64Var(&statusWriteQPS, "status-write-qps", controller.DefaultStatusWriteQPS,
-		"How many of those progress writes per second all running jobs share: with more running jobs, each job's "+
-			"interval grows to running jobs / this many seconds. A negative value leaves each job its interval.")
+		"How many of those progress writes per second all jobs share, taking turns (with more jobs writing, each "+
+			"waits longer). A negative value leaves each job its --status-write-interval.")
 	flag.Int64Var(&recordOutputBytes, "record-output-bytes", 0,
 		"With --meta-storage mysql: fetch the log of each finished target's container once and keep at most this "+
 			"many bytes of it in MySQL (column output), up to 1048576; 0 turns it off. Needs the right to get pods/log "+

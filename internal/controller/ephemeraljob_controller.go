@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -82,10 +83,10 @@ type EphemeralJobReconciler struct {
 	// only its counts changed (see statusWriteDelay). Zero means DefaultStatusWriteInterval;
 	// a negative value writes every change at once.
 	StatusWriteInterval time.Duration
-	// StatusWriteQPS is how many progress writes per second all running jobs share: with
-	// more running jobs than that, each job's interval is stretched to running jobs /
-	// StatusWriteQPS seconds (see progressInterval). Zero means DefaultStatusWriteQPS; a
-	// negative value leaves every job its StatusWriteInterval.
+	// StatusWriteQPS is how many progress writes per second (those StatusWriteInterval
+	// holds back) all jobs share: a job whose interval passed waits for its turn in that
+	// budget (see progressTurn). Zero means DefaultStatusWriteQPS; a negative value leaves
+	// every job its StatusWriteInterval.
 	StatusWriteQPS float64
 	// EventBatchDelay is how long pod events that only move counts wait before the job's
 	// next pass. Zero means DefaultEventBatchDelay; a negative value passes at once.
@@ -111,14 +112,15 @@ type EphemeralJobReconciler struct {
 	// the pod's namespace.
 	jobs        map[types.NamespacedName]*jobState
 	byNamespace map[string]map[types.NamespacedName]*jobState
-	// running counts the jobs of jobs not known to be finished: they share StatusWriteQPS.
-	running int
+
+	// progress hands out the turns of progress writes, StatusWriteQPS a second; nil when
+	// they are not shared.
+	progress *rate.Limiter
 }
 
 // jobState is what the reconciler keeps of a job between passes: its ledger, the pod
 // events not handled yet, and the job as the last status write returned it.
 type jobState struct {
-	key types.NamespacedName
 	uid types.UID
 
 	// mu guards what the pod event handler reads and writes: inbox, freeSlots, selector
@@ -139,6 +141,8 @@ type jobState struct {
 	ledger    *ledger
 	written   *appsv1alpha1.EphemeralJob
 	lastWrite time.Time
+	// progressAt is when the job's turn for a progress write comes; zero when it holds none.
+	progressAt time.Time
 }
 
 // note records a pod event for the job's next pass.
@@ -740,11 +744,7 @@ func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobSta
 	defer r.mu.Unlock()
 	s, ok := r.jobs[key]
 	if !ok || s.uid != job.UID {
-		if ok {
-			r.dropLocked(s) // a job recreated with the same name
-		}
-		s = &jobState{key: key, uid: job.UID, inbox: map[types.UID]types.NamespacedName{}}
-		r.running++
+		s = &jobState{uid: job.UID, inbox: map[types.UID]types.NamespacedName{}}
 		r.jobs[key] = s
 		if r.byNamespace[key.Namespace] == nil {
 			r.byNamespace[key.Namespace] = map[types.NamespacedName]*jobState{}
@@ -758,9 +758,6 @@ func (r *EphemeralJobReconciler) stateOf(job *appsv1alpha1.EphemeralJob) *jobSta
 func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 	forgetPhase(key)
 	r.mu.Lock()
-	if s, ok := r.jobs[key]; ok {
-		r.dropLocked(s)
-	}
 	delete(r.jobs, key)
 	if inNamespace := r.byNamespace[key.Namespace]; inNamespace != nil {
 		delete(inNamespace, key)
@@ -769,42 +766,6 @@ func (r *EphemeralJobReconciler) forgetJob(key types.NamespacedName) {
 		}
 	}
 	r.mu.Unlock()
-}
-
-// dropLocked uncounts a job state the reconciler forgets; r.mu is held.
-func (r *EphemeralJobReconciler) dropLocked(s *jobState) {
-	s.mu.Lock()
-	finished := s.finished
-	s.mu.Unlock()
-	if !finished {
-		r.running--
-	}
-}
-
-// setFinished records whether the job's status shows it finished, and counts it among the
-// running jobs or not.
-func (r *EphemeralJobReconciler) setFinished(s *jobState, finished bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s.mu.Lock()
-	was := s.finished
-	s.finished = finished
-	s.mu.Unlock()
-	if r.jobs[s.key] != s || was == finished {
-		return // forgotten meanwhile, or no change
-	}
-	if finished {
-		r.running--
-	} else {
-		r.running++
-	}
-}
-
-// runningJobs returns how many jobs are running.
-func (r *EphemeralJobReconciler) runningJobs() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.running
 }
 
 func podPointers(items []corev1.Pod) []*corev1.Pod {
@@ -825,6 +786,9 @@ func (r *EphemeralJobReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	}
 	if r.StatusWriteQPS == 0 {
 		r.StatusWriteQPS = DefaultStatusWriteQPS
+	}
+	if r.StatusWriteQPS > 0 {
+		r.progress = rate.NewLimiter(rate.Limit(r.StatusWriteQPS), max(1, int(r.StatusWriteQPS)))
 	}
 	if r.EventBatchDelay == 0 {
 		r.EventBatchDelay = DefaultEventBatchDelay

@@ -34,8 +34,8 @@ import (
 
 // Status writes are coalesced: while a job runs, a status that differs from the written
 // one only in its counts and result ranges waits until StatusWriteInterval passed since
-// the job's last write, or longer when more jobs run than StatusWriteQPS: all running jobs
-// share that many such writes per second (progressInterval). Everything else is written at once: phase and condition changes
+// the job's last write, then for its turn among all jobs' progress writes, of which there
+// are StatusWriteQPS a second (progressTurn). Everything else is written at once: phase and condition changes
 // (start, finish, pause, deadline), refusals, a raised index limit, a new observed
 // generation, and the result of a target whose pod is gone (the ledger is then the only
 // place that result lives). A held-back status is written when the interval ends (the
@@ -50,23 +50,31 @@ import (
 // is the time since the job's last status write by this controller.
 func statusWriteDelay(written, computed *appsv1alpha1.EphemeralJobStatus, urgent bool,
 	sinceWrite, interval time.Duration) time.Duration {
-	if urgent || interval <= 0 || sinceWrite >= interval || computed.Phase.IsFinished() {
-		return 0
-	}
-	if !equality.Semantic.DeepEqual(withoutCounts(written), withoutCounts(computed)) {
+	if interval <= 0 || sinceWrite >= interval || !progressOnly(written, computed, urgent) {
 		return 0
 	}
 	return interval - sinceWrite
 }
 
-// progressInterval returns how long a running job's progress waits between writes: the
-// interval, stretched so that running jobs write at most qps progress writes per second
-// in all (qps ≤ 0: never stretched).
-func progressInterval(interval time.Duration, qps float64, running int) time.Duration {
-	if qps <= 0 || interval < 0 {
-		return interval
+// progressOnly reports whether the computed status is progress that may wait: it differs
+// from the written one only in what moves as targets progress, and nothing urgent is due.
+func progressOnly(written, computed *appsv1alpha1.EphemeralJobStatus, urgent bool) bool {
+	return !urgent && !computed.Phase.IsFinished() &&
+		equality.Semantic.DeepEqual(withoutCounts(written), withoutCounts(computed))
+}
+
+// progressTurn returns how long the job's progress write still waits for its turn among
+// all jobs' (StatusWriteQPS a second in all), taking the next free turn when it holds
+// none; zero or less: write now. Only jobs with progress to write take turns, first come
+// first served, so that a job waits at most as long as the others ahead of it take.
+func (r *EphemeralJobReconciler) progressTurn(s *jobState, now time.Time) time.Duration {
+	if r.progress == nil {
+		return 0
 	}
-	return max(interval, time.Duration(float64(running)/qps*float64(time.Second)))
+	if s.progressAt.IsZero() {
+		s.progressAt = now.Add(r.progress.ReserveN(now, 1).DelayFrom(now))
+	}
+	return s.progressAt.Sub(now)
 }
 
 // withoutCounts returns a copy of the status without what changes as targets progress:
@@ -95,8 +103,11 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 		since = p.now.Sub(s.lastWrite)
 	}
 	if changed {
-		interval := progressInterval(r.StatusWriteInterval, r.StatusWriteQPS, r.runningJobs())
-		if wait := statusWriteDelay(old, &p.status, l.urgent, since, interval); wait > 0 {
+		wait := statusWriteDelay(old, &p.status, l.urgent, since, r.StatusWriteInterval)
+		if wait == 0 && r.StatusWriteInterval > 0 && progressOnly(old, &p.status, l.urgent) {
+			wait = r.progressTurn(s, p.now)
+		}
+		if wait > 0 {
 			p.requeue(wait)
 			changed = false
 		}
@@ -119,7 +130,7 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 			}
 			return ctrl.Result{}, errors.Join(append(p.errs, err)...)
 		}
-		s.written, s.lastWrite = work, p.now
+		s.written, s.lastWrite, s.progressAt = work, p.now, time.Time{}
 		l.urgent = false
 		l.writtenLimit = work.Status.IndexLimit
 		clear(l.finishedUnwritten)
@@ -136,8 +147,8 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 	observePhase(p.job, p.status.Phase)
 	s.mu.Lock()
 	s.freeSlots = p.acceptNew && !p.job.Spec.Paused && l.room(p.job) > 0
+	s.finished = p.job.Status.Phase.IsFinished()
 	s.mu.Unlock()
-	r.setFinished(s, p.job.Status.Phase.IsFinished())
 	if _, after := expiry(p.job, &p.status, p.now); after > 0 {
 		p.requeue(after)
 	}

@@ -23,11 +23,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -87,71 +87,105 @@ func TestStatusWriteDelay(t *testing.T) {
 	}
 }
 
+// TestProgressTurns: jobs with progress to write take the shared turns first come, first
+// served; a job keeps the turn it took, and takes none while it holds one.
+func TestProgressTurns(t *testing.T) {
+	r := &EphemeralJobReconciler{progress: rate.NewLimiter(1, 1)}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, b, c := &jobState{}, &jobState{}, &jobState{}
+	for _, step := range []struct {
+		name string
+		s    *jobState
+		at   time.Duration
+		want time.Duration
+	}{
+		{"a, the first", a, 0, 0},
+		{"b, behind a", b, 0, time.Second},
+		{"c, behind b", c, 0, 2 * time.Second},
+		{"b again, before its turn", b, 500 * time.Millisecond, 500 * time.Millisecond},
+		{"c at its turn", c, 2 * time.Second, 0},
+	} {
+		if got := r.progressTurn(step.s, t0.Add(step.at)); got != step.want {
+			t.Errorf("%s: waits %v, want %v", step.name, got, step.want)
+		}
+	}
+	if got := (&EphemeralJobReconciler{}).progressTurn(&jobState{}, t0); got != 0 {
+		t.Errorf("without shared turns: waits %v, want 0", got)
+	}
+}
+
+// TestAJobsProgressWaitsForItsTurn: with one progress write every 4 s to share, a job whose
+// targets finish one a second writes its progress at most every 4 s, and its end at once.
+func TestAJobsProgressWaitsForItsTurn(t *testing.T) {
+	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(5).Obj()
+	w := newWorld(t, job, makePods(5)...)
+	w.r.progress = rate.NewLimiter(0.25, 1)
+	type write struct {
+		at time.Time
+		st appsv1alpha1.EphemeralJobStatus
+	}
+	var writes []write
+	inner := w.client
+	w.r.Client = interceptor.NewClient(inner, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
+			opts ...client.SubResourcePatchOption) error {
+			err := c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			if err == nil {
+				writes = append(writes, write{at: w.clock.Now(), st: *obj.(*appsv1alpha1.EphemeralJob).Status.DeepCopy()})
+			}
+			return err
+		},
+	})
+	for p := range 5 {
+		w.hold[fmt.Sprintf("p%d", p)] = true
+	}
+	w.pass()
+	w.kubelet()
+	w.pass() // every pod injected, none finished
+	var lastFinish time.Time
+	for p := range 5 {
+		delete(w.hold, fmt.Sprintf("p%d", p))
+		w.kubelet()
+		lastFinish = w.clock.Now()
+		w.pass()
+	}
+	got := w.getJob()
+	if got.Status.Phase != appsv1alpha1.EphemeralJobSucceeded || got.Status.Succeeded != 5 {
+		t.Fatalf("job status %s with %d succeeded, want Succeeded with 5", got.Status.Phase, got.Status.Succeeded)
+	}
+	// A progress write is one in the same phase and with the same index limit as the
+	// write before it: only counts moved. The others (the start, the first container
+	// running, the end) are written at once and take no turn.
+	var lastProgress *write
+	progress := 0
+	for i := range writes {
+		wr := &writes[i]
+		if wr.st.Phase.IsFinished() {
+			if !wr.at.Equal(lastFinish) {
+				t.Errorf("the job's end was written at %v, want at once, at %v", wr.at, lastFinish)
+			}
+			continue
+		}
+		if i == 0 || wr.st.Phase != writes[i-1].st.Phase || wr.st.IndexLimit != writes[i-1].st.IndexLimit {
+			continue
+		}
+		progress++
+		if lastProgress != nil {
+			if gap := wr.at.Sub(lastProgress.at); gap < 4*time.Second {
+				t.Errorf("progress written %v after the progress before (%d then %d succeeded), want 4s apart at least",
+					gap, lastProgress.st.Succeeded, wr.st.Succeeded)
+			}
+		}
+		lastProgress = wr
+	}
+	if progress < 2 {
+		t.Errorf("%d progress writes while the job ran (%d writes in all), want 2 at least", progress, len(writes))
+	}
+}
+
 // TestStatusWritesDoNotConflictWithALaggingCache serves the job from a cache that never
 // catches up with the status writes: each write must be based on the version the last
 // one returned, so none conflicts.
-// TestProgressInterval stretches a job's progress interval once more jobs run than the
-// shared writes per second.
-func TestProgressInterval(t *testing.T) {
-	for _, tc := range []struct {
-		interval time.Duration
-		qps      float64
-		running  int
-		want     time.Duration
-	}{
-		{time.Second, 10, 0, time.Second},
-		{time.Second, 10, 10, time.Second},
-		{time.Second, 10, 25, 2500 * time.Millisecond},
-		{time.Second, 10, 100, 10 * time.Second},
-		{time.Second, -1, 100, time.Second},        // no sharing
-		{-1, 10, 100, -1},                          // every change written at once
-		{5 * time.Second, 10, 20, 5 * time.Second}, // the longer interval stands
-		{time.Second, 0.5, 1, 2 * time.Second},     // one job, a budget below one a second
-	} {
-		if got := progressInterval(tc.interval, tc.qps, tc.running); got != tc.want {
-			t.Errorf("progressInterval(%v, %v, %d) = %v, want %v", tc.interval, tc.qps, tc.running, got, tc.want)
-		}
-	}
-}
-
-// TestRunningJobsAreCounted follows the count the progress writes share through a job's
-// life: new, finished, run again, recreated under its name, deleted.
-func TestRunningJobsAreCounted(t *testing.T) {
-	r := &EphemeralJobReconciler{jobs: map[types.NamespacedName]*jobState{},
-		byNamespace: map[string]map[types.NamespacedName]*jobState{}}
-	a := testutil.MakeEphemeralJob("a", testNS, "web").Obj()
-	a.UID = "uid-a"
-	b := testutil.MakeEphemeralJob("b", testNS, "web").Obj()
-	b.UID = "uid-b"
-	check := func(step string, want int) {
-		t.Helper()
-		if got := r.runningJobs(); got != want {
-			t.Errorf("%s: %d running jobs, want %d", step, got, want)
-		}
-	}
-	sa, sb := r.stateOf(a), r.stateOf(b)
-	check("two new jobs", 2)
-	r.stateOf(a)
-	check("a's next pass", 2)
-	r.setFinished(sa, true)
-	r.setFinished(sa, true)
-	check("a finished", 1)
-	r.setFinished(sa, false)
-	check("a run again", 2)
-	recreated := b.DeepCopy()
-	recreated.UID = "uid-b2"
-	sb2 := r.stateOf(recreated)
-	check("b deleted while running and recreated", 2)
-	r.setFinished(sb, true) // a late pass of the old b changes nothing
-	check("the old b's late pass", 2)
-	r.forgetJob(client.ObjectKeyFromObject(a))
-	r.setFinished(sa, true) // a pass that ran as a was deleted
-	check("a deleted", 1)
-	r.setFinished(sb2, true)
-	r.forgetJob(client.ObjectKeyFromObject(recreated))
-	check("b finished and deleted", 0)
-}
-
 func TestStatusWritesDoNotConflictWithALaggingCache(t *testing.T) {
 	job := testutil.MakeEphemeralJob("ej", testNS, "web").Parallelism(2).Obj()
 	w := newWorld(t, job, makePods(6)...)

@@ -32,13 +32,13 @@ const (
 // are written at once.
 const DefaultStatusWriteInterval = time.Second
 
-// DefaultStatusWriteQPS is how many of those progress writes all running jobs share per
-// second. Each status write costs the API server more than a pod's update (a custom
-// resource is decoded, validated and encoded as JSON), and every running job writes its
-// progress: with 100 jobs of 50 pods at once, one a second each (about 2,500 writes)
-// made the jobs take 1.1–1.3× as long as the same injections without status, and 400
-// writes 1.02×. With more running jobs than this, each job's interval grows to the
-// number of running jobs / DefaultStatusWriteQPS seconds: 10 s for 100 jobs.
+// DefaultStatusWriteQPS is how many of those progress writes all jobs share per second:
+// a job whose interval passed waits for its turn. Each status write costs the API server
+// more than a pod's update (a custom resource is decoded, validated and encoded as JSON),
+// and every running job writes its progress: with 100 jobs of 50 pods at once, one write
+// a second each (about 2,500 writes) made the jobs take 1.1–1.3× as long as the same
+// injections without status, and 400 writes 1.02×. With ten jobs or fewer writing, each
+// still writes once a second; with 100, about every ten seconds.
 const DefaultStatusWriteQPS = 10
 
 // DefaultMaxConcurrentReconciles is how many jobs are reconciled at once. A pass waits on

@@ -77,8 +77,8 @@ type Options struct {
 	// StatusWriteInterval is how often, at most, a running job's status is written when only
 	// its counts changed (see controller.EphemeralJobReconciler); zero means the default.
 	StatusWriteInterval time.Duration
-	// StatusWriteQPS is how many of those writes per second all running jobs share (see
-	// controller.EphemeralJobReconciler); zero means the default, negative no sharing.
+	// StatusWriteQPS is how many of those writes per second all jobs share, taking turns
+	// (see controller.EphemeralJobReconciler); zero means the default, negative no sharing.
 	StatusWriteQPS float64
 	// KeepFullPods caches pods whole, as the API server sends them, instead of through
 	// controller.TrimPod. It exists to measure what the transform saves; a manager serving
