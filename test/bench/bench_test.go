@@ -141,7 +141,7 @@ func TestSmoke(t *testing.T) {
 	md := rep.Markdown("go test ./test/bench", standIn, "BenchmarkPass/finished=5000-2  100  9000 ns/op")
 	for _, want := range []string{"B1 job over 100 pods", "B2 ephemeralcontainers", "B3 heap", "B3 peak RSS",
 		"B3 live heap", "B3 time to sync the cache of 200 pods", "B3 heap in use per cached pod at 200 pods / at 100 pods",
-		"B4 lag", "## Heap profile", "B5 job over 200 pods", "B6 one pass", "B8 5 jobs of 10 pods", "B8 status writes per job",
+		"B4 lag", "## Heap profile", "B5 job over 200 pods", "B6 one pass", "B8 5 jobs of 10 pods", "B8 status writes of each run",
 		"B8 a target's end", "## Requests of the manager, 5 jobs of 10 pods at once", "B9 handover after a graceful stop",
 		"B9 handover after SIGKILL", "B10 the new leader's write taking the lease"} {
 		if !strings.Contains(md, want) {
