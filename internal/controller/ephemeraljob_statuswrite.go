@@ -35,10 +35,10 @@ import (
 // Status writes are coalesced: while a job runs, a status that differs from the written
 // one only in its counts and result ranges waits until StatusWriteInterval passed since
 // the job's last write, then for its turn among all jobs' progress writes, of which there
-// are StatusWriteQPS a second (progressTurn). Everything else is written at once: phase and condition changes
-// (start, finish, pause, deadline), refusals, a raised index limit, a new observed
-// generation, and the result of a target whose pod is gone (the ledger is then the only
-// place that result lives). A held-back status is written when the interval ends (the
+// are StatusWriteQPS a second (progressTurn). Everything else is written at once: phase
+// and condition changes (start, finish, pause, deadline), refusals, a raised index limit,
+// a new observed generation, and the result of a target whose pod is gone (the ledger is
+// then the only place that result lives). A held-back status is written when the interval ends (the
 // pass asks to be requeued then); the ledger keeps every result meanwhile.
 //
 // Each write is an optimistic-lock merge patch based on the job as the last write
