@@ -500,10 +500,11 @@ func (h *Harness) measureMemory(ctx context.Context, plan Plan) (*MemoryReport, 
 	return rep, ns, nil
 }
 
-// envtestBytesPerPod is what one more realistic pod costs the machine in this harness:
-// the envtest kube-apiserver held about 8 GB with 40,000 of them, etcd 1.2 GB, and the
-// harness's process (the stand-in's informer) 3.7 GB.
-const envtestBytesPerPod = 320 << 10
+// envtestBytesPerPod is what one more realistic pod costs the machine in this harness, at
+// its peak: with 100,000 of them the envtest kube-apiserver held 10.1 GB, etcd 1.6 GB, and
+// the harness's processes (the stand-in's informer, the pods it created, the measuring
+// manager) 8.7 GB, about 195 KiB a pod.
+const envtestBytesPerPod = 200 << 10
 
 // checkMemoryFor refuses to create n more pods when the machine lacks the memory they would
 // take: run out of it, the machine would kill a process of its choosing, not necessarily
