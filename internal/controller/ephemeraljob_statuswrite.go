@@ -45,12 +45,12 @@ import (
 // returned it, not on the cache, which may not have caught up with that write: in steady
 // state, when nobody else writes the job, no write conflicts.
 
-// statusWriteDelay returns how long the computed status may wait before being written, or
-// zero when it must be written now. written is the status the API server has; sinceWrite
-// is the time since the job's last status write by this controller.
-func statusWriteDelay(written, computed *appsv1alpha1.EphemeralJobStatus, urgent bool,
-	sinceWrite, interval time.Duration) time.Duration {
-	if interval <= 0 || sinceWrite >= interval || !progressOnly(written, computed, urgent) {
+// statusWriteDelay returns how long a changed status may wait for the rest of the job's
+// interval before being written, or zero when it must be written now: progress (see
+// progressOnly) waits, anything else does not. sinceWrite is the time since the job's last
+// status write by this controller.
+func statusWriteDelay(progress bool, sinceWrite, interval time.Duration) time.Duration {
+	if !progress || interval <= 0 || sinceWrite >= interval {
 		return 0
 	}
 	return interval - sinceWrite
@@ -66,7 +66,9 @@ func progressOnly(written, computed *appsv1alpha1.EphemeralJobStatus, urgent boo
 // progressTurn returns how long the job's progress write still waits for its turn among
 // all jobs' (StatusWriteQPS a second in all), taking the next free turn when it holds
 // none; zero or less: write now. Only jobs with progress to write take turns, first come
-// first served, so that a job waits at most as long as the others ahead of it take.
+// first served, so that a job waits at most as long as the others ahead of it take. A turn
+// held by a job that writes for another reason first (its end, a refusal) passes unused:
+// progress is then written below StatusWriteQPS, never above it.
 func (r *EphemeralJobReconciler) progressTurn(s *jobState, now time.Time) time.Duration {
 	if r.progress == nil {
 		return 0
@@ -103,8 +105,9 @@ func (r *EphemeralJobReconciler) reconcileStatus(ctx context.Context, p *pass) (
 		since = p.now.Sub(s.lastWrite)
 	}
 	if changed {
-		wait := statusWriteDelay(old, &p.status, l.urgent, since, r.StatusWriteInterval)
-		if wait == 0 && r.StatusWriteInterval > 0 && progressOnly(old, &p.status, l.urgent) {
+		progress := progressOnly(old, &p.status, l.urgent)
+		wait := statusWriteDelay(progress, since, r.StatusWriteInterval)
+		if wait == 0 && progress && r.StatusWriteInterval > 0 {
 			wait = r.progressTurn(s, p.now)
 		}
 		if wait > 0 {

@@ -80,7 +80,7 @@ func TestStatusWriteDelay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			computed := base.DeepCopy()
 			tc.change(computed)
-			if got := statusWriteDelay(&base, computed, tc.urgent, tc.since, interval); got != tc.want {
+			if got := statusWriteDelay(progressOnly(&base, computed, tc.urgent), tc.since, interval); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
